@@ -1,0 +1,50 @@
+# envsync: one CUE declaration per sync, compiled into out/, and one runner.
+#
+#   make gen    compile syncs/ into out/<environment>/
+#   make test   install the test tools if missing, check out/ is up to date,
+#               run every test against real servers, promtool and helm
+#   make bench  benchmarks, each beside its baseline, as ratios
+
+SHELL := /bin/bash
+GOBIN := $(shell go env GOPATH)/bin
+# PostgreSQL's server binaries live outside PATH on Debian.
+PGBIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin))
+export PATH := $(GOBIN):$(PGBIN):$(PATH)
+
+.PHONY: gen vet test tools gen-check unit rules-check chart-check bench build
+
+build:
+	go build -o bin/envsync ./cmd/envsync
+
+gen:
+	go run ./cmd/envsync gen
+
+vet:
+	go run ./cmd/envsync vet
+
+# tools installs what the tests use when it is missing: Debian packages for
+# the database servers, Prometheus and the Pushgateway, and go-installed helm
+# and the S3-compatible server.
+tools:
+	./hack/install-tools.sh
+
+# gen-check fails when the committed out/ differs from what make gen writes.
+gen-check: gen
+	@if [ -n "$$(git status --porcelain -- out/)" ]; then \
+		git status --porcelain -- out/; git diff --stat -- out/; \
+		echo "out/ is not up to date: run 'make gen' and commit the result" >&2; exit 1; fi
+
+unit:
+	go test -count=1 -timeout 40m ./...
+
+rules-check:
+	@for f in out/*/prometheusrule-rules.yaml; do promtool check rules "$$f" || exit 1; done
+	@for f in out/*/prometheusrule-tests.yaml; do (cd "$$(dirname "$$f")" && promtool test rules "$$(basename "$$f")") || exit 1; done
+
+chart-check:
+	helm lint chart/envsync $(foreach v,$(wildcard out/*/values.yaml),-f $(v))
+
+test: tools gen-check unit rules-check chart-check
+
+bench: tools
+	go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./...

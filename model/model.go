@@ -1,0 +1,208 @@
+// Package model is the validated estate: what the CUE declarations say, with
+// every default resolved, in the shape the generators and the local runner
+// read. It holds data only; loading lives in package declare, checks in
+// package check.
+package model
+
+import "time"
+
+// Operation is one step of a job. Its order in a job is fixed:
+// restore, then transform, then backup.
+type Operation string
+
+const (
+	Restore   Operation = "restore"
+	Transform Operation = "transform"
+	Backup    Operation = "backup"
+)
+
+// Operations lists every operation in the order a job runs them.
+var Operations = []Operation{Restore, Transform, Backup}
+
+// Engine is a database engine the runner knows.
+type Engine string
+
+const (
+	Postgres Engine = "postgres"
+	MySQL    Engine = "mysql"
+	Mongo    Engine = "mongo"
+)
+
+// Ensure says whether a job exists and runs.
+type Ensure string
+
+const (
+	Present  Ensure = "present"  // the CronJob exists and runs (unless suspended)
+	Disabled Ensure = "disabled" // the CronJob exists, suspended
+	Absent   Ensure = "absent"   // no CronJob is emitted
+)
+
+// Estate is one whole declaration: environments, the flow between them, the
+// alerting policy and every sync.
+type Estate struct {
+	// Root is the directory holding cue.mod; script paths are relative to it.
+	Root         string
+	Image        string        // runner container image
+	Pushgateway  string        // PROMETHEUS_PUSHGATEWAY_URL given to every job
+	Environments []Environment // in declaration order
+	Classes      []Class       // sorted by name
+	Tiers        []Tier        // sorted by name
+	Alerting     Alerting
+	Syncs        []Sync // sorted by name
+}
+
+// Environment is one place data lives: production, staging, integration.
+type Environment struct {
+	Name      string
+	Bucket    string // s3://name or file:///path
+	Namespace string // Kubernetes namespace of its CronJobs
+	// Sanitise is true when data landing here must have personal data removed.
+	Sanitise bool
+	// TransformLimit is the "transform taking a long time" threshold.
+	TransformLimit time.Duration
+	// RestoreFrom is the upstream environment this one restores from by
+	// default (the flow); empty for an environment that only backs up.
+	RestoreFrom string
+	// Class is the default schedule class of jobs in this environment.
+	Class string
+}
+
+// Class is a schedule class: on which days jobs run and when "not
+// completed" alerts fire.
+type Class struct {
+	Name string
+	// Days are the cron days of week the class runs (0 = Sunday).
+	Days []time.Weekday
+	// Window is how old the last success may be before "not completed" fires.
+	Window time.Duration
+	// ArmedDays are the days on which the "not completed" alert is evaluated.
+	ArmedDays []time.Weekday
+}
+
+// Tier fixes thresholds and defaults for how heavy an operation is.
+type Tier struct {
+	Name string
+	// LongRunning is the "taking a long time" threshold per operation
+	// (backup and restore; transforms use the environment's limit).
+	LongRunning map[Operation]time.Duration
+	// Deadline is the job's activeDeadlineSeconds.
+	Deadline  time.Duration
+	Resources Resources
+}
+
+// Resources are Kubernetes quantities as written ("400m", "384Mi").
+type Resources struct {
+	RequestsCPU    string
+	RequestsMemory string
+	LimitsCPU      string
+	LimitsMemory   string
+}
+
+// Alerting is the per-estate alert policy: labels and annotations.
+type Alerting struct {
+	Severity      string            // severity label of every alert
+	Labels        map[string]string // extra labels on every alert
+	RunbookURL    string            // runbook_url annotation (a base; the alert name is appended as an anchor)
+	DashboardURL  string            // dashboard_url annotation
+	DashboardUID  string            // stable uid of the generated dashboard
+	DashboardName string
+}
+
+// Position is where something was declared, for error messages.
+type Position struct {
+	File string // relative to Estate.Root, e.g. syncs/chat.cue
+	Line int
+	Col  int
+}
+
+// Sync is one database (or one group of databases) of one app, copied
+// between environments.
+type Sync struct {
+	Name      string // unique; the CronJob name
+	Pos       Position
+	Instance  string // DB_INSTANCE: object keys and metric labels
+	Engine    Engine
+	Databases []string // in the order they are processed
+	Owner     string   // owner role after a restore
+	Host      string
+	Port      int
+	Secret    string // Kubernetes Secret holding "username" and "password"
+	// Tier is the tier name per operation (every operation resolved).
+	Tier       map[Operation]string
+	Resources  *Resources    // nil: the highest tier's defaults
+	MaxRunTime time.Duration // 0: the tier's deadline
+	Env        []EnvVar      // extra environment, sorted by name
+	Jobs       []Job         // one per environment the sync runs in, in environment order
+}
+
+// EnvVar is an extra environment variable given to every container.
+type EnvVar struct {
+	Name  string
+	Value string
+}
+
+// Job is what one sync does in one environment: one CronJob.
+type Job struct {
+	Environment string
+	Pos         Position
+	Operations  []Operation // ordered: restore, transform, backup
+	Schedule    string      // five-field cron, UTC
+	Class       string
+	// RestoreFrom is the environment whose bucket a restore reads.
+	RestoreFrom string
+	// Sanitise maps a database to its sanitise script, a path relative to
+	// Estate.Root. A restore runs it on the shadow before the swap; a
+	// transform operation runs it on the live database.
+	Sanitise map[string]string
+	Suspend  bool
+	Ensure   Ensure
+	// AllowProductionRestore is the explicit opt-in to restore into an
+	// environment whose name contains "prod".
+	AllowProductionRestore bool
+	// AcknowledgedHazard, when not empty, is the estate's reason for
+	// accepting this job's ordering hazard.
+	AcknowledgedHazard string
+}
+
+// Runs reports whether the job is scheduled to run at all.
+func (j Job) Runs() bool { return j.Ensure == Present && !j.Suspend }
+
+// Has reports whether the job runs op.
+func (j Job) Has(op Operation) bool {
+	for _, o := range j.Operations {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// Environment returns the environment called name.
+func (e *Estate) Environment(name string) (Environment, bool) {
+	for _, env := range e.Environments {
+		if env.Name == name {
+			return env, true
+		}
+	}
+	return Environment{}, false
+}
+
+// Class returns the schedule class called name.
+func (e *Estate) Class(name string) (Class, bool) {
+	for _, c := range e.Classes {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Class{}, false
+}
+
+// Tier returns the tier called name.
+func (e *Estate) Tier(name string) (Tier, bool) {
+	for _, t := range e.Tiers {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Tier{}, false
+}

@@ -1,0 +1,52 @@
+// Package engine is what the runner needs from a database engine. Each engine
+// lives in its own package (engine/postgres, engine/mysql) and implements
+// Engine; the runner's operations (backup, restore, transform) compose an
+// Engine with a storage.Store, compression, checksums and metrics.
+package engine
+
+import (
+	"context"
+	"io"
+)
+
+// Config is how to reach the database, from the runner environment
+// (DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_DATABASE, DB_OWNER).
+// The password is handed to child tools through their environment or a
+// file, never through their arguments, and never logged.
+type Config struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	Database string // the live database (PostgreSQL) or schema (MySQL)
+	Owner    string // role that owns the database after a restore
+}
+
+// RestoreOptions steer one restore.
+type RestoreOptions struct {
+	// SanitiseScript, when not empty, is the content of a script run on the
+	// shadow copy, in one transaction that stops at the first error, before
+	// the swap.
+	SanitiseScript string
+	// BeforeSwap is called once the shadow is complete (and sanitised), just
+	// before the swap; an error aborts the restore and leaves live untouched.
+	// The runner uses it to check the dump's checksum.
+	BeforeSwap func() error
+}
+
+// Engine dumps, restores and transforms one database.
+type Engine interface {
+	// Dump writes a complete, uncompressed dump of the live database to w.
+	Dump(ctx context.Context, w io.Writer) error
+	// Check reads a whole uncompressed dump and returns an error if it is not
+	// a complete, readable dump of this engine. It touches no database.
+	Check(ctx context.Context, r io.Reader) error
+	// Restore loads the dump read from r into a shadow, runs the sanitise
+	// script there, and swaps shadow and live atomically. At every instant the
+	// live database is the complete old copy or the complete new one. It first
+	// cleans up what a killed earlier run left behind.
+	Restore(ctx context.Context, r io.Reader, opts RestoreOptions) error
+	// Transform runs script on the live database in one transaction that
+	// stops at the first error.
+	Transform(ctx context.Context, script string) error
+}
