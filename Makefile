@@ -38,11 +38,11 @@ unit:
 	go test -count=1 -timeout 40m ./...
 
 rules-check:
-	@for f in out/*/prometheusrule-rules.yaml; do promtool check rules "$$f" || exit 1; done
-	@for f in out/*/prometheusrule-tests.yaml; do (cd "$$(dirname "$$f")" && promtool test rules "$$(basename "$$f")") || exit 1; done
+	@for d in out/*/promtool; do promtool check rules "$$d/rules.yaml" || exit 1; done
+	@for d in out/*/promtool; do (cd "$$d" && promtool test rules rules_test.yaml) || exit 1; done
 
 chart-check:
-	helm lint chart/envsync $(foreach v,$(wildcard out/*/values.yaml),-f $(v))
+	@for v in out/*/values.yaml; do helm lint --strict chart/envsync -f "$$v" || exit 1; done
 
 test: tools gen-check unit rules-check chart-check
 
