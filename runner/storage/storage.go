@@ -4,8 +4,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"io"
 )
+
+// ErrNotFound is wrapped by Get's error when the key does not exist.
+var ErrNotFound = errors.New("object not found")
 
 // Store is a bucket of objects.
 type Store interface {

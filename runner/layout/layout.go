@@ -1,0 +1,186 @@
+// Package layout names the objects a bucket holds, per DESIGN.md:
+//
+//	<instance>/<YYYY-MM-DDTHHMMSSZ>-<database>.<ext>   a dump
+//	<instance>/<...>.<ext>.sha256                       its SHA-256 (sha256sum format)
+//	<instance>/latest-<database>.txt                    the key of the newest complete dump
+//
+// and chooses which dump a restore reads.
+package layout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/envsync/envsync/runner/storage"
+)
+
+// TimeFormat is the timestamp in dump keys, always UTC.
+const TimeFormat = "2006-01-02T150405Z"
+
+// ChecksumSuffix is appended to a dump's key to name its checksum sidecar.
+const ChecksumSuffix = ".sha256"
+
+// DumpKey names a new dump of database taken at t.
+func DumpKey(instance, database string, t time.Time, ext string) string {
+	return instance + "/" + t.UTC().Format(TimeFormat) + "-" + database + "." + ext
+}
+
+// PointerKey names the object that holds the key of the newest complete dump.
+func PointerKey(instance, database string) string {
+	return instance + "/latest-" + database + ".txt"
+}
+
+// ChecksumKey names the sidecar holding the SHA-256 of the dump at key.
+func ChecksumKey(key string) string { return key + ChecksumSuffix }
+
+// Dump is a parsed dump key.
+type Dump struct {
+	Key      string
+	Instance string
+	Time     time.Time
+	Database string
+	Ext      string // "pgdump.zst", "gz", ...: informational, restore reads magic bytes
+}
+
+// Parse reads a dump key. Sidecars and pointers are not dumps.
+func Parse(key string) (Dump, error) {
+	dir, base := path.Split(key)
+	bad := func(why string) (Dump, error) {
+		return Dump{}, fmt.Errorf("object key %q is not <instance>/<%s>-<database>.<ext>: %s", key, TimeFormat, why)
+	}
+	if strings.HasSuffix(base, ChecksumSuffix) {
+		return bad("it is a checksum sidecar")
+	}
+	if len(base) < len(TimeFormat)+3 || base[len(TimeFormat)] != '-' {
+		return bad("no timestamp prefix")
+	}
+	t, err := time.Parse(TimeFormat, base[:len(TimeFormat)])
+	if err != nil {
+		return bad("bad timestamp")
+	}
+	rest := base[len(TimeFormat)+1:]
+	dot := strings.IndexByte(rest, '.')
+	if dot <= 0 || dot == len(rest)-1 {
+		return bad("no database name and extension")
+	}
+	return Dump{
+		Key:      key,
+		Instance: strings.TrimSuffix(dir, "/"),
+		Time:     t.UTC(),
+		Database: rest[:dot],
+		Ext:      rest[dot+1:],
+	}, nil
+}
+
+// Dumps returns the dumps of database among keys, oldest first.
+func Dumps(keys []string, database string) []Dump {
+	var ds []Dump
+	for _, k := range keys {
+		d, err := Parse(k)
+		if err == nil && d.Database == database {
+			ds = append(ds, d)
+		}
+	}
+	sort.SliceStable(ds, func(i, j int) bool {
+		if !ds[i].Time.Equal(ds[j].Time) {
+			return ds[i].Time.Before(ds[j].Time)
+		}
+		return ds[i].Key < ds[j].Key
+	})
+	return ds
+}
+
+// How says how Choose found the dump, for the log.
+type How string
+
+const (
+	ByName      How = "FILENAME"
+	ByTimestamp How = "timestamp"
+	ByPointer   How = "pointer"
+	ByListing   How = "newest by listing"
+)
+
+// Choose picks the dump a restore reads: want (a key, a file name under
+// instance, or a timestamp) when given, else the key held by the pointer,
+// else the newest dump of database found by listing instance/.
+func Choose(ctx context.Context, st storage.Store, instance, database, want string) (Dump, How, error) {
+	want = strings.TrimSpace(want)
+	if want != "" {
+		return chooseWanted(ctx, st, instance, database, want)
+	}
+	pk := PointerKey(instance, database)
+	rc, err := st.Get(ctx, pk)
+	switch {
+	case err == nil:
+		b, err := io.ReadAll(io.LimitReader(rc, 4096))
+		rc.Close()
+		if err != nil {
+			return Dump{}, "", fmt.Errorf("reading pointer %s: %w", pk, err)
+		}
+		key := pointerTarget(st, instance, string(b))
+		d, err := Parse(key)
+		if err != nil {
+			return Dump{}, "", fmt.Errorf("pointer %s: %w", pk, err)
+		}
+		return d, ByPointer, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return Dump{}, "", fmt.Errorf("reading pointer %s: %w", pk, err)
+	}
+	keys, err := st.List(ctx, instance+"/")
+	if err != nil {
+		return Dump{}, "", err
+	}
+	ds := Dumps(keys, database)
+	if len(ds) == 0 {
+		return Dump{}, "", fmt.Errorf("no dump of database %q under %s/%s/ (and no pointer %s)", database, st, instance, pk)
+	}
+	return ds[len(ds)-1], ByListing, nil
+}
+
+// pointerTarget reads a pointer's content: a key, tolerating a bare file name
+// (relative to instance) and an s3:// URL of the same bucket as older scripts wrote.
+func pointerTarget(st storage.Store, instance, content string) string {
+	k := strings.TrimSpace(content)
+	k = strings.TrimPrefix(k, st.String()+"/")
+	if !strings.Contains(k, "/") {
+		k = instance + "/" + k
+	}
+	return k
+}
+
+func chooseWanted(ctx context.Context, st storage.Store, instance, database, want string) (Dump, How, error) {
+	if t, ok := parseTimestamp(want); ok {
+		keys, err := st.List(ctx, instance+"/")
+		if err != nil {
+			return Dump{}, "", err
+		}
+		for _, d := range Dumps(keys, database) {
+			if d.Time.Equal(t) {
+				return d, ByTimestamp, nil
+			}
+		}
+		return Dump{}, "", fmt.Errorf("FILENAME %q: no dump of database %q taken at %s under %s/%s/", want, database, t.Format(TimeFormat), st, instance)
+	}
+	key := pointerTarget(st, instance, want)
+	d, err := Parse(key)
+	if err != nil {
+		return Dump{}, "", fmt.Errorf("FILENAME %q: %w", want, err)
+	}
+	return d, ByName, nil
+}
+
+// parseTimestamp accepts the key format and RFC 3339 ("2024-05-01T03:04:05Z").
+func parseTimestamp(s string) (time.Time, bool) {
+	for _, f := range []string{TimeFormat, time.RFC3339} {
+		if t, err := time.Parse(f, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}

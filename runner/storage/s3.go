@@ -1,0 +1,187 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// S3Options size the streaming multipart upload. Put holds about
+// (Concurrency+1) × PartSize bytes in memory whatever the stream's length,
+// and S3 allows at most 10,000 parts, so PartSize also bounds the largest
+// object: 16 MiB parts allow 156 GiB of compressed dump, 64 MiB allow 625 GiB.
+type S3Options struct {
+	PartSize    int64 // bytes per part, at least 5 MiB; default 16 MiB
+	Concurrency int   // parts in flight; default 3
+}
+
+const (
+	DefaultPartSize    = 16 << 20
+	DefaultConcurrency = 3
+	minPartSize        = 5 << 20
+	maxParts           = 10000
+)
+
+// MaxObjectSize is the largest object Put can store with these options.
+func (o S3Options) MaxObjectSize() int64 { return o.withDefaults().PartSize * maxParts }
+
+func (o S3Options) withDefaults() S3Options {
+	if o.PartSize == 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.PartSize < minPartSize {
+		o.PartSize = minPartSize
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	return o
+}
+
+// S3 is a bucket reached through the AWS SDK.
+type S3 struct {
+	bucket string
+	client *s3.Client
+	tm     *transfermanager.Client
+	opts   S3Options
+}
+
+// LoadS3Config reads the SDK's standard configuration: AWS_REGION,
+// AWS_ENDPOINT_URL(_S3), static keys, a web identity token, profiles.
+func LoadS3Config(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx,
+		// Since service/s3 v1.73 the SDK adds CRC32 checksums to every
+		// request and validates them on responses, which S3-compatible
+		// servers often reject: only when an operation requires it.
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		// S3-compatible servers ignore the region but the signer needs one.
+		cfg.Region = "us-east-1"
+	}
+	return cfg, nil
+}
+
+// NewS3 opens bucket with the SDK configuration cfg.
+func NewS3(cfg aws.Config, bucket string, opts S3Options) *S3 {
+	opts = opts.withDefaults()
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		// A custom endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, a
+		// profile's endpoint_url) is an S3-compatible server: those need
+		// path-style addressing, bucket names are not DNS names there.
+		if o.BaseEndpoint != nil && *o.BaseEndpoint != "" {
+			o.UsePathStyle = true
+		}
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	tm := transfermanager.New(client, func(o *transfermanager.Options) {
+		o.PartSizeBytes = opts.PartSize
+		o.Concurrency = opts.Concurrency
+		o.MultipartUploadThreshold = opts.PartSize
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		// Abort the multipart upload even when ctx was cancelled, so that
+		// no parts are left behind.
+		o.FailTimeout = time.Minute
+	})
+	return &S3{bucket: bucket, client: client, tm: tm, opts: opts}
+}
+
+func (s *S3) String() string { return "s3://" + s.bucket }
+
+// Put streams r with a multipart upload of fixed-size parts (transfermanager
+// reads an io.Reader of unknown length into a pool of Concurrency+1 part
+// buffers). On any error the upload is aborted: no object appears.
+func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	cr := &countingReader{r: r}
+	_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(key),
+		Body:   cr,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("uploading %s/%s: %w", s, key, err)
+	}
+	return cr.n, nil
+}
+
+func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("%s/%s: %w", s, key, ErrNotFound)
+		}
+		return nil, fmt.Errorf("reading %s/%s: %w", s, key, err)
+	}
+	return out.Body, nil
+}
+
+func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s/%s: %w", s, prefix, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys, nil // ListObjectsV2 returns keys in UTF-8 binary order
+}
+
+func (s *S3) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("deleting %s/%s: %w", s, key, err)
+	}
+	return nil
+}
+
+// PendingUploads lists multipart uploads not completed nor aborted under
+// prefix: a failed Put must leave none.
+func (s *S3) PendingUploads(ctx context.Context, prefix string) ([]string, error) {
+	out, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, u := range out.Uploads {
+		keys = append(keys, aws.ToString(u.Key))
+	}
+	return keys, nil
+}
+
+func isNotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &nsk) || errors.As(err, &nf) ||
+		(errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound)
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
