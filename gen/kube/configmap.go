@@ -1,0 +1,95 @@
+package kube
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/envsync/envsync/model"
+)
+
+// scriptFile is one sanitise script used in an environment.
+type scriptFile struct {
+	key     string // ConfigMap key: the file name
+	path    string // relative to the estate root
+	content string
+}
+
+// scriptFiles reads the sanitise scripts used by the present jobs of env,
+// sorted by key. Two different scripts with one file name are an error:
+// they would share a ConfigMap key.
+func scriptFiles(e *model.Estate, env string) ([]scriptFile, error) {
+	byKey := map[string]scriptFile{}
+	for _, s := range sortedSyncs(e) {
+		for _, j := range s.Jobs {
+			if j.Environment != env || j.Ensure == model.Absent {
+				continue
+			}
+			dbs := make([]string, 0, len(j.Sanitise))
+			for db := range j.Sanitise {
+				dbs = append(dbs, db)
+			}
+			sort.Strings(dbs)
+			for _, db := range dbs {
+				p := j.Sanitise[db]
+				key := path.Base(p)
+				if errs := validation.IsConfigMapKey(key); len(errs) > 0 {
+					return nil, fmt.Errorf("sync %q in environment %q: sanitise script %q: file name is not a valid ConfigMap key: %s", s.Name, env, p, strings.Join(errs, "; "))
+				}
+				if prev, ok := byKey[key]; ok {
+					if prev.path != p {
+						return nil, fmt.Errorf("sync %q in environment %q: sanitise scripts %q and %q share the file name %q; rename one", s.Name, env, prev.path, p, key)
+					}
+					continue
+				}
+				b, err := os.ReadFile(filepath.Join(e.Root, filepath.FromSlash(p)))
+				if err != nil {
+					return nil, fmt.Errorf("sync %q in environment %q: sanitise script: %w", s.Name, env, err)
+				}
+				byKey[key] = scriptFile{key: key, path: p, content: string(b)}
+			}
+		}
+	}
+	out := make([]scriptFile, 0, len(byKey))
+	for _, f := range byKey {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].key < out[b].key })
+	return out, nil
+}
+
+// ScriptsConfigMap is the ConfigMap of the sanitise scripts used in env,
+// one key per script file; nil when env uses none.
+func ScriptsConfigMap(e *model.Estate, env string) (*corev1.ConfigMap, error) {
+	v, err := Values(e, env)
+	if err != nil {
+		return nil, err
+	}
+	return renderConfigMap(v), nil
+}
+
+func renderConfigMap(v *HelmValues) *corev1.ConfigMap {
+	if len(v.Scripts.Files) == 0 {
+		return nil
+	}
+	data := make(map[string]string, len(v.Scripts.Files))
+	for k, c := range v.Scripts.Files {
+		data[k] = c
+	}
+	return &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      v.Scripts.ConfigMap,
+			Namespace: v.Namespace,
+			Labels:    commonLabels(v),
+		},
+		Data: data,
+	}
+}

@@ -1,0 +1,198 @@
+package kube
+
+import (
+	"fmt"
+	"strconv"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/envsync/envsync/model"
+)
+
+// Label keys of every object envsync emits.
+const (
+	LabelSync        = "envsync.io/sync"
+	LabelInstance    = "envsync.io/instance"
+	LabelEngine      = "envsync.io/engine"
+	LabelEnvironment = "envsync.io/environment"
+)
+
+// CronJobs returns the CronJobs of environment env, sorted by name: one per
+// sync that runs there, none for a sync whose job is ensure: absent.
+func CronJobs(e *model.Estate, env string) ([]batchv1.CronJob, error) {
+	v, err := Values(e, env)
+	if err != nil {
+		return nil, err
+	}
+	return renderCronJobs(v), nil
+}
+
+func commonLabels(v *HelmValues) map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":       "envsync",
+		"app.kubernetes.io/managed-by": "envsync",
+		LabelEnvironment:               v.Environment,
+	}
+}
+
+func jobLabels(v *HelmValues, j Job) map[string]string {
+	l := commonLabels(v)
+	l[LabelSync] = j.Name
+	l[LabelInstance] = j.Instance
+	l[LabelEngine] = j.Engine
+	return l
+}
+
+// renderCronJobs is the Go rendering of the plan; chart/envsync's
+// templates/cronjob.yaml is the Helm one and must give the same objects.
+func renderCronJobs(v *HelmValues) []batchv1.CronJob {
+	out := make([]batchv1.CronJob, 0, len(v.Jobs))
+	for _, j := range v.Jobs {
+		out = append(out, renderCronJob(v, j))
+	}
+	return out
+}
+
+func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
+	usesScripts := false
+	for _, c := range j.Containers {
+		if c.SanitiseScript != "" {
+			usesScripts = true
+		}
+	}
+	volumes := []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	mounts := []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}
+	if usesScripts {
+		volumes = append(volumes, corev1.Volume{Name: "scripts", VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: v.Scripts.ConfigMap}},
+		}})
+		mounts = append(mounts, corev1.VolumeMount{Name: "scripts", MountPath: v.Scripts.MountPath, ReadOnly: true})
+	}
+
+	// Containers of a pod run side by side; init containers run one after
+	// another and stop at the first failure. So every operation but the last
+	// is an init container, and the last is the pod's container.
+	var containers []corev1.Container
+	for _, c := range j.Containers {
+		containers = append(containers, corev1.Container{
+			Name:         c.Name,
+			Image:        v.Image,
+			Command:      []string{RunnerCommand},
+			Args:         []string{"run", c.Operation},
+			Env:          ContainerEnv(v, j, c),
+			Resources:    resources(j.Resources),
+			VolumeMounts: mounts,
+			SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			},
+		})
+	}
+	last := len(containers) - 1
+
+	labels := jobLabels(v, j)
+	return batchv1.CronJob{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "CronJob"},
+		ObjectMeta: metav1.ObjectMeta{Name: j.Name, Namespace: v.Namespace, Labels: labels},
+		Spec: batchv1.CronJobSpec{
+			Schedule:                   j.Schedule,
+			TimeZone:                   ptr.To(v.Defaults.TimeZone),
+			Suspend:                    ptr.To(j.Suspend),
+			ConcurrencyPolicy:          batchv1.ForbidConcurrent,
+			StartingDeadlineSeconds:    ptr.To(v.Defaults.StartingDeadlineSeconds),
+			SuccessfulJobsHistoryLimit: ptr.To(v.Defaults.SuccessfulJobsHistoryLimit),
+			FailedJobsHistoryLimit:     ptr.To(v.Defaults.FailedJobsHistoryLimit),
+			JobTemplate: batchv1.JobTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: batchv1.JobSpec{
+					BackoffLimit:          ptr.To[int32](0),
+					ActiveDeadlineSeconds: ptr.To(j.ActiveDeadlineSeconds),
+					// A pod evicted or preempted is not the job's failure:
+					// ignore it and let the Job start a new pod.
+					PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+						Action:          batchv1.PodFailurePolicyActionIgnore,
+						OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+					}}},
+					Template: corev1.PodTemplateSpec{
+						ObjectMeta: metav1.ObjectMeta{
+							Labels: labels,
+							// A restore half done is costly: keep the
+							// cluster autoscaler from evicting it.
+							Annotations: map[string]string{"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+						},
+						Spec: corev1.PodSpec{
+							RestartPolicy:                corev1.RestartPolicyNever,
+							AutomountServiceAccountToken: ptr.To(false),
+							SecurityContext: &corev1.PodSecurityContext{
+								RunAsNonRoot:   ptr.To(true),
+								RunAsUser:      ptr.To(v.Defaults.RunAsUser),
+								RunAsGroup:     ptr.To(v.Defaults.RunAsUser),
+								FSGroup:        ptr.To(v.Defaults.RunAsUser),
+								SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+							},
+							InitContainers: containers[:last],
+							Containers:     containers[last:],
+							Volumes:        volumes,
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+// ContainerEnv is the runner's environment for one container, in the
+// runner contract's order: credentials come from the job's Secret, never
+// inline; the sync's extra env comes last, sorted by name.
+func ContainerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
+	lit := func(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: value} }
+	secret := func(name, key string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: j.Secret}, Key: key,
+		}}}
+	}
+	env := []corev1.EnvVar{lit("DB_ENGINE", j.Engine), lit("DB_HOST", j.Host)}
+	if j.Port != 0 {
+		env = append(env, lit("DB_PORT", strconv.Itoa(j.Port)))
+	}
+	env = append(env, secret("DB_USER", "username"), secret("DB_PASSWORD", "password"), lit("DB_DATABASE", c.Database))
+	if j.Owner != "" {
+		env = append(env, lit("DB_OWNER", j.Owner))
+	}
+	env = append(env, lit("DB_INSTANCE", j.Instance), lit("BUCKET", c.Bucket), lit("ENVIRONMENT", v.Environment))
+	if c.SanitiseScript != "" {
+		env = append(env, lit("SANITISE_SCRIPT", fmt.Sprintf("%s/%s", v.Scripts.MountPath, c.SanitiseScript)))
+	}
+	if j.AllowProductionRestore && c.Operation == string(model.Restore) {
+		env = append(env, lit("REALLY_RESTORE_ONTO_PRODUCTION", "true"))
+	}
+	if v.PushgatewayURL != "" {
+		env = append(env, lit("PROMETHEUS_PUSHGATEWAY_URL", v.PushgatewayURL))
+	}
+	for _, e := range j.Env {
+		env = append(env, lit(e.Name, e.Value))
+	}
+	return env
+}
+
+func resources(r Resources) corev1.ResourceRequirements {
+	list := func(l ResourceList) corev1.ResourceList {
+		out := corev1.ResourceList{}
+		if l.CPU != "" {
+			out[corev1.ResourceCPU] = resource.MustParse(l.CPU) // checked by Values
+		}
+		if l.Memory != "" {
+			out[corev1.ResourceMemory] = resource.MustParse(l.Memory)
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	return corev1.ResourceRequirements{Requests: list(r.Requests), Limits: list(r.Limits)}
+}

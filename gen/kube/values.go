@@ -1,0 +1,432 @@
+// Package kube turns the estate into what Kubernetes runs, per environment:
+// the Helm values that chart/envsync renders, the same CronJobs built from
+// k8s.io/api types, and the ConfigMap of sanitise scripts.
+//
+// HelmValues (from Values) is the plan: every decision (which containers, in which order,
+// which bucket, which script, which deadline and resources) is taken once,
+// here. CronJobs renders that plan in Go; the chart renders it in Helm. A
+// test runs the real helm and asserts both renderings are equal, so neither
+// can drift.
+package kube
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/envsync/envsync/model"
+)
+
+// Fixed policy of every job; the chart's values.yaml documents the same
+// defaults.
+const (
+	// ScriptsMountPath is where a job sees the sanitise scripts ConfigMap.
+	ScriptsMountPath = "/etc/envsync/scripts"
+	// ScriptsConfigMapName is the ConfigMap holding an environment's scripts.
+	ScriptsConfigMapName = "envsync-sanitise-scripts"
+	// RunnerUID is the user (and group) of the runner image.
+	RunnerUID = 10001
+	// RunnerCommand is the runner binary on the image's PATH.
+	RunnerCommand = "envsync"
+
+	startingDeadline           = 8 * time.Hour
+	defaultDeadline            = 12 * time.Hour
+	successfulJobsHistoryLimit = 1
+	failedJobsHistoryLimit     = 3
+	timeZone                   = "Etc/UTC"
+
+	// maxCronJobName: the Job controller appends an 11-character suffix
+	// ("-" and a minute timestamp) to the CronJob name, and a Job name must
+	// stay within 63 characters to be usable as a label value.
+	maxCronJobName = 52
+)
+
+// HelmValues is one environment's Helm values for chart/envsync.
+type HelmValues struct {
+	Environment    string   `json:"environment"`
+	Namespace      string   `json:"namespace"`
+	Image          string   `json:"image"`
+	PushgatewayURL string   `json:"pushgatewayURL,omitempty"`
+	Defaults       Defaults `json:"defaults"`
+	Scripts        Scripts  `json:"scripts"`
+	Jobs           []Job    `json:"jobs"` // sorted by name
+}
+
+// Defaults are the policy shared by every job of the environment.
+type Defaults struct {
+	TimeZone                   string `json:"timeZone"`
+	StartingDeadlineSeconds    int64  `json:"startingDeadlineSeconds"`
+	SuccessfulJobsHistoryLimit int32  `json:"successfulJobsHistoryLimit"`
+	FailedJobsHistoryLimit     int32  `json:"failedJobsHistoryLimit"`
+	// RunAsUser is the runner image's user; also its group and fsGroup.
+	RunAsUser int64 `json:"runAsUser"`
+}
+
+// Scripts is the ConfigMap of sanitise scripts and where jobs mount it.
+type Scripts struct {
+	ConfigMap string `json:"configMap"`
+	MountPath string `json:"mountPath"`
+	// Files maps a ConfigMap key (the script's file name) to its content.
+	Files map[string]string `json:"files,omitempty"`
+}
+
+// Job is one CronJob: one sync in this environment.
+type Job struct {
+	Name     string `json:"name"`
+	Engine   string `json:"engine"`
+	Instance string `json:"instance"`
+	Host     string `json:"host"`
+	Port     int    `json:"port,omitempty"`
+	// Secret names the Kubernetes Secret holding "username" and "password".
+	Secret                 string    `json:"secret"`
+	Owner                  string    `json:"owner,omitempty"`
+	Schedule               string    `json:"schedule"`
+	Suspend                bool      `json:"suspend"`
+	ActiveDeadlineSeconds  int64     `json:"activeDeadlineSeconds"`
+	AllowProductionRestore bool      `json:"allowProductionRestore,omitempty"`
+	Resources              Resources `json:"resources"`
+	// Env is extra environment given to every container, sorted by name.
+	Env        []EnvVar    `json:"env,omitempty"`
+	Containers []Container `json:"containers"` // in the order they run
+}
+
+// Container is one operation on one database.
+type Container struct {
+	Name      string `json:"name"`
+	Operation string `json:"operation"`
+	Database  string `json:"database"`
+	Bucket    string `json:"bucket"`
+	// SanitiseScript is the script's key in the scripts ConfigMap.
+	SanitiseScript string `json:"sanitiseScript,omitempty"`
+}
+
+// EnvVar is a literal environment variable.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Resources are the pod's container requests and limits.
+type Resources struct {
+	Requests ResourceList `json:"requests,omitempty"`
+	Limits   ResourceList `json:"limits,omitempty"`
+}
+
+// ResourceList holds Kubernetes quantities as written ("400m", "384Mi").
+type ResourceList struct {
+	CPU    string `json:"cpu,omitempty"`
+	Memory string `json:"memory,omitempty"`
+}
+
+// contractEnv are the variables the runner contract sets; extra env must
+// not override them.
+var contractEnv = map[string]bool{
+	"DB_ENGINE": true, "DB_HOST": true, "DB_PORT": true, "DB_USER": true,
+	"DB_PASSWORD": true, "DB_DATABASE": true, "DB_OWNER": true,
+	"DB_INSTANCE": true, "BUCKET": true, "ENVIRONMENT": true,
+	"GOVUK_ENVIRONMENT": true, "SANITISE_SCRIPT": true, "FILENAME": true,
+	"REALLY_RESTORE_ONTO_PRODUCTION": true, "PROMETHEUS_PUSHGATEWAY_URL": true,
+}
+
+// Values plans the CronJobs of environment env.
+func Values(e *model.Estate, env string) (*HelmValues, error) {
+	environment, ok := e.Environment(env)
+	if !ok {
+		return nil, fmt.Errorf("environment %q is not declared", env)
+	}
+	files, err := scriptFiles(e, env)
+	if err != nil {
+		return nil, err
+	}
+	v := &HelmValues{
+		Environment:    env,
+		Namespace:      environment.Namespace,
+		Image:          e.Image,
+		PushgatewayURL: e.Pushgateway,
+		Defaults: Defaults{
+			TimeZone:                   timeZone,
+			StartingDeadlineSeconds:    int64(startingDeadline / time.Second),
+			SuccessfulJobsHistoryLimit: successfulJobsHistoryLimit,
+			FailedJobsHistoryLimit:     failedJobsHistoryLimit,
+			RunAsUser:                  RunnerUID,
+		},
+		Scripts: Scripts{ConfigMap: ScriptsConfigMapName, MountPath: ScriptsMountPath},
+		Jobs:    []Job{},
+	}
+	if len(files) > 0 {
+		v.Scripts.Files = map[string]string{}
+		for _, f := range files {
+			v.Scripts.Files[f.key] = f.content
+		}
+	}
+	if errs := validation.IsDNS1123Label(environment.Namespace); len(errs) > 0 {
+		return nil, fmt.Errorf("environment %q: namespace %q: %s", env, environment.Namespace, strings.Join(errs, "; "))
+	}
+	for _, s := range sortedSyncs(e) {
+		for _, j := range s.Jobs {
+			if j.Environment != env || j.Ensure == model.Absent {
+				continue
+			}
+			job, err := planJob(e, environment, s, j)
+			if err != nil {
+				return nil, fmt.Errorf("sync %q in environment %q: %w", s.Name, env, err)
+			}
+			v.Jobs = append(v.Jobs, job)
+		}
+	}
+	for i := 1; i < len(v.Jobs); i++ {
+		if v.Jobs[i].Name == v.Jobs[i-1].Name {
+			return nil, fmt.Errorf("sync %q in environment %q: two jobs share the CronJob name", v.Jobs[i].Name, env)
+		}
+	}
+	return v, nil
+}
+
+func sortedSyncs(e *model.Estate) []model.Sync {
+	syncs := append([]model.Sync(nil), e.Syncs...)
+	sort.SliceStable(syncs, func(a, b int) bool { return syncs[a].Name < syncs[b].Name })
+	return syncs
+}
+
+func planJob(e *model.Estate, environment model.Environment, s model.Sync, j model.Job) (Job, error) {
+	if err := checkName(s.Name); err != nil {
+		return Job{}, err
+	}
+	labels := map[string]string{"sync": s.Name, "instance": s.Instance, "engine": string(s.Engine), "environment": environment.Name}
+	for _, k := range []string{"engine", "environment", "instance", "sync"} {
+		if errs := validation.IsValidLabelValue(labels[k]); len(errs) > 0 {
+			return Job{}, fmt.Errorf("%s %q is not a valid label value: %s", k, labels[k], strings.Join(errs, "; "))
+		}
+	}
+	if s.Secret == "" {
+		return Job{}, fmt.Errorf("no Secret named for the database credentials")
+	}
+	if errs := validation.IsDNS1123Subdomain(s.Secret); len(errs) > 0 {
+		return Job{}, fmt.Errorf("secret name %q: %s", s.Secret, strings.Join(errs, "; "))
+	}
+	if len(j.Operations) == 0 {
+		return Job{}, fmt.Errorf("the job has no operations")
+	}
+	deadline, err := jobDeadline(e, s, j)
+	if err != nil {
+		return Job{}, err
+	}
+	res, err := jobResources(e, s, j)
+	if err != nil {
+		return Job{}, err
+	}
+	for _, ev := range s.Env {
+		if errs := validation.IsEnvVarName(ev.Name); len(errs) > 0 {
+			return Job{}, fmt.Errorf("env %q: %s", ev.Name, strings.Join(errs, "; "))
+		}
+		if contractEnv[ev.Name] {
+			return Job{}, fmt.Errorf("env %q is set by envsync itself and cannot be overridden", ev.Name)
+		}
+	}
+	containers, err := planContainers(e, environment, s, j)
+	if err != nil {
+		return Job{}, err
+	}
+	job := Job{
+		Name:                   s.Name,
+		Engine:                 string(s.Engine),
+		Instance:               s.Instance,
+		Host:                   s.Host,
+		Port:                   s.Port,
+		Secret:                 s.Secret,
+		Owner:                  s.Owner,
+		Schedule:               j.Schedule,
+		Suspend:                j.Suspend || j.Ensure == model.Disabled,
+		ActiveDeadlineSeconds:  int64(deadline / time.Second),
+		AllowProductionRestore: j.AllowProductionRestore,
+		Resources:              res,
+		Containers:             containers,
+	}
+	for _, ev := range s.Env {
+		job.Env = append(job.Env, EnvVar(ev))
+	}
+	sort.SliceStable(job.Env, func(a, b int) bool { return job.Env[a].Name < job.Env[b].Name })
+	return job, nil
+}
+
+// checkName checks a CronJob name: a DNS-1123 subdomain of at most 52
+// characters, because the Job controller appends 11.
+func checkName(name string) error {
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return fmt.Errorf("CronJob name %q: %s", name, strings.Join(errs, "; "))
+	}
+	if len(name) > maxCronJobName {
+		return fmt.Errorf("CronJob name %q is %d characters, longer than %d (the Job controller appends 11)", name, len(name), maxCronJobName)
+	}
+	return nil
+}
+
+// planContainers lays out the operations. Naming rule: the container of an
+// operation is "<n>-<operation>" with n fixed per operation (0 restore,
+// 1 transform, 2 backup), so that `kubectl logs -c 0-restore` works. A sync
+// over several databases gets one container per database and operation,
+// database after database in declared order, each database's operations in
+// the fixed order; its names gain the database's short name, the database
+// name without "_production" and with "_" turned into "-"
+// ("0-restore-govuk-assets"). A transform of such a sync runs only on the
+// databases that have a sanitise script (on all when none has one).
+func planContainers(e *model.Estate, environment model.Environment, s model.Sync, j model.Job) ([]Container, error) {
+	if len(s.Databases) == 0 {
+		return nil, fmt.Errorf("no database declared")
+	}
+	multi := len(s.Databases) > 1
+	anyScript := false
+	for _, db := range s.Databases {
+		if j.Sanitise[db] != "" {
+			anyScript = true
+		}
+	}
+	for db := range j.Sanitise {
+		if !contains(s.Databases, db) {
+			return nil, fmt.Errorf("sanitise script for database %q, which the sync does not declare", db)
+		}
+	}
+	var out []Container
+	seen := map[string]bool{}
+	for _, db := range s.Databases {
+		for n, op := range model.Operations {
+			if !j.Has(op) {
+				continue
+			}
+			script := j.Sanitise[db]
+			if op == model.Transform && multi && anyScript && script == "" {
+				continue
+			}
+			c := Container{Name: fmt.Sprintf("%d-%s", n, op), Operation: string(op), Database: db, Bucket: environment.Bucket}
+			if multi {
+				c.Name += "-" + shortName(db)
+			}
+			if errs := validation.IsDNS1123Label(c.Name); len(errs) > 0 {
+				return nil, fmt.Errorf("container name %q (database %q): %s", c.Name, db, strings.Join(errs, "; "))
+			}
+			if seen[c.Name] {
+				return nil, fmt.Errorf("two containers would be named %q; rename a database", c.Name)
+			}
+			seen[c.Name] = true
+			if op == model.Restore {
+				if j.RestoreFrom == "" {
+					return nil, fmt.Errorf("a restore with no environment to restore from")
+				}
+				from, ok := e.Environment(j.RestoreFrom)
+				if !ok {
+					return nil, fmt.Errorf("restores from undeclared environment %q", j.RestoreFrom)
+				}
+				c.Bucket = from.Bucket
+			}
+			// The restore runs the script on the shadow before the swap,
+			// unless the job has its own transform operation.
+			wantsScript := op == model.Transform || (op == model.Restore && !j.Has(model.Transform))
+			if script != "" && wantsScript {
+				c.SanitiseScript = path.Base(script)
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func shortName(db string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSuffix(db, "_production"), "_", "-"))
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// jobDeadline is the sync's maximum run time, else the longest deadline of
+// the tiers of the job's operations, else 12 h.
+func jobDeadline(e *model.Estate, s model.Sync, j model.Job) (time.Duration, error) {
+	if s.MaxRunTime > 0 {
+		return s.MaxRunTime, nil
+	}
+	var d time.Duration
+	for _, op := range j.Operations {
+		t, err := opTier(e, s, op)
+		if err != nil {
+			return 0, err
+		}
+		d = max(d, t.Deadline)
+	}
+	if d == 0 {
+		d = defaultDeadline
+	}
+	return d, nil
+}
+
+func opTier(e *model.Estate, s model.Sync, op model.Operation) (model.Tier, error) {
+	name := s.Tier[op]
+	t, ok := e.Tier(name)
+	if !ok {
+		return model.Tier{}, fmt.Errorf("operation %s: unknown tier %q", op, name)
+	}
+	return t, nil
+}
+
+// jobResources are the sync's resources, else the defaults of the heaviest
+// tier among the job's operations: the one with the longest long-running
+// threshold, then the longest deadline, then the name.
+func jobResources(e *model.Estate, s model.Sync, j model.Job) (Resources, error) {
+	r := s.Resources
+	if r == nil {
+		var heaviest *model.Tier
+		for _, op := range j.Operations {
+			t, err := opTier(e, s, op)
+			if err != nil {
+				return Resources{}, err
+			}
+			if heaviest == nil || heavier(t, *heaviest) {
+				heaviest = &t
+			}
+		}
+		r = &heaviest.Resources
+	}
+	for _, q := range []struct{ what, v string }{
+		{"requests.cpu", r.RequestsCPU}, {"requests.memory", r.RequestsMemory},
+		{"limits.cpu", r.LimitsCPU}, {"limits.memory", r.LimitsMemory},
+	} {
+		if q.v == "" {
+			continue
+		}
+		if _, err := resource.ParseQuantity(q.v); err != nil {
+			return Resources{}, fmt.Errorf("resources %s %q: %v", q.what, q.v, err)
+		}
+	}
+	return Resources{
+		Requests: ResourceList{CPU: r.RequestsCPU, Memory: r.RequestsMemory},
+		Limits:   ResourceList{CPU: r.LimitsCPU, Memory: r.LimitsMemory},
+	}, nil
+}
+
+func heavier(a, b model.Tier) bool {
+	la, lb := longest(a), longest(b)
+	if la != lb {
+		return la > lb
+	}
+	if a.Deadline != b.Deadline {
+		return a.Deadline > b.Deadline
+	}
+	return a.Name > b.Name
+}
+
+func longest(t model.Tier) time.Duration {
+	var d time.Duration
+	for _, v := range t.LongRunning {
+		d = max(d, v)
+	}
+	return d
+}
