@@ -1,0 +1,147 @@
+// Package metrics reports operations to a Prometheus Pushgateway with the
+// names and labels the dashboards and alerts read (DESIGN.md), job
+// "db-backup":
+//
+//	db_backup_job_state                        0 failed, 1 running, 2 succeeded
+//	db_backup_job_status_timestamp_seconds     when the operation reached {state}
+//	db_backup_job_duration_seconds             how long the run that ended in {state} took
+//	db_backup_job_file_size_bytes              size of the dump written or read
+//	db_backup_restored_dump_timestamp_seconds  when the dump a restore loaded was taken
+//
+// each with database_engine, database_instance, database_db_name, operation
+// and instance (the pod).
+//
+// Pushes use "add" semantics (POST): a push replaces, within its grouping
+// key, only the metric names it carries. The grouping key is (job,
+// database_engine, database_instance, database_db_name, operation), so each
+// sync's operations stay apart; the per-state series are pushed under that key
+// plus state=<state>, so that a failed run replaces the failed timestamp and
+// leaves the last success's timestamp in place. The instance label is not
+// in the grouping key: the Pushgateway keeps the pushed value on each
+// series (pod names change every run and would pile up as groups).
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/push"
+)
+
+// Job is the Pushgateway job of every envsync metric.
+const Job = "db-backup"
+
+// States, as db_backup_job_state values and as state label values.
+const (
+	Failed    = 0
+	Running   = 1
+	Succeeded = 2
+)
+
+var stateNames = map[int]string{Failed: "failed", Running: "running", Succeeded: "succeeded"}
+
+// Labels identify one operation of one sync.
+type Labels struct {
+	Engine    string // database_engine
+	Instance  string // database_instance
+	Database  string // database_db_name
+	Operation string // backup, restore, transform
+	Pod       string // instance
+}
+
+// Result is what a finished operation reports besides its state.
+type Result struct {
+	Err      error
+	Size     int64     // bytes of the dump written or read; 0: not reported
+	DumpTime time.Time // restore: when the restored dump was taken
+}
+
+// Pusher pushes to one Pushgateway. A nil Pusher or an empty URL pushes
+// nothing; a Pushgateway that cannot be reached costs a warning.
+type Pusher struct {
+	URL     string
+	Log     *slog.Logger
+	Timeout time.Duration // per push; default 10s
+	Client  *http.Client
+}
+
+// Started reports state 1 (running) and the start time.
+func (p *Pusher) Started(ctx context.Context, l Labels, at time.Time) {
+	p.push(ctx, l, "", gauge(l, "db_backup_job_state", "0 failed, 1 running, 2 succeeded.", Running))
+	p.push(ctx, l, stateNames[Running], gauge(l, "db_backup_job_status_timestamp_seconds", "When the operation reached this state.", unix(at)))
+}
+
+// Finished reports state 0 or 2, when and how long, and the result's size.
+func (p *Pusher) Finished(ctx context.Context, l Labels, start, end time.Time, r Result) {
+	state := Succeeded
+	if r.Err != nil {
+		state = Failed
+	}
+	cs := []prometheus.Collector{gauge(l, "db_backup_job_state", "0 failed, 1 running, 2 succeeded.", float64(state))}
+	if state == Succeeded && r.Size > 0 {
+		cs = append(cs, gauge(l, "db_backup_job_file_size_bytes", "Size of the dump written or read, in bytes.", float64(r.Size)))
+	}
+	if state == Succeeded && !r.DumpTime.IsZero() {
+		cs = append(cs, gauge(l, "db_backup_restored_dump_timestamp_seconds", "When the dump that the last restore loaded was taken.", unix(r.DumpTime)))
+	}
+	p.push(ctx, l, "", cs...)
+	p.push(ctx, l, stateNames[state],
+		gauge(l, "db_backup_job_status_timestamp_seconds", "When the operation reached this state.", unix(end)),
+		gauge(l, "db_backup_job_duration_seconds", "How long the run that reached this state took.", end.Sub(start).Seconds()),
+	)
+}
+
+func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+func gauge(l Labels, name, help string, v float64) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"instance": l.Pod}})
+	g.Set(v)
+	return g
+}
+
+func (p *Pusher) push(ctx context.Context, l Labels, state string, cs ...prometheus.Collector) {
+	if p == nil || p.URL == "" {
+		return
+	}
+	timeout := p.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	client := p.Client
+	if client == nil {
+		client = &http.Client{Timeout: timeout}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	pu := push.New(p.URL, Job).Client(client).
+		Grouping("database_engine", l.Engine).
+		Grouping("database_instance", l.Instance).
+		Grouping("database_db_name", l.Database).
+		Grouping("operation", l.Operation)
+	if state != "" {
+		pu = pu.Grouping("state", state)
+	}
+	for _, c := range cs {
+		pu = pu.Collector(c)
+	}
+	if err := pu.AddContext(ctx); err != nil {
+		log := p.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("could not push metrics to the Pushgateway; the operation goes on", "pushgateway", redacted(p.URL), "operation", l.Operation, "error", err)
+	}
+}
+
+// redacted hides a password given in the URL's user info.
+func redacted(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return pu.Redacted()
+}
