@@ -133,6 +133,10 @@ type Sync struct {
 	MaxRunTime time.Duration // 0: the tier's deadline
 	Env        []EnvVar      // extra environment, sorted by name
 	Jobs       []Job         // one per environment the sync runs in, in environment order
+	// NoPersonalData is the estate's reviewed claim (personalData: false)
+	// that the sync's databases hold no personal data, so restores into an
+	// environment that requires sanitising need no script.
+	NoPersonalData bool
 }
 
 // EnvVar is an extra environment variable given to every container.

@@ -1,0 +1,287 @@
+// Package declare loads the CUE declarations of an estate (the package in
+// syncs/, checked against schema/) and resolves them into a model.Estate:
+// every default filled in, every name sorted, every sync and job carrying
+// the file and line it was declared at.
+package declare
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
+
+	"github.com/envsync/envsync/model"
+)
+
+// Package is the directory, relative to the root, holding the estate.
+const Package = "syncs"
+
+// FindRoot returns the nearest directory at or above dir holding cue.mod.
+func FindRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(filepath.Join(d, "cue.mod")); err == nil && fi.IsDir() {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no cue.mod in %s or any parent: run envsync from the repository or pass --root", dir)
+		}
+	}
+}
+
+// Error is one problem in the declarations, at the place it was declared.
+type Error struct {
+	Pos  model.Position
+	Path string // CUE field path, e.g. syncs."chat-postgres".engine
+	Msg  string
+}
+
+func (e Error) Error() string {
+	var b strings.Builder
+	if e.Pos.File != "" {
+		fmt.Fprintf(&b, "%s:%d:%d: ", e.Pos.File, e.Pos.Line, e.Pos.Col)
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found, in file order.
+type Errors []Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads the estate under root (the directory holding cue.mod) and
+// resolves it. On failure the error is an Errors listing every problem.
+func Load(root string) (*model.Estate, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	insts := load.Instances([]string{"./" + Package}, &load.Config{Dir: root, ModuleRoot: root})
+	if len(insts) != 1 {
+		return nil, fmt.Errorf("loading %s: want one CUE package, got %d", Package, len(insts))
+	}
+	inst := insts[0]
+	if inst.Err != nil {
+		return nil, cueErrors(root, inst.Err)
+	}
+	v := cuecontext.New().BuildInstance(inst)
+	if err := v.Err(); err != nil {
+		return nil, cueErrors(root, err)
+	}
+	if err := v.Validate(cue.Concrete(true)); err != nil {
+		return nil, cueErrors(root, err)
+	}
+	r := resolver{root: root, pos: positions(root, inst)}
+	e := r.estate(v)
+	if len(r.errs) > 0 {
+		sortErrors(r.errs)
+		return nil, r.errs
+	}
+	return e, nil
+}
+
+// cueErrors turns CUE's errors into Errors positioned in the estate's own
+// files (not the schema's) whenever CUE knows such a position.
+func cueErrors(root string, err error) Errors {
+	var out Errors
+	seen := map[string]bool{}
+	for _, e := range cueerrors.Errors(err) {
+		format, args := e.Msg()
+		ce := Error{Path: pathString(e.Path()), Msg: fmt.Sprintf(format, args...)}
+		ce.Pos = pickPosition(root, cueerrors.Positions(e))
+		if k := ce.Error(); !seen[k] {
+			seen[k] = true
+			out = append(out, ce)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, Error{Msg: err.Error()})
+	}
+	sortErrors(out)
+	return out
+}
+
+// pathString renders a CUE error path the way CUE prints field paths.
+func pathString(p []string) string {
+	parts := make([]string, len(p))
+	for i, s := range p {
+		if ast.IsValidIdent(s) || strings.HasPrefix(s, "#") {
+			parts[i] = s
+		} else {
+			parts[i] = fmt.Sprintf("%q", s)
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+// pickPosition prefers a position in the estate's package over one in the
+// schema: the user edits the former.
+func pickPosition(root string, ps []token.Pos) model.Position {
+	var first model.Position
+	for _, p := range ps {
+		if !p.IsValid() {
+			continue
+		}
+		mp := relPos(root, p)
+		if strings.HasPrefix(mp.File, Package+"/") {
+			return mp
+		}
+		if first.File == "" {
+			first = mp
+		}
+	}
+	return first
+}
+
+func relPos(root string, p token.Pos) model.Position {
+	f := p.Filename()
+	if rel, err := filepath.Rel(root, f); err == nil && !strings.HasPrefix(rel, "..") {
+		f = filepath.ToSlash(rel)
+	}
+	return model.Position{File: f, Line: p.Line(), Col: p.Column()}
+}
+
+func sortErrors(es Errors) {
+	slices.SortStableFunc(es, func(a, b Error) int {
+		if c := strings.Compare(a.Pos.File, b.Pos.File); c != 0 {
+			return c
+		}
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line - b.Pos.Line
+		}
+		if a.Pos.Col != b.Pos.Col {
+			return a.Pos.Col - b.Pos.Col
+		}
+		return strings.Compare(a.Msg, b.Msg)
+	})
+}
+
+// positions maps a field path (labels joined by "\x00") to where the estate
+// declares it first. CUE reports the schema's position for a value unified
+// with a definition, so the estate's own syntax is read for these.
+func positions(root string, inst *build.Instance) map[string]model.Position {
+	out := map[string]model.Position{}
+	var walk func(prefix []string, s *ast.StructLit)
+	walk = func(prefix []string, s *ast.StructLit) {
+		for _, d := range s.Elts {
+			f, ok := d.(*ast.Field)
+			if !ok {
+				continue
+			}
+			name, _, err := ast.LabelName(f.Label)
+			if err != nil {
+				continue
+			}
+			path := append(slices.Clone(prefix), name)
+			k := strings.Join(path, "\x00")
+			if _, ok := out[k]; !ok {
+				out[k] = relPos(root, f.Pos())
+			}
+			if len(path) < 6 {
+				if sl, ok := f.Value.(*ast.StructLit); ok {
+					walk(path, sl)
+				}
+			}
+		}
+	}
+	for _, f := range inst.Files {
+		walk(nil, &ast.StructLit{Elts: f.Decls})
+	}
+	return out
+}
+
+// The decoded shapes of the schema's definitions.
+
+type resourcesDecl struct {
+	Requests struct{ CPU, Memory string } `json:"requests"`
+	Limits   struct{ CPU, Memory string } `json:"limits"`
+}
+
+type environmentDecl struct {
+	Bucket         string `json:"bucket"`
+	Namespace      string `json:"namespace"`
+	Sanitise       bool   `json:"sanitise"`
+	TransformLimit string `json:"transformLimit"`
+	RestoreFrom    string `json:"restoreFrom"`
+	Class          string `json:"class"`
+}
+
+type classDecl struct {
+	Days      []int  `json:"days"`
+	Window    string `json:"window"`
+	ArmedDays []int  `json:"armedDays"`
+}
+
+type tierDecl struct {
+	LongRunning struct {
+		Backup  string `json:"backup"`
+		Restore string `json:"restore"`
+	} `json:"longRunning"`
+	Deadline  string        `json:"deadline"`
+	Resources resourcesDecl `json:"resources"`
+}
+
+type alertingDecl struct {
+	Severity      string            `json:"severity"`
+	Labels        map[string]string `json:"labels"`
+	RunbookURL    string            `json:"runbookURL"`
+	DashboardURL  string            `json:"dashboardURL"`
+	DashboardUID  string            `json:"dashboardUID"`
+	DashboardName string            `json:"dashboardName"`
+}
+
+type syncDecl struct {
+	Name         string            `json:"name"`
+	Instance     string            `json:"instance"`
+	Engine       string            `json:"engine"`
+	Database     string            `json:"database"`
+	Databases    []string          `json:"databases"`
+	Owner        string            `json:"owner"`
+	Host         string            `json:"host"`
+	Port         int               `json:"port"`
+	Secret       string            `json:"secret"`
+	Tier         string            `json:"tier"`
+	BackupTier   string            `json:"backupTier"`
+	RestoreTier  string            `json:"restoreTier"`
+	Suspend      bool              `json:"suspend"`
+	Ensure       string            `json:"ensure"`
+	Resources    *resourcesDecl    `json:"resources"`
+	MaxRunTime   string            `json:"maxRunTime"`
+	Env          map[string]string `json:"env"`
+	PersonalData bool              `json:"personalData"`
+}
+
+type jobDecl struct {
+	At                     string   `json:"at"`
+	Class                  string   `json:"class"`
+	Schedule               string   `json:"schedule"`
+	Operations             []string `json:"operations"`
+	RestoreFrom            string   `json:"restoreFrom"`
+	Sanitise               any      `json:"sanitise"`
+	Suspend                *bool    `json:"suspend"`
+	Ensure                 string   `json:"ensure"`
+	AllowProductionRestore bool     `json:"allowProductionRestore"`
+	AcknowledgeHazard      string   `json:"acknowledgeHazard"`
+}

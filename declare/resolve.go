@@ -1,0 +1,375 @@
+package declare
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"cuelang.org/go/cue"
+
+	"github.com/envsync/envsync/model"
+)
+
+// DefaultPorts are the ports of the engines' servers when a sync names none.
+var DefaultPorts = map[model.Engine]int{model.Postgres: 5432, model.MySQL: 3306, model.Mongo: 27017}
+
+// DefaultOwner is the estate's rule for the role owning a restored
+// database: its name without "_production" and without a leading
+// "draft-"/"draft_", with "-" turned into "_".
+func DefaultOwner(database string) string {
+	s := strings.TrimSuffix(database, "_production")
+	s = strings.TrimPrefix(s, "draft-")
+	s = strings.TrimPrefix(s, "draft_")
+	return strings.ReplaceAll(s, "-", "_")
+}
+
+// CronDays renders days of week as the day-of-week field of a cron line:
+// "*" for every day, "a-b" for one run of consecutive days, else a list.
+func CronDays(days []time.Weekday) string {
+	ds := slices.Clone(days)
+	slices.Sort(ds)
+	ds = slices.Compact(ds)
+	if len(ds) == 7 {
+		return "*"
+	}
+	if len(ds) > 2 && int(ds[len(ds)-1]-ds[0]) == len(ds)-1 {
+		return fmt.Sprintf("%d-%d", ds[0], ds[len(ds)-1])
+	}
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = strconv.Itoa(int(d))
+	}
+	return strings.Join(parts, ",")
+}
+
+type resolver struct {
+	root string
+	pos  map[string]model.Position
+	errs Errors
+}
+
+func (r *resolver) errorf(pos model.Position, path, format string, args ...any) {
+	r.errs = append(r.errs, Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (r *resolver) at(labels ...string) model.Position {
+	for n := len(labels); n > 0; n-- {
+		if p, ok := r.pos[strings.Join(labels[:n], "\x00")]; ok {
+			return p
+		}
+	}
+	return model.Position{}
+}
+
+func (r *resolver) decode(v cue.Value, into any, labels ...string) bool {
+	if err := v.Decode(into); err != nil {
+		r.errorf(r.at(labels...), cuePath(labels...), "%v", err)
+		return false
+	}
+	return true
+}
+
+func (r *resolver) duration(s string, labels ...string) time.Duration {
+	if s == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		r.errorf(r.at(labels...), cuePath(labels...), "invalid duration %q: %v", s, err)
+	}
+	return d
+}
+
+// cuePath renders labels as a CUE field path, quoting where CUE would.
+func cuePath(labels ...string) string { return pathString(labels) }
+
+// fields lists a struct's regular fields in declaration order.
+func fields(v cue.Value) []cue.Value {
+	it, err := v.Fields()
+	if err != nil {
+		return nil
+	}
+	var out []cue.Value
+	for it.Next() {
+		out = append(out, it.Value())
+	}
+	return out
+}
+
+func label(v cue.Value) string {
+	s, _ := v.Label()
+	return s
+}
+
+func (r *resolver) estate(v cue.Value) *model.Estate {
+	e := &model.Estate{Root: r.root}
+	_ = v.LookupPath(cue.ParsePath("image")).Decode(&e.Image)
+	_ = v.LookupPath(cue.ParsePath("pushgateway")).Decode(&e.Pushgateway)
+
+	var a alertingDecl
+	if r.decode(v.LookupPath(cue.ParsePath("alerting")), &a, "alerting") {
+		e.Alerting = model.Alerting{
+			Severity: a.Severity, Labels: a.Labels, RunbookURL: a.RunbookURL,
+			DashboardURL: a.DashboardURL, DashboardUID: a.DashboardUID, DashboardName: a.DashboardName,
+		}
+		if e.Alerting.Labels == nil {
+			e.Alerting.Labels = map[string]string{}
+		}
+	}
+
+	for _, ev := range fields(v.LookupPath(cue.ParsePath("environments"))) {
+		name := label(ev)
+		var d environmentDecl
+		if !r.decode(ev, &d, "environments", name) {
+			continue
+		}
+		e.Environments = append(e.Environments, model.Environment{
+			Name: name, Bucket: d.Bucket, Namespace: d.Namespace, Sanitise: d.Sanitise,
+			TransformLimit: r.duration(d.TransformLimit, "environments", name, "transformLimit"),
+			RestoreFrom:    d.RestoreFrom, Class: d.Class,
+		})
+	}
+	for _, cv := range fields(v.LookupPath(cue.ParsePath("classes"))) {
+		name := label(cv)
+		var d classDecl
+		if !r.decode(cv, &d, "classes", name) {
+			continue
+		}
+		e.Classes = append(e.Classes, model.Class{
+			Name: name, Days: weekdays(d.Days), ArmedDays: weekdays(d.ArmedDays),
+			Window: r.duration(d.Window, "classes", name, "window"),
+		})
+	}
+	for _, tv := range fields(v.LookupPath(cue.ParsePath("tiers"))) {
+		name := label(tv)
+		var d tierDecl
+		if !r.decode(tv, &d, "tiers", name) {
+			continue
+		}
+		e.Tiers = append(e.Tiers, model.Tier{
+			Name: name,
+			LongRunning: map[model.Operation]time.Duration{
+				model.Backup:  r.duration(d.LongRunning.Backup, "tiers", name, "longRunning", "backup"),
+				model.Restore: r.duration(d.LongRunning.Restore, "tiers", name, "longRunning", "restore"),
+			},
+			Deadline:  r.duration(d.Deadline, "tiers", name, "deadline"),
+			Resources: resources(d.Resources),
+		})
+	}
+	slices.SortFunc(e.Classes, func(a, b model.Class) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(e.Tiers, func(a, b model.Tier) int { return strings.Compare(a.Name, b.Name) })
+
+	for _, sv := range fields(v.LookupPath(cue.ParsePath("syncs"))) {
+		if s, ok := r.sync(e, sv); ok {
+			e.Syncs = append(e.Syncs, s)
+		}
+	}
+	slices.SortFunc(e.Syncs, func(a, b model.Sync) int { return strings.Compare(a.Name, b.Name) })
+	return e
+}
+
+func weekdays(ds []int) []time.Weekday {
+	out := make([]time.Weekday, len(ds))
+	for i, d := range ds {
+		out[i] = time.Weekday(d)
+	}
+	return out
+}
+
+func resources(d resourcesDecl) model.Resources {
+	return model.Resources{
+		RequestsCPU: d.Requests.CPU, RequestsMemory: d.Requests.Memory,
+		LimitsCPU: d.Limits.CPU, LimitsMemory: d.Limits.Memory,
+	}
+}
+
+func (r *resolver) sync(e *model.Estate, sv cue.Value) (model.Sync, bool) {
+	name := label(sv)
+	var d syncDecl
+	if !r.decode(sv, &d, "syncs", name) {
+		return model.Sync{}, false
+	}
+	pos := r.at("syncs", name)
+	s := model.Sync{
+		Name: name, Pos: pos, Instance: d.Instance, Engine: model.Engine(d.Engine),
+		Owner: d.Owner, Host: d.Host, Port: d.Port, Secret: d.Secret,
+		Tier: map[model.Operation]string{
+			model.Restore: d.RestoreTier, model.Transform: d.Tier, model.Backup: d.BackupTier,
+		},
+		MaxRunTime:     r.duration(d.MaxRunTime, "syncs", name, "maxRunTime"),
+		NoPersonalData: !d.PersonalData,
+	}
+	switch {
+	case d.Database != "" && len(d.Databases) > 0:
+		r.errorf(r.at("syncs", name, "databases"), cuePath("syncs", name), "sync %q: set database or databases, not both", name)
+	case d.Database != "":
+		s.Databases = []string{d.Database}
+	case len(d.Databases) > 0:
+		s.Databases = slices.Clone(d.Databases)
+	default:
+		r.errorf(pos, cuePath("syncs", name), "sync %q: no database: set database (or databases, in order)", name)
+	}
+	if s.Owner == "" && len(s.Databases) == 1 {
+		s.Owner = DefaultOwner(s.Databases[0])
+	}
+	if s.Port == 0 {
+		s.Port = DefaultPorts[s.Engine]
+	}
+	if d.Resources != nil {
+		res := resources(*d.Resources)
+		s.Resources = &res
+	}
+	for k, val := range d.Env {
+		s.Env = append(s.Env, model.EnvVar{Name: k, Value: val})
+	}
+	slices.SortFunc(s.Env, func(a, b model.EnvVar) int { return strings.Compare(a.Name, b.Name) })
+
+	jobs := map[string]cue.Value{}
+	for _, jv := range fields(sv.LookupPath(cue.ParsePath("environments"))) {
+		env := label(jv)
+		if _, ok := e.Environment(env); !ok {
+			r.errorf(r.at("syncs", name, "environments", env), cuePath("syncs", name, "environments", env),
+				"sync %q: unknown environment %q (declared: %s)", name, env, envNames(e))
+			continue
+		}
+		jobs[env] = jv
+	}
+	for _, env := range e.Environments {
+		jv, ok := jobs[env.Name]
+		if !ok {
+			continue
+		}
+		if j, ok := r.job(e, &s, d, env, jv); ok {
+			s.Jobs = append(s.Jobs, j)
+		}
+	}
+	return s, true
+}
+
+func envNames(e *model.Estate) string {
+	names := make([]string, len(e.Environments))
+	for i, env := range e.Environments {
+		names[i] = env.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.Environment, jv cue.Value) (model.Job, bool) {
+	labels := []string{"syncs", s.Name, "environments", env.Name}
+	var d jobDecl
+	if !r.decode(jv, &d, labels...) {
+		return model.Job{}, false
+	}
+	pos := r.at(labels...)
+	where := fmt.Sprintf("sync %q in %s", s.Name, env.Name)
+	j := model.Job{
+		Environment: env.Name, Pos: pos, Class: d.Class,
+		Suspend: sd.Suspend, Ensure: model.Ensure(sd.Ensure),
+		AllowProductionRestore: d.AllowProductionRestore,
+		AcknowledgedHazard:     d.AcknowledgeHazard,
+	}
+	if d.Suspend != nil {
+		j.Suspend = *d.Suspend
+	}
+	if d.Ensure != "" {
+		j.Ensure = model.Ensure(d.Ensure)
+	}
+	if j.Class == "" {
+		j.Class = env.Class
+	}
+
+	// When: a time of day on the class's days, or an explicit cron line.
+	switch {
+	case d.At != "" && d.Schedule != "":
+		r.errorf(pos, cuePath(labels...), "%s: set at or schedule, not both", where)
+	case d.At != "":
+		c, ok := e.Class(j.Class)
+		if !ok {
+			r.errorf(r.at(append(labels, "class")...), cuePath(append(labels, "class")...),
+				"%s: unknown class %q (declared: %s)", where, j.Class, classNames(e))
+			break
+		}
+		hh, mm, _ := strings.Cut(d.At, ":")
+		h, _ := strconv.Atoi(hh)
+		m, _ := strconv.Atoi(mm)
+		j.Schedule = fmt.Sprintf("%d %d * * %s", m, h, CronDays(c.Days))
+	case d.Schedule != "":
+		j.Schedule = d.Schedule
+	default:
+		r.errorf(pos, cuePath(labels...), "%s: no schedule: set at (on the class's days) or schedule (cron)", where)
+	}
+
+	// What: the sanitise scripts per database.
+	switch san := d.Sanitise.(type) {
+	case nil:
+	case string:
+		if len(s.Databases) > 1 {
+			r.errorf(r.at(append(labels, "sanitise")...), cuePath(append(labels, "sanitise")...),
+				"%s: sync has %d databases: sanitise must map each database to its script", where, len(s.Databases))
+			break
+		}
+		if len(s.Databases) == 1 {
+			j.Sanitise = map[string]string{s.Databases[0]: san}
+		}
+	case map[string]any:
+		j.Sanitise = map[string]string{}
+		for db, p := range san {
+			if !slices.Contains(s.Databases, db) {
+				r.errorf(r.at(append(labels, "sanitise", db)...), cuePath(append(labels, "sanitise", db)...),
+					"%s: sanitise names database %q, which the sync does not have (%s)", where, db, strings.Join(s.Databases, ", "))
+				continue
+			}
+			j.Sanitise[db], _ = p.(string)
+		}
+	}
+
+	// Which operations: explicit, or from the flow.
+	switch {
+	case len(d.Operations) > 0:
+		for _, o := range d.Operations {
+			j.Operations = append(j.Operations, model.Operation(o))
+		}
+		if !inOrder(j.Operations) {
+			r.errorf(r.at(append(labels, "operations")...), cuePath(append(labels, "operations")...),
+				"%s: operations %v must each appear once, in the order restore, transform, backup", where, d.Operations)
+		}
+	case env.RestoreFrom == "" && d.RestoreFrom == "":
+		j.Operations = []model.Operation{model.Backup}
+	case s.Engine == model.Mongo && len(j.Sanitise) > 0:
+		j.Operations = []model.Operation{model.Restore, model.Transform, model.Backup}
+	default:
+		j.Operations = []model.Operation{model.Restore, model.Backup}
+	}
+	if j.Has(model.Restore) {
+		j.RestoreFrom = d.RestoreFrom
+		if j.RestoreFrom == "" {
+			j.RestoreFrom = env.RestoreFrom
+		}
+	} else if d.RestoreFrom != "" {
+		r.errorf(r.at(append(labels, "restoreFrom")...), cuePath(append(labels, "restoreFrom")...),
+			"%s: restoreFrom is set but the job does not restore (operations %v)", where, j.Operations)
+	}
+	return j, true
+}
+
+func inOrder(ops []model.Operation) bool {
+	last := -1
+	for _, o := range ops {
+		i := slices.Index(model.Operations, o)
+		if i <= last {
+			return false
+		}
+		last = i
+	}
+	return true
+}
+
+func classNames(e *model.Estate) string {
+	names := make([]string, len(e.Classes))
+	for i, c := range e.Classes {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
