@@ -1,0 +1,207 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func loadFixtures(t *testing.T) *Manifests {
+	t.Helper()
+	m, err := LoadManifests("testdata/manifests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func fixtureRunner(t *testing.T, m *Manifests) *Runner {
+	return &Runner{
+		Binary:    "/nonexistent/envsync",
+		Manifests: m,
+		Secrets:   Secrets{"envsync-chat-postgres": {"username": "chat", "password": "hunter2-not-in-argv"}},
+		Overrides: Overrides{
+			Databases:   map[string]Endpoint{"chat-postgres": {Host: "127.0.0.1", Port: 15432}, "signon-mysql": {Host: "127.0.0.1", Port: 13306}},
+			S3Endpoint:  "http://127.0.0.1:17070",
+			Pushgateway: "http://127.0.0.1:19091",
+		},
+		CallerEnv: []string{"PATH=/usr/bin", "HOME=" + t.TempDir(), "AWS_REGION=eu-west-2", "AWS_SECRET_ACCESS_KEY=caller-secret", "SECRET_NOT_PASSED=1"},
+		Now:       func() time.Time { return time.Unix(1_800_000_000, 0) },
+	}
+}
+
+func envOf(p Process) map[string]string {
+	m := map[string]string{}
+	for _, kv := range p.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func TestAPlannedContainerGetsTheClusterResolvedEnvironmentWithLocalEndpoints(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	cj, err := m.CronJob("chat-postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	plan, err := r.PlanJob(cj, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{plan.Processes[0].Container, plan.Processes[1].Container}; len(plan.Processes) != 2 || got[0] != "0-restore" || got[1] != "2-backup" {
+		t.Fatalf("containers %v, want init container 0-restore then 2-backup", got)
+	}
+	if plan.Pod != "chat-postgres-30000000-local" || plan.Deadline != 10*time.Minute || plan.Suspended {
+		t.Errorf("plan pod %q deadline %s suspended %t", plan.Pod, plan.Deadline, plan.Suspended)
+	}
+	restore := plan.Processes[0]
+	env := envOf(restore)
+	want := map[string]string{
+		"DB_HOST": "127.0.0.1", "DB_PORT": "15432", // overridden
+		"DB_DATABASE": "govuk_chat_production", "DB_INSTANCE": "chat-postgres", // kept
+		"DB_USER": "chat", "DB_PASSWORD": "hunter2-not-in-argv",
+		"BUCKET":                     "s3://test-staging-database-backups",
+		"AWS_ENDPOINT_URL_S3":        "http://127.0.0.1:17070",
+		"PROMETHEUS_PUSHGATEWAY_URL": "http://127.0.0.1:19091",
+		"POD_NAME":                   plan.Pod, "HOSTNAME": plan.Pod,
+		"LABEL":      "chat-postgres-" + plan.Pod,
+		"AWS_REGION": "eu-west-2", "PATH": "/usr/bin",
+		"TMPDIR": filepath.Join(work, "volumes", "tmp"),
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+	}
+	if _, ok := env["SECRET_NOT_PASSED"]; ok {
+		t.Error("a caller variable outside PATH, HOME, locale and AWS_* reached the container")
+	}
+	script, err := os.ReadFile(env["SANITISE_SCRIPT"])
+	if err != nil || !strings.Contains(string(script), "UPDATE users SET email") {
+		t.Errorf("SANITISE_SCRIPT=%s does not hold the ConfigMap's chat.sql: %q, %v", env["SANITISE_SCRIPT"], script, err)
+	}
+	if strings.Join(restore.Args, " ") != "run restore" || strings.Join(plan.Processes[1].Args, " ") != "run backup" {
+		t.Errorf("args %q and %q, want the containers' args after the envsync command", restore.Args, plan.Processes[1].Args)
+	}
+	for _, p := range plan.Processes {
+		for _, a := range p.Args {
+			if strings.Contains(a, "hunter2") {
+				t.Errorf("password in the arguments of %s", p.Container)
+			}
+		}
+		for _, kv := range p.Redacted() {
+			if strings.Contains(kv, "hunter2") || strings.Contains(kv, "caller-secret") {
+				t.Errorf("Redacted shows a secret: %s", kv)
+			}
+		}
+	}
+}
+
+func TestAMissingSecretKeyNamesTheJobContainerSecretAndKey(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	r.Secrets = Secrets{"envsync-chat-postgres": {"username": "chat"}}
+	cj, _ := m.CronJob("chat-postgres")
+	_, err := r.PlanJob(cj, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "CronJob chat-postgres, container 0-restore: env DB_PASSWORD: Secret envsync-chat-postgres has no key password") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestAnInstanceWithoutALocalDatabaseIsRefusedOnceAnyIsGiven(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	r.Overrides.Databases = map[string]Endpoint{"other": {Host: "127.0.0.1", Port: 1}}
+	cj, _ := m.CronJob("chat-postgres")
+	_, err := r.PlanJob(cj, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), `no local database given for instance "chat-postgres"`) {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// standIn writes an executable called envsync that records its arguments
+// in $HOME/calls and fails for "run <failOp>".
+func standIn(t *testing.T, failOp string) string {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "envsync")
+	script := "#!/bin/sh\necho \"$*\" >>\"$HOME/calls\"\n[ \"$2\" = \"" + failOp + "\" ] && exit 3\nexit 0\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func calls(t *testing.T, r *Runner) string {
+	home := strings.TrimPrefix(r.CallerEnv[1], "HOME=")
+	b, _ := os.ReadFile(filepath.Join(home, "calls"))
+	return strings.TrimSpace(string(b))
+}
+
+func TestAJobStopsAtItsFirstFailingContainerLikeAPodThatNeverRestarts(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	r.Binary = standIn(t, "restore")
+	cj, _ := m.CronJob("chat-postgres")
+	err := r.Run(context.Background(), cj)
+	var ce *ContainerError
+	if !errors.As(err, &ce) || ce.Container != "0-restore" {
+		t.Fatalf("Run = %v, want the failure of container 0-restore", err)
+	}
+	if got := calls(t, r); got != "run restore" {
+		t.Fatalf("processes run: %q, want only the failing restore", got)
+	}
+}
+
+func TestAJobRunsEveryContainerInOrderWhenEachSucceeds(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	r.Binary = standIn(t, "none")
+	cj, _ := m.CronJob("chat-postgres")
+	if err := r.Run(context.Background(), cj); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls(t, r); got != "run restore\nrun backup" {
+		t.Fatalf("processes run: %q, want restore then backup", got)
+	}
+}
+
+func TestASuspendedCronJobRunsOnlyWhenForced(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	r.Binary = standIn(t, "none")
+	cj, _ := m.CronJob("signon-mysql-restore")
+	if err := r.Run(context.Background(), cj); !errors.Is(err, ErrSuspended) {
+		t.Fatalf("Run of a suspended CronJob = %v, want ErrSuspended", err)
+	}
+	if got := calls(t, r); got != "" {
+		t.Fatalf("a suspended CronJob ran %q", got)
+	}
+	r.Force = true
+	if err := r.Run(context.Background(), cj); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls(t, r); got != "run restore" {
+		t.Fatalf("forced run: %q", got)
+	}
+}
+
+func TestSecretsAreReadFromAFileOrAnEnvironmentVariableAndParseErrorsHideValues(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "secrets.yaml")
+	os.WriteFile(f, []byte("envsync-chat-postgres:\n  username: chat\n  password: pw\n"), 0o600)
+	s, err := LoadSecrets(f)
+	if err != nil || s["envsync-chat-postgres"]["password"] != "pw" {
+		t.Fatalf("LoadSecrets(file) = %v, %v", s, err)
+	}
+	t.Setenv("ENVSYNC_TEST_SECRETS", "envsync-chat-postgres:\n  password: [hunter2]\n")
+	_, err = LoadSecrets("env:ENVSYNC_TEST_SECRETS")
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("LoadSecrets of a malformed value = %v, want an error without the value", err)
+	}
+}
