@@ -1,0 +1,106 @@
+{{/*
+Labels of every object: the chart's name, who manages it, the environment.
+Argument: the root context.
+*/}}
+{{- define "envsync.labels" -}}
+app.kubernetes.io/managed-by: envsync
+app.kubernetes.io/name: envsync
+envsync.io/environment: {{ .Values.environment | quote }}
+{{- end }}
+
+{{/*
+Labels of a job's CronJob, Job and pod. Argument: dict "root" "job".
+*/}}
+{{- define "envsync.jobLabels" -}}
+{{ include "envsync.labels" .root }}
+envsync.io/engine: {{ .job.engine | quote }}
+envsync.io/instance: {{ .job.instance | quote }}
+envsync.io/sync: {{ .job.name | quote }}
+{{- end }}
+
+{{/*
+The runner contract's environment of one container, in the contract's
+order; credentials come from the job's Secret, never inline.
+Argument: dict "root" "job" "container".
+*/}}
+{{- define "envsync.env" -}}
+{{- $v := .root.Values -}}
+{{- $j := .job -}}
+{{- $c := .container -}}
+- name: DB_ENGINE
+  value: {{ $j.engine | quote }}
+- name: DB_HOST
+  value: {{ $j.host | quote }}
+{{- if $j.port }}
+- name: DB_PORT
+  value: {{ $j.port | int64 | toString | quote }}
+{{- end }}
+- name: DB_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ $j.secret | quote }}
+      key: username
+- name: DB_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $j.secret | quote }}
+      key: password
+- name: DB_DATABASE
+  value: {{ $c.database | quote }}
+{{- if $j.owner }}
+- name: DB_OWNER
+  value: {{ $j.owner | quote }}
+{{- end }}
+- name: DB_INSTANCE
+  value: {{ $j.instance | quote }}
+- name: BUCKET
+  value: {{ $c.bucket | quote }}
+- name: ENVIRONMENT
+  value: {{ $v.environment | quote }}
+{{- if $c.sanitiseScript }}
+- name: SANITISE_SCRIPT
+  value: {{ printf "%s/%s" $v.scripts.mountPath $c.sanitiseScript | quote }}
+{{- end }}
+{{- if and $j.allowProductionRestore (eq $c.operation "restore") }}
+- name: REALLY_RESTORE_ONTO_PRODUCTION
+  value: "true"
+{{- end }}
+{{- if $v.pushgatewayURL }}
+- name: PROMETHEUS_PUSHGATEWAY_URL
+  value: {{ $v.pushgatewayURL | quote }}
+{{- end }}
+{{- range $j.env }}
+- name: {{ .name | quote }}
+  value: {{ .value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+One container running one operation. Argument: dict "root" "job"
+"container" "usesScripts".
+*/}}
+{{- define "envsync.container" -}}
+- name: {{ .container.name | quote }}
+  image: {{ .root.Values.image | quote }}
+  command: ["envsync"]
+  args: ["run", {{ .container.operation | quote }}]
+  env:
+    {{- include "envsync.env" . | nindent 4 }}
+  {{- with .job.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    allowPrivilegeEscalation: false
+    readOnlyRootFilesystem: true
+    capabilities:
+      drop: ["ALL"]
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+    {{- if .usesScripts }}
+    - name: scripts
+      mountPath: {{ .root.Values.scripts.mountPath | quote }}
+      readOnly: true
+    {{- end }}
+{{- end }}

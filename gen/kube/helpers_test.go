@@ -1,0 +1,261 @@
+package kube_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/envsync/envsync/model"
+	"github.com/envsync/envsync/model/modeltest"
+)
+
+// chartDir is chart/envsync, relative to this package.
+var chartDir = filepath.Join("..", "..", "chart", "envsync")
+
+// testEstate is modeltest's estate with its sanitise scripts written to a
+// temporary root.
+func testEstate(t *testing.T) *model.Estate {
+	t.Helper()
+	e := modeltest.Estate()
+	e.Root = t.TempDir()
+	scripts := map[string]string{
+		"syncs/sanitise/chat.sql":          "UPDATE messages SET body = NULL;\n",
+		"syncs/sanitise/whitehall.sql":     "-- pseudonymise\nUPDATE users SET email = concat('user', id, '@example.org');\n",
+		"syncs/sanitise/asset-manager.js":  "db.assets.updateMany({}, {$unset: {access_limited: \"\"}});\n",
+		"syncs/sanitise/unused-script.sql": "SELECT 1;\n",
+	}
+	for p, content := range scripts {
+		full := filepath.Join(e.Root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+func findSync(t *testing.T, e *model.Estate, name string) *model.Sync {
+	t.Helper()
+	for i := range e.Syncs {
+		if e.Syncs[i].Name == name {
+			return &e.Syncs[i]
+		}
+	}
+	t.Fatalf("no sync %q in the estate", name)
+	return nil
+}
+
+func findJob(t *testing.T, s *model.Sync, env string) *model.Job {
+	t.Helper()
+	for i := range s.Jobs {
+		if s.Jobs[i].Environment == env {
+			return &s.Jobs[i]
+		}
+	}
+	t.Fatalf("sync %q has no job in %q", s.Name, env)
+	return nil
+}
+
+func findCronJob(t *testing.T, cjs []batchv1.CronJob, name string) batchv1.CronJob {
+	t.Helper()
+	for _, cj := range cjs {
+		if cj.Name == name {
+			return cj
+		}
+	}
+	t.Fatalf("no CronJob %q", name)
+	return batchv1.CronJob{}
+}
+
+// podContainers are the pod's operations in the order they run.
+func podContainers(cj batchv1.CronJob) []corev1.Container {
+	spec := cj.Spec.JobTemplate.Spec.Template.Spec
+	return append(append([]corev1.Container(nil), spec.InitContainers...), spec.Containers...)
+}
+
+func envOf(c corev1.Container, name string) (corev1.EnvVar, bool) {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return corev1.EnvVar{}, false
+}
+
+const helmHint = "go install helm.sh/helm/v3/cmd/helm@v3.22.0"
+
+// helm runs the real helm binary and returns its standard output.
+func helm(t *testing.T, args ...string) []byte {
+	t.Helper()
+	gopath, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		t.Fatalf("go env GOPATH: %v", err)
+	}
+	bin := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "helm")
+	if _, err := os.Stat(bin); err != nil {
+		if bin, err = exec.LookPath("helm"); err != nil {
+			t.Fatalf("helm is not installed: %s", helmHint)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.Bytes()
+}
+
+// writeValues writes v as YAML, the way the writer does, to a temp file.
+func writeValues(t *testing.T, v any) string {
+	t.Helper()
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// rendered is what `helm template` gave, decoded into typed objects.
+type rendered struct {
+	CronJobs   []batchv1.CronJob
+	ConfigMaps []corev1.ConfigMap
+}
+
+func helmTemplate(t *testing.T, valuesFile string) rendered {
+	t.Helper()
+	out := helm(t, "template", "envsync", chartDir, "--values", valuesFile)
+	var r rendered
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading helm output: %v", err)
+		}
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &tm); err != nil {
+			t.Fatalf("decoding helm output: %v\n%s", err, doc)
+		}
+		switch tm.Kind {
+		case "":
+			continue // an empty document
+		case "CronJob":
+			var cj batchv1.CronJob
+			if err := yaml.UnmarshalStrict(doc, &cj); err != nil {
+				t.Fatalf("decoding a rendered CronJob: %v\n%s", err, doc)
+			}
+			r.CronJobs = append(r.CronJobs, cj)
+		case "ConfigMap":
+			var cm corev1.ConfigMap
+			if err := yaml.UnmarshalStrict(doc, &cm); err != nil {
+				t.Fatalf("decoding a rendered ConfigMap: %v\n%s", err, doc)
+			}
+			r.ConfigMaps = append(r.ConfigMaps, cm)
+		default:
+			t.Fatalf("the chart rendered an unexpected %s:\n%s", tm.Kind, doc)
+		}
+	}
+	return r
+}
+
+// canonical is obj after a YAML round trip through its own type, as YAML:
+// two objects are semantically equal when their canonical forms are.
+func canonical[T any](t *testing.T, obj T) string {
+	t.Helper()
+	b, err := yaml.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back T
+	if err := yaml.UnmarshalStrict(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = yaml.Marshal(back); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// lineDiff shows where want and got differ, line by line, with a little
+// context: enough to read a drift between the chart and the Go rendering.
+func lineDiff(want, got string) string {
+	a, b := strings.Split(want, "\n"), strings.Split(got, "\n")
+	// Longest common subsequence over lines; objects are small.
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	type line struct {
+		mark byte
+		text string
+	}
+	var lines []line
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			lines = append(lines, line{' ', a[i]})
+			i, j = i+1, j+1
+		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
+			lines = append(lines, line{'-', a[i]})
+			i++
+		default:
+			lines = append(lines, line{'+', b[j]})
+			j++
+		}
+	}
+	var sb strings.Builder
+	sb.WriteString("--- want (Go)\n+++ got (helm)\n")
+	const context = 3
+	lastPrinted := -1
+	for k, l := range lines {
+		if l.mark == ' ' {
+			continue
+		}
+		start := max(k-context, lastPrinted+1)
+		if lastPrinted >= 0 && start > lastPrinted+1 {
+			sb.WriteString("  ...\n")
+		}
+		for c := start; c < k; c++ {
+			fmt.Fprintf(&sb, "  %s\n", lines[c].text)
+		}
+		fmt.Fprintf(&sb, "%c %s\n", l.mark, l.text)
+		lastPrinted = k
+		for c := k + 1; c < len(lines) && c <= k+context && lines[c].mark == ' '; c++ {
+			fmt.Fprintf(&sb, "  %s\n", lines[c].text)
+			lastPrinted = c
+		}
+	}
+	return sb.String()
+}
