@@ -1,0 +1,341 @@
+// Package check finds what is wrong or risky in a resolved estate: errors
+// that stop generation (unknown names, bad crons, restores with nothing to
+// restore, unsanitised personal data) and ordering hazards, warnings that a
+// restore may start before the upstream backup it needs has finished.
+package check
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/envsync/envsync/model"
+)
+
+// MaxCronJobName is the longest CronJob name Kubernetes accepts: the Job
+// controller appends an 11-character suffix to a 63-character label value.
+const MaxCronJobName = 52
+
+// Finding is one error or hazard, at the place it was declared.
+type Finding struct {
+	Pos         model.Position
+	Sync        string // empty for estate-wide findings
+	Environment string // empty for sync-wide findings
+	Msg         string
+	// Hazard marks an ordering hazard: a warning, not an error.
+	Hazard bool
+	// Acknowledged is the estate's reason for accepting a hazard.
+	Acknowledged string
+}
+
+func (f Finding) String() string {
+	var b strings.Builder
+	if f.Pos.File != "" {
+		fmt.Fprintf(&b, "%s:%d:%d: ", f.Pos.File, f.Pos.Line, f.Pos.Col)
+	}
+	switch {
+	case f.Sync != "" && f.Environment != "":
+		fmt.Fprintf(&b, "sync %q in %s: ", f.Sync, f.Environment)
+	case f.Sync != "":
+		fmt.Fprintf(&b, "sync %q: ", f.Sync)
+	case f.Environment != "":
+		fmt.Fprintf(&b, "environment %q: ", f.Environment)
+	}
+	b.WriteString(f.Msg)
+	return b.String()
+}
+
+// Findings are sorted by file, line and message.
+type Findings []Finding
+
+// Errors returns the findings that are errors.
+func (fs Findings) Errors() Findings {
+	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return f.Hazard })
+}
+
+// Hazards returns every ordering hazard, acknowledged or not.
+func (fs Findings) Hazards() Findings {
+	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return !f.Hazard })
+}
+
+// Unacknowledged returns the hazards the estate has not accepted.
+func (fs Findings) Unacknowledged() Findings {
+	return slices.DeleteFunc(fs.Hazards(), func(f Finding) bool { return f.Acknowledged != "" })
+}
+
+// Err is nil when there is no error, else one error listing them all.
+func (fs Findings) Err() error {
+	errs := fs.Errors()
+	if len(errs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(errs))
+	for i, f := range errs {
+		lines[i] = f.String()
+	}
+	return fmt.Errorf("%d error(s) in the estate:\n%s", len(errs), strings.Join(lines, "\n"))
+}
+
+// cronParser accepts standard five-field cron lines, as Kubernetes does.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
+
+// ParseSchedule parses a five-field cron line.
+func ParseSchedule(s string) (cron.Schedule, error) { return cronParser.Parse(s) }
+
+type checker struct {
+	e  *model.Estate
+	fs Findings
+	// backups indexes, per environment and instance, the jobs that back up.
+	backups map[[2]string][]jobRef
+}
+
+type jobRef struct {
+	sync *model.Sync
+	job  *model.Job
+}
+
+// Estate checks e and returns every finding, sorted.
+func Estate(e *model.Estate) Findings {
+	c := &checker{e: e, backups: map[[2]string][]jobRef{}}
+	for i := range e.Syncs {
+		s := &e.Syncs[i]
+		for k := range s.Jobs {
+			j := &s.Jobs[k]
+			if j.Ensure != model.Absent && j.Has(model.Backup) {
+				key := [2]string{j.Environment, s.Instance}
+				c.backups[key] = append(c.backups[key], jobRef{s, j})
+			}
+		}
+	}
+	c.environments()
+	c.classes()
+	c.syncs()
+	c.hazards()
+	slices.SortStableFunc(c.fs, func(a, b Finding) int {
+		if x := strings.Compare(a.Pos.File, b.Pos.File); x != 0 {
+			return x
+		}
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line - b.Pos.Line
+		}
+		return strings.Compare(a.Msg, b.Msg)
+	})
+	return c.fs
+}
+
+func (c *checker) add(pos model.Position, sync, env, format string, args ...any) {
+	c.fs = append(c.fs, Finding{Pos: pos, Sync: sync, Environment: env, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) environments() {
+	for _, env := range c.e.Environments {
+		if env.RestoreFrom != "" {
+			if _, ok := c.e.Environment(env.RestoreFrom); !ok {
+				c.add(model.Position{}, "", env.Name, "restores from unknown environment %q", env.RestoreFrom)
+			}
+		}
+		if _, ok := c.e.Class(env.Class); !ok {
+			c.add(model.Position{}, "", env.Name, "unknown default class %q", env.Class)
+		}
+	}
+}
+
+func (c *checker) classes() {
+	for _, cl := range c.e.Classes {
+		if len(cl.Days) == 0 {
+			c.add(model.Position{}, "", "", "class %q runs on no day", cl.Name)
+		}
+		if cl.Window <= 0 {
+			c.add(model.Position{}, "", "", "class %q has no \"not completed\" window", cl.Name)
+		}
+	}
+}
+
+func (c *checker) syncs() {
+	names := map[string]map[string]model.Position{} // environment -> job name -> first declaration
+	restores := map[[3]string]string{}              // environment, instance, database -> sync restoring it
+	for i := range c.e.Syncs {
+		s := &c.e.Syncs[i]
+		switch s.Engine {
+		case model.Postgres, model.MySQL, model.Mongo:
+		default:
+			c.add(s.Pos, s.Name, "", "unknown engine %q (want postgres, mysql or mongo)", s.Engine)
+		}
+		if len(s.Name) > MaxCronJobName {
+			c.add(s.Pos, s.Name, "", "name is %d characters; Kubernetes accepts at most %d for a CronJob", len(s.Name), MaxCronJobName)
+		}
+		for _, msg := range validation.IsDNS1123Label(s.Name) {
+			if !strings.Contains(msg, "must be no more than") {
+				c.add(s.Pos, s.Name, "", "name is not a valid Kubernetes name: %s", msg)
+			}
+		}
+		if len(s.Databases) == 0 {
+			c.add(s.Pos, s.Name, "", "no database")
+		}
+		for _, op := range model.Operations {
+			if t := s.Tier[op]; t != "" {
+				if _, ok := c.e.Tier(t); !ok {
+					c.add(s.Pos, s.Name, "", "unknown %s tier %q (declared: %s)", op, t, c.tierNames())
+				}
+			}
+		}
+		for k := range s.Jobs {
+			j := &s.Jobs[k]
+			if names[j.Environment] == nil {
+				names[j.Environment] = map[string]model.Position{}
+			}
+			if first, dup := names[j.Environment][s.Name]; dup && j.Ensure != model.Absent {
+				c.add(j.Pos, s.Name, j.Environment, "duplicate job name: also declared at %s:%d", first.File, first.Line)
+			} else if j.Ensure != model.Absent {
+				names[j.Environment][s.Name] = j.Pos
+			}
+			c.job(s, j)
+			if j.Has(model.Restore) && j.Runs() {
+				for _, db := range s.Databases {
+					key := [3]string{j.Environment, s.Instance, db}
+					if other, ok := restores[key]; ok {
+						c.add(j.Pos, s.Name, j.Environment, "restores %s/%s, which sync %q restores too: only one running job may overwrite a database", s.Instance, db, other)
+					} else {
+						restores[key] = s.Name
+					}
+				}
+			}
+		}
+	}
+}
+
+func (c *checker) tierNames() string {
+	names := make([]string, len(c.e.Tiers))
+	for i, t := range c.e.Tiers {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func (c *checker) job(s *model.Sync, j *model.Job) {
+	add := func(format string, args ...any) { c.add(j.Pos, s.Name, j.Environment, format, args...) }
+	env, ok := c.e.Environment(j.Environment)
+	if !ok {
+		add("unknown environment %q", j.Environment)
+		return
+	}
+	if _, ok := c.e.Class(j.Class); !ok {
+		add("unknown class %q", j.Class)
+	}
+	if _, err := ParseSchedule(j.Schedule); err != nil {
+		add("invalid cron schedule %q: %v", j.Schedule, err)
+	}
+	switch j.Ensure {
+	case model.Present, model.Disabled, model.Absent:
+	default:
+		add("ensure %q: want present, disabled or absent", j.Ensure)
+	}
+	if len(j.Operations) == 0 {
+		add("no operation")
+	}
+
+	for _, db := range sortedKeys(j.Sanitise) {
+		p := j.Sanitise[db]
+		switch {
+		case p == "":
+			add("sanitise script for %s is empty", db)
+		case filepath.IsAbs(p) || strings.HasPrefix(filepath.Clean(p), ".."):
+			add("sanitise script %q must be a path inside the repository, relative to its root", p)
+		default:
+			if fi, err := os.Stat(filepath.Join(c.e.Root, p)); err != nil || fi.IsDir() {
+				add("sanitise script %q does not exist (paths are relative to the repository root)", p)
+			}
+		}
+	}
+	if len(j.Sanitise) > 0 && !j.Has(model.Restore) && !j.Has(model.Transform) {
+		add("has sanitise scripts but neither restores nor transforms")
+	}
+	if j.Has(model.Transform) && len(j.Sanitise) == 0 {
+		add("transforms but has no sanitise script to run")
+	}
+	if s.Engine == model.Mongo && j.Has(model.Restore) && len(j.Sanitise) > 0 && !j.Has(model.Transform) {
+		add("mongo restores have no shadow to sanitise before the swap: add a transform operation (operations: [\"restore\", \"transform\", \"backup\"])")
+	}
+
+	if !j.Has(model.Restore) || j.Ensure == model.Absent {
+		return
+	}
+	if strings.Contains(env.Name, "prod") && !j.AllowProductionRestore {
+		add("restores into %s, whose name contains \"prod\": set allowProductionRestore: true if that is really meant", env.Name)
+	}
+	if j.RestoreFrom == "" {
+		add("restores, but neither the job nor environment %s says where from (restoreFrom)", env.Name)
+		return
+	}
+	if _, ok := c.e.Environment(j.RestoreFrom); !ok {
+		add("restores from unknown environment %q", j.RestoreFrom)
+		return
+	}
+	for _, db := range s.Databases {
+		if len(c.upstream(s, j, db)) == 0 {
+			add("restores %s/%s from %s, but no job in %s backs that database up", s.Instance, db, j.RestoreFrom, j.RestoreFrom)
+		}
+	}
+	// Data landing in an environment that requires sanitising: each database
+	// needs a script, here or upstream, unless the sync has been reviewed as
+	// holding no personal data. Restoring the environment's own backup
+	// brings nothing new in.
+	if env.Sanitise && !s.NoPersonalData && j.RestoreFrom != env.Name {
+		for _, db := range s.Databases {
+			if j.Sanitise[db] == "" && !c.sanitisedUpstream(s, j, db, len(c.e.Environments)) {
+				add("restores %s into %s, which requires sanitising, but no sanitise script covers it here or upstream in %s (or declare personalData: false after reviewing the data)", db, env.Name, j.RestoreFrom)
+			}
+		}
+	}
+}
+
+// upstream lists the jobs in j's upstream environment that back up db of
+// s's instance, other than j itself.
+func (c *checker) upstream(s *model.Sync, j *model.Job, db string) []jobRef {
+	var out []jobRef
+	for _, r := range c.backups[[2]string{j.RestoreFrom, s.Instance}] {
+		if r.job == j || !slices.Contains(r.sync.Databases, db) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// sanitisedUpstream reports whether every dump of db that j may restore was
+// sanitised before it was written: each upstream backup job sanitised it
+// itself, restored it sanitised from further up, or lives in an
+// environment that requires sanitising (and is checked in turn).
+func (c *checker) sanitisedUpstream(s *model.Sync, j *model.Job, db string, depth int) bool {
+	ups := c.upstream(s, j, db)
+	if len(ups) == 0 || depth == 0 {
+		return false
+	}
+	for _, u := range ups {
+		if u.job.Sanitise[db] != "" {
+			continue
+		}
+		if env, ok := c.e.Environment(u.job.Environment); ok && env.Sanitise {
+			continue
+		}
+		if u.job.Has(model.Restore) && c.sanitisedUpstream(u.sync, u.job, db, depth-1) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
