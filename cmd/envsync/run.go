@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envsync/envsync/runner"
+	"github.com/envsync/envsync/runner/engine/mysql"
+	"github.com/envsync/envsync/runner/engine/postgres"
+)
+
+// engines are the DB_ENGINE values the runner knows.
+var engines = map[string]runner.EngineFactory{
+	"postgres": postgres.New,
+	"mysql":    mysql.New,
+}
+
+func init() {
+	var f struct {
+		engine, host, user, database, owner, instance, bucket, environment,
+		sanitise, filename, pushgateway, pod string
+		port   int
+		really bool
+	}
+	cmd := &cobra.Command{
+		Use:   "run backup|restore|transform [script]",
+		Short: "Run one operation inside a CronJob: back up, restore or transform a database",
+		Long: `Run one operation, configured by the runner environment (DESIGN.md):
+DB_ENGINE, DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_DATABASE, DB_OWNER,
+DB_INSTANCE, BUCKET, ENVIRONMENT (or GOVUK_ENVIRONMENT), SANITISE_SCRIPT,
+FILENAME, REALLY_RESTORE_ONTO_PRODUCTION, PROMETHEUS_PUSHGATEWAY_URL, HOSTNAME.
+Flags override the environment. There is no password flag: the password is
+read from DB_PASSWORD only, as arguments are visible to every process.
+S3 is configured by the AWS SDK's standard environment (AWS_REGION,
+AWS_ENDPOINT_URL_S3, keys or a web identity token). Tuning:
+ENVSYNC_PART_SIZE_MIB (16), ENVSYNC_UPLOAD_CONCURRENCY (3),
+ENVSYNC_COMPRESS_THREADS (all cores).`,
+		Args:      cobra.RangeArgs(1, 2),
+		ValidArgs: []string{runner.OpBackup, runner.OpRestore, runner.OpTransform},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := runner.FromEnv(os.Getenv)
+			if err != nil {
+				return err
+			}
+			fl := cmd.Flags()
+			set := func(name string, dst *string, v string) {
+				if fl.Changed(name) {
+					*dst = v
+				}
+			}
+			set("engine", &cfg.Engine, f.engine)
+			set("host", &cfg.DB.Host, f.host)
+			set("user", &cfg.DB.User, f.user)
+			set("database", &cfg.DB.Database, f.database)
+			set("owner", &cfg.DB.Owner, f.owner)
+			set("instance", &cfg.Instance, f.instance)
+			set("bucket", &cfg.Bucket, f.bucket)
+			set("environment", &cfg.Environment, f.environment)
+			set("sanitise-script", &cfg.SanitiseScript, f.sanitise)
+			set("filename", &cfg.Filename, f.filename)
+			set("pushgateway-url", &cfg.PushgatewayURL, f.pushgateway)
+			set("pod", &cfg.Pod, f.pod)
+			if fl.Changed("port") {
+				cfg.DB.Port = f.port
+			}
+			if fl.Changed("really-restore-onto-production") {
+				cfg.ReallyRestoreOntoProduction = f.really
+			}
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log := runner.NewLogger(cfg)
+			r, err := runner.Open(ctx, args[0], cfg, engines, log)
+			if err != nil {
+				return err
+			}
+			return r.Run(ctx, args[0], args[1:])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.engine, "engine", "", "database engine: postgres or mysql (DB_ENGINE)")
+	fl.StringVar(&f.host, "host", "", "database host (DB_HOST)")
+	fl.IntVar(&f.port, "port", 0, "database port (DB_PORT)")
+	fl.StringVar(&f.user, "user", "", "database user (DB_USER); the password comes from DB_PASSWORD only")
+	fl.StringVar(&f.database, "database", "", "live database or schema (DB_DATABASE)")
+	fl.StringVar(&f.owner, "owner", "", "owner role after a restore (DB_OWNER; default from the database name)")
+	fl.StringVar(&f.instance, "instance", "", "instance name in object keys and metrics (DB_INSTANCE; default the host)")
+	fl.StringVar(&f.bucket, "bucket", "", "s3://name or file:///path (BUCKET)")
+	fl.StringVar(&f.environment, "environment", "", "environment name (ENVIRONMENT or GOVUK_ENVIRONMENT)")
+	fl.StringVar(&f.sanitise, "sanitise-script", "", "path of the sanitise script run before the swap (SANITISE_SCRIPT)")
+	fl.StringVar(&f.filename, "filename", "", "restore this key, file name or timestamp instead of the latest (FILENAME)")
+	fl.BoolVar(&f.really, "really-restore-onto-production", false, "allow restoring into an environment whose name says production (REALLY_RESTORE_ONTO_PRODUCTION)")
+	fl.StringVar(&f.pushgateway, "pushgateway-url", "", "Prometheus Pushgateway URL (PROMETHEUS_PUSHGATEWAY_URL)")
+	fl.StringVar(&f.pod, "pod", "", "the instance label of metrics (HOSTNAME)")
+	root.AddCommand(cmd)
+}
+

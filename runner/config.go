@@ -1,0 +1,145 @@
+package runner
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/storage"
+)
+
+// Config is one operation's settings, read from the runner environment of
+// DESIGN.md (flags may override all but the password).
+type Config struct {
+	Engine                      string // DB_ENGINE: postgres, mysql
+	DB                          engine.Config
+	Instance                    string // DB_INSTANCE: object key prefix and metric label; default DB_HOST
+	Bucket                      string // BUCKET: s3://name or file:///path
+	Environment                 string // ENVIRONMENT or GOVUK_ENVIRONMENT
+	SanitiseScript              string // SANITISE_SCRIPT: path of a script
+	Filename                    string // FILENAME: a key, file name or timestamp to restore
+	ReallyRestoreOntoProduction bool   // REALLY_RESTORE_ONTO_PRODUCTION
+	PushgatewayURL              string // PROMETHEUS_PUSHGATEWAY_URL
+	Pod                         string // HOSTNAME: the instance label of metrics
+
+	Upload           storage.S3Options // ENVSYNC_PART_SIZE_MIB, ENVSYNC_UPLOAD_CONCURRENCY
+	CompressThreads  int               // ENVSYNC_COMPRESS_THREADS; 0: all cores
+	ProgressInterval time.Duration     // between progress lines
+}
+
+// FromEnv reads the runner environment through getenv (os.Getenv).
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		Engine: getenv("DB_ENGINE"),
+		DB: engine.Config{
+			Host:     getenv("DB_HOST"),
+			User:     getenv("DB_USER"),
+			Password: getenv("DB_PASSWORD"),
+			Database: getenv("DB_DATABASE"),
+			Owner:    getenv("DB_OWNER"),
+		},
+		Instance:       getenv("DB_INSTANCE"),
+		Bucket:         getenv("BUCKET"),
+		Environment:    getenv("ENVIRONMENT"),
+		SanitiseScript: getenv("SANITISE_SCRIPT"),
+		Filename:       getenv("FILENAME"),
+		PushgatewayURL: getenv("PROMETHEUS_PUSHGATEWAY_URL"),
+		Pod:            getenv("HOSTNAME"),
+	}
+	if c.Environment == "" {
+		c.Environment = getenv("GOVUK_ENVIRONMENT")
+	}
+	var err error
+	if v := getenv("DB_PORT"); v != "" {
+		if c.DB.Port, err = strconv.Atoi(v); err != nil || c.DB.Port <= 0 || c.DB.Port > 65535 {
+			return c, fmt.Errorf("DB_PORT %q is not a TCP port", v)
+		}
+	}
+	if v := getenv("REALLY_RESTORE_ONTO_PRODUCTION"); v != "" {
+		if c.ReallyRestoreOntoProduction, err = parseBool(v); err != nil {
+			return c, fmt.Errorf("REALLY_RESTORE_ONTO_PRODUCTION %q: want true or false", v)
+		}
+	}
+	if v := getenv("ENVSYNC_PART_SIZE_MIB"); v != "" {
+		mib, err := strconv.Atoi(v)
+		if err != nil || mib < 5 || mib > 5120 {
+			return c, fmt.Errorf("ENVSYNC_PART_SIZE_MIB %q: want a number of MiB from 5 to 5120", v)
+		}
+		c.Upload.PartSize = int64(mib) << 20
+	}
+	if v := getenv("ENVSYNC_UPLOAD_CONCURRENCY"); v != "" {
+		if c.Upload.Concurrency, err = strconv.Atoi(v); err != nil || c.Upload.Concurrency < 1 {
+			return c, fmt.Errorf("ENVSYNC_UPLOAD_CONCURRENCY %q: want a positive number", v)
+		}
+	}
+	if v := getenv("ENVSYNC_COMPRESS_THREADS"); v != "" {
+		if c.CompressThreads, err = strconv.Atoi(v); err != nil || c.CompressThreads < 0 {
+			return c, fmt.Errorf("ENVSYNC_COMPRESS_THREADS %q: want a number of threads", v)
+		}
+	}
+	return c, nil
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "yes", "y", "on":
+		return true, nil
+	case "no", "n", "off":
+		return false, nil
+	}
+	return strconv.ParseBool(v)
+}
+
+// WithDefaults fills what the environment may leave out: the owner role from
+// the database name, the instance from the host.
+func (c Config) WithDefaults() Config {
+	if c.DB.Owner == "" {
+		c.DB.Owner = DefaultOwner(c.DB.Database)
+	}
+	if c.Instance == "" {
+		c.Instance = c.DB.Host
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = 10 * time.Second
+	}
+	return c
+}
+
+// DefaultOwner derives the owner role from a database name the way the old
+// scripts did: "draft-content-store_production" is owned by "content_store".
+func DefaultOwner(database string) string {
+	o := strings.TrimSuffix(database, "_production")
+	o = strings.TrimPrefix(o, "draft-")
+	o = strings.TrimPrefix(o, "draft_")
+	return strings.ReplaceAll(o, "-", "_")
+}
+
+// Validate names the first missing or wrong setting for operation op.
+func (c Config) Validate(op string) error {
+	need := []struct{ name, value string }{
+		{"DB_ENGINE", c.Engine}, {"DB_HOST", c.DB.Host}, {"DB_DATABASE", c.DB.Database},
+	}
+	if op != "transform" {
+		need = append(need, struct{ name, value string }{"BUCKET", c.Bucket})
+	}
+	for _, n := range need {
+		if strings.TrimSpace(n.value) == "" {
+			return fmt.Errorf("%s is not set (needed by %s)", n.name, op)
+		}
+	}
+	if op == "restore" && c.DB.Owner == "" {
+		return fmt.Errorf("DB_OWNER is not set and cannot be derived from DB_DATABASE %q", c.DB.Database)
+	}
+	if strings.ContainsAny(c.Instance, "/") || c.Instance == "" {
+		return fmt.Errorf("DB_INSTANCE %q: want a name without '/' (default DB_HOST)", c.Instance)
+	}
+	return nil
+}
+
+// IsProduction says whether an environment's name means production: a
+// restore or transform there needs REALLY_RESTORE_ONTO_PRODUCTION.
+func IsProduction(environment string) bool {
+	return strings.Contains(strings.ToLower(environment), "prod")
+}

@@ -1,0 +1,186 @@
+// Package runner composes an engine, a store, compression, checksums,
+// progress logs and metrics into the operations the CronJobs run: backup,
+// restore and transform. cmd/envsync only wires the environment and flags
+// into a Config.
+package runner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/metrics"
+	"github.com/envsync/envsync/runner/storage"
+)
+
+// Operations, as named in metrics and container names.
+const (
+	OpBackup    = "backup"
+	OpRestore   = "restore"
+	OpTransform = "transform"
+)
+
+// EngineFactory makes an engine from the connection settings; each engine
+// package's New is one.
+type EngineFactory func(engine.Config) (engine.Engine, error)
+
+// Runner runs operations for one sync.
+type Runner struct {
+	cfg    Config
+	store  storage.Store // nil for a transform
+	eng    engine.Engine
+	push   *metrics.Pusher
+	log    *slog.Logger
+	redact *redactor
+	now    func() time.Time
+}
+
+// NewLogger is the runner's structured logger: JSON on stderr with the
+// password (and the S3 secret key) removed from every record.
+func NewLogger(cfg Config) *slog.Logger {
+	r := newRedactor(secrets(cfg)...)
+	return slog.New(r.Handler(slog.NewJSONHandler(os.Stderr, nil)))
+}
+
+func secrets(cfg Config) []string {
+	return []string{cfg.DB.Password, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}
+}
+
+// New assembles a runner from parts already made (tests give their own
+// store and engine).
+func New(cfg Config, store storage.Store, eng engine.Engine, log *slog.Logger) *Runner {
+	cfg = cfg.WithDefaults()
+	red := newRedactor(secrets(cfg)...)
+	return &Runner{
+		cfg:    cfg,
+		store:  store,
+		eng:    eng,
+		log:    slog.New(red.Handler(log.Handler())).With("operation_instance", cfg.Instance, "database", cfg.DB.Database, "engine", cfg.Engine),
+		push:   &metrics.Pusher{URL: cfg.PushgatewayURL, Log: log},
+		redact: red,
+		now:    time.Now,
+	}
+}
+
+// Open assembles a runner for operation op from its configuration: the
+// engine named by DB_ENGINE among engines, the store named by BUCKET.
+func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineFactory, log *slog.Logger) (*Runner, error) {
+	cfg = cfg.WithDefaults()
+	red := newRedactor(secrets(cfg)...)
+	if err := cfg.Validate(op); err != nil {
+		return nil, err
+	}
+	factory, ok := engines[cfg.Engine]
+	if !ok {
+		return nil, fmt.Errorf("DB_ENGINE %q is not supported: want one of %v", cfg.Engine, names(engines))
+	}
+	eng, err := factory(cfg.DB)
+	if err != nil {
+		return nil, red.Err(fmt.Errorf("DB_ENGINE %s: %w", cfg.Engine, err))
+	}
+	var store storage.Store
+	if op != OpTransform {
+		if store, err = storage.Open(ctx, cfg.Bucket, cfg.Upload); err != nil {
+			return nil, red.Err(err)
+		}
+	}
+	return New(cfg, store, eng, log), nil
+}
+
+func names(m map[string]EngineFactory) []string { return slices.Sorted(maps.Keys(m)) }
+
+// Run runs operation op (with its arguments) and reports it: logs, and
+// metrics when PROMETHEUS_PUSHGATEWAY_URL is set. The error it returns
+// carries no secret.
+func (r *Runner) Run(ctx context.Context, op string, args []string) error {
+	// Refused before anything else: no download, no connection, no metric.
+	if (op == OpRestore || op == OpTransform) && IsProduction(r.cfg.Environment) && !r.cfg.ReallyRestoreOntoProduction {
+		return fmt.Errorf("refusing to %s into environment %q: its name says production; set REALLY_RESTORE_ONTO_PRODUCTION=true if you mean it", op, r.cfg.Environment)
+	}
+	script, err := r.script(op, args)
+	if err != nil {
+		return err
+	}
+	labels := r.labels(op)
+	// A restore that sanitises also reports a transform, so that the
+	// transform alerts and panels keep working.
+	alsoTransform := op == OpRestore && script != ""
+	transformLabels := r.labels(OpTransform)
+
+	start := r.now()
+	r.log.Info("operation started", "op", op, "store", storeName(r.store), "environment", r.cfg.Environment)
+	r.push.Started(ctx, labels, start)
+	if alsoTransform {
+		r.push.Started(ctx, transformLabels, start)
+	}
+
+	var res metrics.Result
+	switch op {
+	case OpBackup:
+		res, err = r.backup(ctx)
+	case OpRestore:
+		res, err = r.restore(ctx, script)
+	case OpTransform:
+		err = r.transform(ctx, script)
+	default:
+		err = fmt.Errorf("unknown operation %q: want backup, restore or transform", op)
+	}
+	err = r.redact.Err(err)
+	res.Err = err
+	end := r.now()
+	r.push.Finished(ctx, labels, start, end, res)
+	if alsoTransform {
+		r.push.Finished(ctx, transformLabels, start, end, metrics.Result{Err: err})
+	}
+	if err != nil {
+		r.log.Error("operation failed", "op", op, "seconds", end.Sub(start).Seconds(), "error", err)
+		return fmt.Errorf("%s of %s/%s: %w", op, r.cfg.Instance, r.cfg.DB.Database, err)
+	}
+	r.log.Info("operation succeeded", "op", op, "seconds", end.Sub(start).Seconds(), "bytes", res.Size)
+	return nil
+}
+
+func (r *Runner) labels(op string) metrics.Labels {
+	return metrics.Labels{Engine: r.cfg.Engine, Instance: r.cfg.Instance, Database: r.cfg.DB.Database, Operation: op, Pod: r.cfg.Pod}
+}
+
+// script reads the sanitise or transform script: the argument, else
+// SANITISE_SCRIPT. A restore without one restores unsanitised; a transform
+// without one is an error.
+func (r *Runner) script(op string, args []string) (string, error) {
+	path := r.cfg.SanitiseScript
+	if op == OpTransform && len(args) > 0 {
+		path = args[0]
+	}
+	if len(args) > 1 || (len(args) > 0 && op != OpTransform) {
+		return "", fmt.Errorf("%s takes no argument besides an optional script for transform; got %q", op, args)
+	}
+	switch {
+	case op == OpBackup:
+		return "", nil
+	case path == "" && op == OpTransform:
+		return "", fmt.Errorf("transform needs a script: give its path as argument or in SANITISE_SCRIPT")
+	case path == "":
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("SANITISE_SCRIPT: %w", err)
+	}
+	if len(b) == 0 {
+		return "", fmt.Errorf("SANITISE_SCRIPT %s is empty: an empty sanitise script is more likely a mistake than a wish", path)
+	}
+	return string(b), nil
+}
+
+func storeName(s storage.Store) string {
+	if s == nil {
+		return ""
+	}
+	return s.String()
+}
