@@ -97,4 +97,3 @@ ENVSYNC_COMPRESS_THREADS (all cores).`,
 	fl.StringVar(&f.pod, "pod", "", "the instance label of metrics (HOSTNAME)")
 	root.AddCommand(cmd)
 }
-
