@@ -1,19 +1,35 @@
 // Package mysql is the MySQL/MariaDB engine: mysqldump for backups, and a
 // restore that loads into a shadow schema and swaps it in with one atomic
 // RENAME TABLE, so that the live schema stays readable throughout.
+//
+// SQL the engine runs itself goes through go-sql-driver/mysql; dumps, loads
+// and scripts go through the mysqldump and mysql clients, which get the
+// password from a private option file, never from their arguments.
 package mysql
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/go-sql-driver/mysql"
 )
 
 // Engine dumps, restores and transforms one MySQL schema.
 type Engine struct {
 	cfg engine.Config
+	log *slog.Logger
 }
 
 // New returns the MySQL engine for cfg.
@@ -21,21 +37,191 @@ func New(cfg engine.Config) (engine.Engine, error) {
 	if cfg.Database == "" {
 		return nil, errors.New("mysql: no database (DB_DATABASE) given")
 	}
-	return &Engine{cfg: cfg}, nil
+	if len(cfg.Database) > 64 {
+		return nil, fmt.Errorf("mysql: database name %q is longer than MySQL's 64 characters", cfg.Database)
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 3306
+	}
+	return &Engine{cfg: cfg, log: slog.Default().With("engine", "mysql", "database", cfg.Database)}, nil
 }
 
+// open connects to the server with no default schema.
+func (e *Engine) open() (*sql.DB, error) {
+	c := mysql.NewConfig()
+	c.User = e.cfg.User
+	c.Passwd = e.cfg.Password
+	c.Net = "tcp"
+	c.Addr = e.cfg.Host + ":" + strconv.Itoa(e.cfg.Port)
+	c.Timeout = 30 * time.Second
+	c.Apply(mysql.Charset("utf8mb4", ""))
+	conn, err := mysql.NewConnector(c)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxIdleConns(2)
+	return db, nil
+}
+
+// client is one run of a MySQL client tool (mysqldump, mysql). Its option
+// file carries the credentials; it is removed by close.
+type client struct {
+	optionFile string
+}
+
+// newClient writes a private option file with the connection settings.
+func (e *Engine) newClient() (*client, error) {
+	f, err := os.CreateTemp("", "envsync-mysql-*.cnf")
+	if err != nil {
+		return nil, fmt.Errorf("mysql: option file: %w", err)
+	}
+	// CreateTemp makes the file 0600: only this user can read the password.
+	var b strings.Builder
+	b.WriteString("[client]\n")
+	fmt.Fprintf(&b, "host=%s\nport=%d\nprotocol=tcp\n", optionValue(e.cfg.Host), e.cfg.Port)
+	if e.cfg.User != "" {
+		fmt.Fprintf(&b, "user=%s\n", optionValue(e.cfg.User))
+	}
+	if e.cfg.Password != "" {
+		fmt.Fprintf(&b, "password=%s\n", optionValue(e.cfg.Password))
+	}
+	_, werr := f.WriteString(b.String())
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("mysql: option file: %w", err)
+	}
+	return &client{optionFile: f.Name()}, nil
+}
+
+func (c *client) close() { os.Remove(c.optionFile) }
+
+// optionValue quotes a value for a MySQL option file, where # starts a
+// comment and backslash escapes.
+func optionValue(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// command builds a client tool invocation; --defaults-extra-file must come
+// first. The child dies with the runner, so a killed run leaves no client
+// writing into the shadow.
+func (c *client) command(ctx context.Context, tool string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, tool, append([]string{"--defaults-extra-file=" + c.optionFile}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Env = append(os.Environ(), "MYSQL_PWD=") // never a stray password from the environment
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
+}
+
+// tool finds a client tool, preferring MariaDB's names (MariaDB 11 warns
+// about the mysql* aliases) and falling back to MySQL's.
+func tool(names ...string) (string, error) {
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("mysql: none of %s found on PATH (install the MariaDB or MySQL client)", strings.Join(names, ", "))
+}
+
+// stderrTail keeps the end of a child's stderr for error messages.
+type stderrTail struct{ b []byte }
+
+const stderrKeep = 4096
+
+func (s *stderrTail) Write(p []byte) (int, error) {
+	s.b = append(s.b, p...)
+	if len(s.b) > stderrKeep {
+		s.b = append(s.b[:0], s.b[len(s.b)-stderrKeep:]...)
+	}
+	return len(p), nil
+}
+
+func (s *stderrTail) String() string { return string(bytes.TrimSpace(s.b)) }
+
+// Dump streams mysqldump of the schema into w.
 func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
-	return errors.New("mysql: dump not implemented yet")
+	bin, err := tool("mariadb-dump", "mysqldump")
+	if err != nil {
+		return err
+	}
+	c, err := e.newClient()
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	cmd := c.command(ctx, bin,
+		"--single-transaction", // a consistent snapshot without locking InnoDB tables
+		"--routines", "--triggers", "--events",
+		"--hex-blob", // binary columns survive any client character set
+		"--default-character-set=utf8mb4",
+		"--no-tablespaces",
+		"--max-allowed-packet=1G",
+		"--quick",
+		"--", e.cfg.Database)
+	var stderr stderrTail
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	e.log.Info("dumping", "tool", bin)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("mysql: mysqldump of %s: %w: %s", e.cfg.Database, err, stderr.String())
+	}
+	return nil
 }
 
-func (e *Engine) Check(ctx context.Context, r io.Reader) error {
-	return errors.New("mysql: check not implemented yet")
-}
-
-func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOptions) error {
-	return errors.New("mysql: restore not implemented yet")
-}
-
+// Transform runs script on the live schema in one transaction that stops
+// at the first error.
 func (e *Engine) Transform(ctx context.Context, script string) error {
-	return errors.New("mysql: transform not implemented yet")
+	e.log.Info("running transform script on live schema")
+	if err := e.runScript(ctx, e.cfg.Database, script); err != nil {
+		return fmt.Errorf("mysql: transform of %s: %w", e.cfg.Database, err)
+	}
+	return nil
+}
+
+// runScript feeds script to the mysql client on schema, inside a
+// transaction: the client stops at the first error and the server rolls
+// back what InnoDB can roll back. Line numbers in errors are the script's.
+func (e *Engine) runScript(ctx context.Context, schema, script string) error {
+	bin, err := tool("mariadb", "mysql")
+	if err != nil {
+		return err
+	}
+	c, err := e.newClient()
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	cmd := c.command(ctx, bin, "--batch", "--silent", "--default-character-set=utf8mb4", "--database="+schema)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	var stderr stderrTail
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", bin, err)
+	}
+	// START TRANSACTION shares the script's first line so that the client's
+	// "at line N" counts the script's own lines.
+	_, werr := io.WriteString(in, "START TRANSACTION; "+script+"\n;\n")
+	if werr == nil {
+		pause("sanitise")
+		_, werr = io.WriteString(in, "COMMIT;\n")
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		if msg := stderr.String(); msg != "" {
+			return fmt.Errorf("script stopped: %s", msg)
+		}
+		return fmt.Errorf("script stopped: %w", err)
+	}
+	if werr != nil {
+		return fmt.Errorf("feeding the script: %w", werr)
+	}
+	return nil
 }

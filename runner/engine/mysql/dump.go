@@ -1,0 +1,207 @@
+package mysql
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+)
+
+// A complete mysqldump starts with this header (after MariaDB's optional
+// sandbox-mode line) and ends with the trailer. A dump cut short by a
+// failed or killed mysqldump has no trailer.
+var (
+	dumpHeaders = [][]byte{[]byte("-- MySQL dump"), []byte("-- MariaDB dump")}
+	dumpTrailer = []byte("-- Dump completed")
+	pgdmpMagic  = []byte("PGDMP")
+)
+
+// headerLines is how many leading lines may precede the dump header.
+const headerLines = 3
+
+// ErrNotMySQLDump is wrapped by the errors of Check and Restore for a
+// stream that is not a complete mysqldump.
+var ErrNotMySQLDump = errors.New("not a complete mysqldump")
+
+// checkHeader looks at the start of a dump, without consuming it.
+func checkHeader(br *bufio.Reader) error {
+	head, err := br.Peek(4096)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return fmt.Errorf("mysql: reading the dump: %w", err)
+	}
+	if len(head) == 0 {
+		return fmt.Errorf("mysql: the dump is empty: %w", ErrNotMySQLDump)
+	}
+	if bytes.HasPrefix(head, pgdmpMagic) {
+		return fmt.Errorf("mysql: this is a PostgreSQL custom-format dump (PGDMP), %w", ErrNotMySQLDump)
+	}
+	if bytes.HasPrefix(head, []byte{0x1f, 0x8b}) {
+		return fmt.Errorf("mysql: this is gzip-compressed data, %w", ErrNotMySQLDump)
+	}
+	lines := bytes.SplitN(head, []byte("\n"), headerLines+1)
+	for i, l := range lines {
+		if i == headerLines {
+			break
+		}
+		for _, h := range dumpHeaders {
+			if bytes.HasPrefix(l, h) {
+				return nil
+			}
+		}
+	}
+	first := lines[0]
+	if len(first) > 40 {
+		first = first[:40]
+	}
+	return fmt.Errorf("mysql: no \"-- MySQL dump\" or \"-- MariaDB dump\" header in the first %d lines (it starts with %q): %w", headerLines, first, ErrNotMySQLDump)
+}
+
+// trailerWatch remembers the end of a stream to find the trailer.
+type trailerWatch struct {
+	tail []byte
+	n    int64
+}
+
+const tailKeep = 256
+
+func (t *trailerWatch) Write(p []byte) (int, error) {
+	t.n += int64(len(p))
+	if len(p) >= tailKeep {
+		t.tail = append(t.tail[:0], p[len(p)-tailKeep:]...)
+	} else {
+		t.tail = append(t.tail, p...)
+		if len(t.tail) > tailKeep {
+			t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailKeep:]...)
+		}
+	}
+	return len(p), nil
+}
+
+func (t *trailerWatch) check() error {
+	tail := bytes.TrimRight(t.tail, "\r\n\t ")
+	i := bytes.LastIndexByte(tail, '\n')
+	last := tail[i+1:]
+	if !bytes.HasPrefix(last, dumpTrailer) {
+		return fmt.Errorf("mysql: the dump (%d bytes) ends without the %q trailer: it is truncated: %w", t.n, dumpTrailer, ErrNotMySQLDump)
+	}
+	return nil
+}
+
+// Check reads a whole uncompressed dump and refuses what is not a complete
+// mysqldump. It touches no database.
+func (e *Engine) Check(ctx context.Context, r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if err := checkHeader(br); err != nil {
+		return err
+	}
+	var tw trailerWatch
+	if _, err := io.Copy(&tw, ctxReader{ctx, br}); err != nil {
+		return fmt.Errorf("mysql: reading the dump: %w", err)
+	}
+	return tw.check()
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// definerRE matches a DEFINER clause as mysqldump writes it, in views,
+// triggers, routines and events.
+var definerRE = regexp.MustCompile("DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*`\\s*")
+
+// stripDefiner removes DEFINER clauses: objects are then owned by the
+// restoring user, so a definer that does not exist on this server, or that
+// the restoring user may not impersonate, does not break the load.
+func stripDefiner(s []byte) []byte {
+	return definerRE.ReplaceAll(s, nil)
+}
+
+var (
+	useRE            = regexp.MustCompile("^USE `((?:[^`]|``)*)`;")
+	createDatabaseRE = regexp.MustCompile(`^(?:/\*!\d+ )?CREATE DATABASE `)
+)
+
+// loadFilter passes a dump to the mysql client on its way into the shadow:
+// it strips DEFINER clauses from the DDL, drops the CREATE DATABASE and USE
+// of a dump made with --databases (so that it loads into the shadow), and
+// refuses a dump of several schemas. Data lines, which can be many
+// megabytes long, are passed through without being held whole.
+type loadFilter struct {
+	br      *bufio.Reader
+	w       io.Writer
+	usedDB  string
+	sawData bool
+	onData  func() // called once, at the first row of data
+}
+
+// isData tells a data line by its start; only DDL lines are rewritten.
+func isData(prefix []byte) bool {
+	return bytes.HasPrefix(prefix, []byte("INSERT ")) || bytes.HasPrefix(prefix, []byte("("))
+}
+
+func (f *loadFilter) run() error {
+	for {
+		line, err := f.br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) || (len(line) > 0 && isData(line)) {
+			if !f.sawData && isData(line) {
+				f.sawData = true
+				if f.onData != nil {
+					f.onData()
+				}
+			}
+			// A long or data line: pass it through in pieces, untouched.
+			if _, werr := f.w.Write(line); werr != nil {
+				return werr
+			}
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = f.br.ReadSlice('\n')
+				if _, werr := f.w.Write(line); werr != nil {
+					return werr
+				}
+			}
+		} else if len(line) > 0 {
+			out, ferr := f.ddl(line)
+			if ferr != nil {
+				return ferr
+			}
+			if _, werr := f.w.Write(out); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (f *loadFilter) ddl(line []byte) ([]byte, error) {
+	if m := useRE.FindSubmatch(line); m != nil {
+		name := string(m[1])
+		if f.usedDB != "" && f.usedDB != name {
+			return nil, fmt.Errorf("mysql: the dump holds more than one schema (%q and %q); envsync restores a dump of one schema", f.usedDB, name)
+		}
+		f.usedDB = name
+		return nil, nil
+	}
+	if createDatabaseRE.Match(line) {
+		return nil, nil
+	}
+	if bytes.Contains(line, []byte("DEFINER=")) {
+		return stripDefiner(line), nil
+	}
+	return line, nil
+}
