@@ -7,6 +7,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/envsync/envsync/gen/kube"
 	"github.com/envsync/envsync/model"
 )
@@ -112,5 +114,29 @@ func TestTheChartComparisonNoticesADriftInTheValues(t *testing.T) {
 		if !strings.Contains(drift, want) {
 			t.Errorf("the drift report lacks %q:\n%s", want, drift)
 		}
+	}
+}
+
+// values.schema.json makes a misspelled field an error, not a silent
+// default.
+func TestTheChartRejectsValuesWithAMisspelledField(t *testing.T) {
+	v, err := kube.Values(testEstate(t), "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	job := m["jobs"].([]any)[0].(map[string]any)
+	job["schedul"] = job["schedule"]
+	delete(job, "schedule")
+	_, err = runHelm(t, "lint", "--strict", chartDir, "--values", writeValues(t, m))
+	if err == nil || !strings.Contains(err.Error(), "schedul") {
+		t.Fatalf("helm lint accepted a job with schedul instead of schedule: %v", err)
 	}
 }

@@ -102,6 +102,16 @@ const helmHint = "go install helm.sh/helm/v3/cmd/helm@v3.22.0"
 // helm runs the real helm binary and returns its standard output.
 func helm(t *testing.T, args ...string) []byte {
 	t.Helper()
+	out, err := runHelm(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runHelm runs the real helm binary; the error holds its output.
+func runHelm(t *testing.T, args ...string) ([]byte, error) {
+	t.Helper()
 	gopath, err := exec.Command("go", "env", "GOPATH").Output()
 	if err != nil {
 		t.Fatalf("go env GOPATH: %v", err)
@@ -116,9 +126,9 @@ func helm(t *testing.T, args ...string) []byte {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return nil, fmt.Errorf("helm %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	return stdout.Bytes()
+	return stdout.Bytes(), nil
 }
 
 // writeValues writes v as YAML, the way the writer does, to a temp file.
