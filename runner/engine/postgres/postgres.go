@@ -1,13 +1,25 @@
 // Package postgres is the PostgreSQL engine of the runner: pg_dump custom
-// format out, pg_restore into a shadow database, sanitise there, and swap the
-// shadow with the live database in one transaction.
+// format out; pg_restore into a shadow database, the sanitise script there,
+// and one transaction that renames live to old and shadow to live.
 package postgres
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/envsync/envsync/runner/engine"
 )
@@ -15,9 +27,12 @@ import (
 // Engine dumps, restores and transforms one PostgreSQL database.
 type Engine struct {
 	cfg engine.Config
+	log *slog.Logger
 }
 
-// New checks cfg and returns the PostgreSQL engine for it.
+// New checks cfg and returns the PostgreSQL engine for it. The client tools
+// are looked up when an operation needs them, so that a transform runs where
+// only the runner is installed.
 func New(cfg engine.Config) (engine.Engine, error) {
 	if cfg.Host == "" {
 		return nil, errors.New("postgres: DB_HOST is empty")
@@ -25,22 +40,244 @@ func New(cfg engine.Config) (engine.Engine, error) {
 	if cfg.Database == "" {
 		return nil, errors.New("postgres: DB_DATABASE is empty")
 	}
+	if cfg.User == "" {
+		return nil, errors.New("postgres: DB_USER is empty")
+	}
 	if cfg.Port == 0 {
 		cfg.Port = 5432
 	}
-	return &Engine{cfg: cfg}, nil
+	return &Engine{cfg: cfg, log: slog.Default().With("database_engine", "postgres", "database", cfg.Database)}, nil
 }
 
-var errTODO = errors.New("postgres: not implemented yet")
+// magic starts every pg_dump custom-format archive.
+const magic = "PGDMP"
 
-func (e *Engine) Dump(ctx context.Context, w io.Writer) error { return fmt.Errorf("dump: %w", errTODO) }
-
-func (e *Engine) Check(ctx context.Context, r io.Reader) error { return fmt.Errorf("check: %w", errTODO) }
-
-func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOptions) error {
-	return fmt.Errorf("restore: %w", errTODO)
+// Dump streams `pg_dump -Fc -Z0` of the live database into w: uncompressed,
+// because the runner compresses on the other cores (pg_dump's own zlib runs
+// on one core and is the bottleneck).
+func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
+	bin, err := tool("pg_dump")
+	if err != nil {
+		return err
+	}
+	cmd := e.command(ctx, bin, e.cfg.Database, "--format=custom", "--compress=0", "--no-password")
+	cmd.Stdout = w
+	return e.run(cmd, "pg_dump")
 }
 
+// Check reads the whole stream through `pg_restore -f /dev/null`, which
+// parses every TOC entry and data block, so that a truncated archive or one
+// that is not a custom-format dump is refused. It touches no database.
+func (e *Engine) Check(ctx context.Context, r io.Reader) error {
+	br, err := peekMagic(r)
+	if err != nil {
+		return err
+	}
+	bin, err := tool("pg_restore")
+	if err != nil {
+		return err
+	}
+	cmd := e.command(ctx, bin, "", "--file=/dev/null")
+	if err := e.feed(cmd, "pg_restore (check)", br, "check"); err != nil {
+		return fmt.Errorf("postgres: the dump is not a complete custom-format archive: %w", err)
+	}
+	return nil
+}
+
+// peekMagic refuses a stream that does not start like a custom-format
+// archive before anything else happens: a plain SQL dump, a mysqldump, a
+// still-compressed file.
+func peekMagic(r io.Reader) (*bufio.Reader, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	head, err := br.Peek(len(magic))
+	if string(head) != magic {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("postgres: reading the dump: %w", err)
+		}
+		return nil, fmt.Errorf("postgres: the dump is not a pg_dump custom-format archive (it starts with %q, not %q)", printable(head), magic)
+	}
+	return br, nil
+}
+
+func printable(b []byte) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '.'
+		}
+		return r
+	}, string(b))
+}
+
+// Transform runs script on the live database in one transaction that stops
+// at the first error.
 func (e *Engine) Transform(ctx context.Context, script string) error {
-	return fmt.Errorf("transform: %w", errTODO)
+	conn, err := e.connect(ctx, e.cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if err := runScript(ctx, conn, script, ""); err != nil {
+		return fmt.Errorf("postgres: transform of %q: %w", e.cfg.Database, err)
+	}
+	return nil
+}
+
+// runScript runs script in one transaction. Without arguments pgx sends it
+// with the simple query protocol, so the server runs the statements in order
+// and skips the rest after the first error; the transaction then rolls back.
+// pausePoint, when set, is where a test build stops before the commit.
+func runScript(ctx context.Context, conn *pgx.Conn, script, pausePoint string) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning the script's transaction: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, script); err != nil {
+		return fmt.Errorf("script failed, nothing of it was applied: %w", scriptError(script, err))
+	}
+	if pausePoint != "" {
+		pause(pausePoint)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing the script: %w", err)
+	}
+	return nil
+}
+
+// command prepares a client tool with the connection in its environment
+// (PGPASSWORD included), never in its arguments. database may be empty for
+// tools that do not connect.
+func (e *Engine) command(ctx context.Context, bin, database string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	env := make([]string, 0, len(os.Environ())+6)
+	for _, kv := range os.Environ() {
+		// The runner's own PG* settings must not redirect the tools.
+		if !strings.HasPrefix(kv, "PG") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"PGHOST="+e.cfg.Host,
+		fmt.Sprintf("PGPORT=%d", e.cfg.Port),
+		"PGUSER="+e.cfg.User,
+		"PGAPPNAME=envsync",
+		"PGCONNECT_TIMEOUT=30",
+	)
+	if e.cfg.Password != "" {
+		env = append(env, "PGPASSWORD="+e.cfg.Password)
+	}
+	if database != "" {
+		env = append(env, "PGDATABASE="+database)
+	}
+	cmd.Env = env
+	// The child dies with the runner: a killed restore must not leave a
+	// pg_restore writing into the shadow that the next run drops.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
+}
+
+// run runs cmd and turns a failure into an error holding the end of its
+// stderr, with the password removed.
+func (e *Engine) run(cmd *exec.Cmd, name string) error {
+	stderr := &tailBuffer{max: 16 << 10}
+	cmd.Stderr = stderr
+	err := cmd.Run()
+	return e.result(name, err, stderr)
+}
+
+// feed runs cmd with r as its standard input. An input that the tool stops
+// reading before its end (trailing bytes) is an error too.
+func (e *Engine) feed(cmd *exec.Cmd, name string, r io.Reader, pausePoint string) error {
+	stderr := &tailBuffer{max: 16 << 10}
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("postgres: starting %s: %w", name, err)
+	}
+	var src io.Reader = r
+	if pausePoint != "" {
+		src = &pauseReader{r: r, point: pausePoint}
+	}
+	_, copyErr := io.Copy(stdin, src)
+	closeErr := stdin.Close()
+	waitErr := cmd.Wait()
+	if waitErr != nil {
+		return e.result(name, waitErr, stderr)
+	}
+	if copyErr != nil {
+		return fmt.Errorf("postgres: streaming the dump into %s: %w", name, copyErr)
+	}
+	if closeErr != nil && !errors.Is(closeErr, os.ErrClosed) {
+		return fmt.Errorf("postgres: streaming the dump into %s: %w", name, closeErr)
+	}
+	if s := strings.TrimSpace(e.redact(stderr.String())); s != "" {
+		e.log.Warn(name+" wrote to stderr", "stderr", s)
+	}
+	return nil
+}
+
+func (e *Engine) result(name string, err error, stderr *tailBuffer) error {
+	if err == nil {
+		if s := strings.TrimSpace(e.redact(stderr.String())); s != "" {
+			e.log.Warn(name+" wrote to stderr", "stderr", s)
+		}
+		return nil
+	}
+	msg := strings.TrimSpace(e.redact(stderr.String()))
+	if msg == "" {
+		return fmt.Errorf("postgres: %s: %w", name, err)
+	}
+	return fmt.Errorf("postgres: %s: %w: %s", name, err, msg)
+}
+
+func (e *Engine) redact(s string) string {
+	if e.cfg.Password == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, e.cfg.Password, "[REDACTED]")
+}
+
+// tailBuffer keeps the last max bytes written to it: enough of a tool's
+// stderr to explain a failure, bounded whatever the tool prints.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(bytes.ToValidUTF8(t.buf, nil)) }
+
+// tool finds a PostgreSQL client tool on PATH, else in the newest
+// /usr/lib/postgresql/<major>/bin (where Debian installs them). pg_dump must
+// be at least the server's major version.
+func tool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return majorOf(dirs[i]) > majorOf(dirs[j]) })
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("postgres: %s not found on PATH nor in /usr/lib/postgresql/*/bin; install the PostgreSQL client tools (apt-get install postgresql-client)", name)
+}
+
+func majorOf(dir string) int {
+	n := 0
+	fmt.Sscanf(filepath.Base(filepath.Dir(dir)), "%d", &n)
+	return n
 }

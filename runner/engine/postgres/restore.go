@@ -1,0 +1,378 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/envsync/envsync/runner/engine"
+)
+
+// Suffixes of the databases a restore works with beside the live one.
+const (
+	shadowSuffix = "_envsync_shadow"
+	oldSuffix    = "_envsync_old"
+	// maxIdentifier is PostgreSQL's NAMEDATALEN-1: longer names are cut.
+	maxIdentifier = 63
+)
+
+// sideName is live's shadow or old name, shortened with a hash of live when
+// it would pass the identifier limit, so that two long names never collide.
+func sideName(live, suffix string) string {
+	if len(live)+len(suffix) <= maxIdentifier {
+		return live + suffix
+	}
+	sum := sha256.Sum256([]byte(live))
+	tag := "_" + hex.EncodeToString(sum[:4])
+	keep := maxIdentifier - len(suffix) - len(tag)
+	// Cut on a UTF-8 boundary.
+	for keep > 0 && live[keep]&0xC0 == 0x80 {
+		keep--
+	}
+	return live[:keep] + tag + suffix
+}
+
+// swapAttempts bounds the retries of the swap while clients reconnect.
+const swapAttempts = 10
+
+// Restore loads the dump into <db>_envsync_shadow, gives its objects to the
+// owner role, runs the sanitise script there, and renames live to
+// <db>_envsync_old and the shadow to live in one transaction. Until that
+// transaction commits, live is the old copy; from then on, the new one.
+func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOptions) error {
+	live := e.cfg.Database
+	shadow, old := sideName(live, shadowSuffix), sideName(live, oldSuffix)
+	// Refuse what is plainly not a custom-format dump before any database
+	// is touched; the runner's Check has read the whole stream already.
+	br, err := peekMagic(r)
+	if err != nil {
+		return err
+	}
+	pgRestore, err := tool("pg_restore")
+	if err != nil {
+		return err
+	}
+
+	mc, err := e.connect(ctx, maintenanceDB(live))
+	if err != nil {
+		return err
+	}
+	defer mc.Close(context.Background())
+
+	// One restore of a database at a time: a second one would drop the
+	// first one's shadow. The lock goes with the session, so a killed run
+	// does not hold it.
+	var locked bool
+	if err := mc.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", "envsync restore "+live).Scan(&locked); err != nil {
+		return fmt.Errorf("postgres: taking the restore lock: %w", err)
+	}
+	if !locked {
+		return fmt.Errorf("postgres: another restore of %q is running", live)
+	}
+	owner := e.cfg.Owner
+	if owner == "" {
+		owner = e.cfg.User
+	}
+	var ownerExists bool
+	if err := mc.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)", owner).Scan(&ownerExists); err != nil {
+		return fmt.Errorf("postgres: looking up the owner role: %w", err)
+	}
+	if !ownerExists {
+		return fmt.Errorf("postgres: the owner role %q (DB_OWNER) does not exist", owner)
+	}
+
+	if err := e.repair(ctx, mc, live, shadow, old); err != nil {
+		return err
+	}
+
+	e.log.Info("creating the shadow database", "shadow", shadow)
+	if _, err := mc.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 OWNER %s",
+		ident(shadow), ident(owner))); err != nil {
+		return fmt.Errorf("postgres: creating the shadow database %q: %w", shadow, err)
+	}
+	swapped := false
+	defer func() {
+		if swapped {
+			return
+		}
+		// Best effort: the next run drops it anyway.
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := mc.Exec(cctx, "DROP DATABASE IF EXISTS "+ident(shadow)+" WITH (FORCE)"); err != nil {
+			e.log.Warn("could not drop the shadow database; the next run will", "shadow", shadow, "error", err)
+		}
+	}()
+
+	e.log.Info("restoring into the shadow database", "shadow", shadow)
+	started := time.Now()
+	cmd := e.command(ctx, pgRestore, "", "--no-owner", "--no-acl", "--exit-on-error", "--no-password",
+		"--dbname="+conninfoDB(shadow))
+	if err := e.feed(cmd, "pg_restore", br, "restore"); err != nil {
+		return err
+	}
+	e.log.Info("restored into the shadow database", "shadow", shadow, "seconds", time.Since(started).Seconds())
+
+	if err := e.prepareShadow(ctx, shadow, owner, opts.SanitiseScript); err != nil {
+		return err
+	}
+	if opts.BeforeSwap != nil {
+		if err := opts.BeforeSwap(); err != nil {
+			return fmt.Errorf("postgres: not swapping, live %q is unchanged: %w", live, err)
+		}
+	}
+	if err := e.swap(ctx, mc, live, shadow, old); err != nil {
+		return err
+	}
+	swapped = true
+
+	if _, err := mc.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s OWNER TO %s", ident(live), ident(owner))); err != nil {
+		return fmt.Errorf("postgres: setting the owner of %q: %w", live, err)
+	}
+	if _, err := mc.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(old)+" WITH (FORCE)"); err != nil {
+		// Live is complete and new; the next run drops the old copy.
+		e.log.Warn("could not drop the old copy; the next run will", "old", old, "error", err)
+	}
+	return nil
+}
+
+// prepareShadow runs the sanitise script on the shadow and hands what the
+// restore created to the owner role.
+func (e *Engine) prepareShadow(ctx context.Context, shadow, owner, sanitise string) error {
+	conn, err := e.connect(ctx, shadow)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if sanitise != "" {
+		e.log.Info("running the sanitise script on the shadow database", "shadow", shadow)
+		if err := runScript(ctx, conn, sanitise, "sanitise"); err != nil {
+			return fmt.Errorf("postgres: sanitising the shadow, live %q is unchanged: %w", e.cfg.Database, err)
+		}
+	}
+	if owner != e.cfg.User {
+		if _, err := conn.Exec(ctx, reassignSQL(owner)); err != nil {
+			return fmt.Errorf("postgres: giving the restored objects to %q: %w", owner, err)
+		}
+	}
+	return nil
+}
+
+// repair undoes what a killed run left: a live database refusing
+// connections, a shadow, an old copy. If live is missing while an old copy
+// exists (no swap of ours leaves that), the old copy is put back as live
+// rather than dropped.
+func (e *Engine) repair(ctx context.Context, mc *pgx.Conn, live, shadow, old string) error {
+	liveExists, liveAllows, err := dbState(ctx, mc, live)
+	if err != nil {
+		return err
+	}
+	oldExists, _, err := dbState(ctx, mc, old)
+	if err != nil {
+		return err
+	}
+	if !liveExists && oldExists {
+		e.log.Warn("live database missing while an old copy exists: putting the old copy back", "old", old)
+		if _, err := mc.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(old), ident(live))); err != nil {
+			return fmt.Errorf("postgres: putting %q back as %q: %w", old, live, err)
+		}
+		liveExists, oldExists = true, false
+		liveAllows = false
+	}
+	if liveExists && !liveAllows {
+		e.log.Warn("live database refuses connections (left by a killed restore): allowing them again")
+		if err := allowConnections(ctx, mc, live); err != nil {
+			return err
+		}
+	}
+	for _, name := range []string{shadow, old} {
+		exists, _, err := dbState(ctx, mc, name)
+		if err != nil {
+			return err
+		}
+		if exists {
+			e.log.Warn("dropping a database left by a killed restore", "name", name)
+			if _, err := mc.Exec(ctx, "DROP DATABASE "+ident(name)+" WITH (FORCE)"); err != nil {
+				return fmt.Errorf("postgres: dropping %q left by a killed restore: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// swap makes the shadow live. ALTER DATABASE ... RENAME runs inside a
+// transaction block, so both renames commit together or not at all. A
+// rename fails while sessions are connected; new connections are refused
+// first, sessions terminated, and the whole retried with backoff for the
+// clients that were already half-way through connecting.
+func (e *Engine) swap(ctx context.Context, mc *pgx.Conn, live, shadow, old string) error {
+	liveExists, _, err := dbState(ctx, mc, live)
+	if err != nil {
+		return err
+	}
+	if !liveExists {
+		e.log.Info("live database does not exist yet: the shadow becomes live")
+		if _, err := mc.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(shadow), ident(live))); err != nil {
+			return fmt.Errorf("postgres: renaming the shadow to %q: %w", live, err)
+		}
+		return nil
+	}
+	defer func() {
+		// On every path: after a swap this is the new live (already
+		// allowing connections); otherwise the old one, which must.
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := allowConnections(cctx, mc, live); err != nil {
+			e.log.Error("could not allow connections to the live database again; the next run will", "error", err)
+		}
+	}()
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		if _, err := mc.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS false", ident(live))); err != nil {
+			return fmt.Errorf("postgres: refusing new connections to %q: %w", live, err)
+		}
+		var terminated int
+		if err := mc.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = $1 AND pid <> pg_backend_pid()`, live).Scan(&terminated); err != nil {
+			return fmt.Errorf("postgres: terminating the sessions on %q: %w", live, err)
+		}
+		pause("swap")
+		err := pgx.BeginFunc(ctx, mc, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(live), ident(old))); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(shadow), ident(live)))
+			return err
+		})
+		if err == nil {
+			e.log.Info("swapped the shadow in as the live database", "attempt", attempt, "sessions_terminated", terminated)
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55006" || attempt == swapAttempts {
+			return fmt.Errorf("postgres: swapping the shadow in as %q (attempt %d): %w", live, attempt, err)
+		}
+		e.log.Info("sessions still connected to the live database, retrying the swap", "attempt", attempt, "wait", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 3*time.Second)
+	}
+}
+
+func allowConnections(ctx context.Context, mc *pgx.Conn, name string) error {
+	exists, allows, err := dbState(ctx, mc, name)
+	if err != nil || !exists || allows {
+		return err
+	}
+	if _, err := mc.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS true", ident(name))); err != nil {
+		return fmt.Errorf("postgres: allowing connections to %q again: %w", name, err)
+	}
+	return nil
+}
+
+func dbState(ctx context.Context, mc *pgx.Conn, name string) (exists, allowsConnections bool, err error) {
+	err = mc.QueryRow(ctx, "SELECT datallowconn FROM pg_database WHERE datname = $1", name).Scan(&allowsConnections)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("postgres: looking up database %q: %w", name, err)
+	}
+	return true, allowsConnections, nil
+}
+
+// maintenanceDB is where the restore connects to create, rename and drop:
+// never the database being renamed.
+func maintenanceDB(live string) string {
+	if live == "postgres" {
+		return "template1"
+	}
+	return "postgres"
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// conninfoDB is a libpq connection string naming only the database, so that
+// a name holding "=" is not read as a connection string.
+func conninfoDB(name string) string {
+	q := ""
+	for _, r := range name {
+		if r == '\'' || r == '\\' {
+			q += `\`
+		}
+		q += string(r)
+	}
+	return "dbname='" + q + "'"
+}
+
+// reassignSQL gives the objects that the restore created as the runner's
+// user to owner, one ALTER per object. REASSIGN OWNED would also hand over
+// every other database that user owns, cluster-wide. Objects of extensions
+// and sequences owned by a column (they follow their table) are left alone.
+func reassignSQL(owner string) string {
+	return fmt.Sprintf(`DO $envsync$
+DECLARE
+	r record;
+	me oid := (SELECT oid FROM pg_roles WHERE rolname = current_user);
+	owner text := %s;
+BEGIN
+	FOR r IN SELECT n.nspname FROM pg_namespace n
+		WHERE n.nspowner = me AND n.nspname NOT LIKE 'pg\_%%' AND n.nspname <> 'information_schema'
+		AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e')
+	LOOP
+		EXECUTE format('ALTER SCHEMA %%I OWNER TO %%I', r.nspname, owner);
+	END LOOP;
+	FOR r IN SELECT c.oid::regclass AS rel, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relowner = me AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+		AND n.nspname NOT LIKE 'pg\_%%' AND n.nspname <> 'information_schema'
+		AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+			AND (d.deptype = 'e' OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))
+	LOOP
+		EXECUTE format('ALTER %%s %%s OWNER TO %%I',
+			CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+				WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.rel, owner);
+	END LOOP;
+	FOR r IN SELECT p.oid::regprocedure AS fn, p.prokind FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE p.proowner = me AND n.nspname NOT LIKE 'pg\_%%' AND n.nspname <> 'information_schema'
+		AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+	LOOP
+		EXECUTE format('ALTER %%s %%s OWNER TO %%I', CASE r.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, r.fn, owner);
+	END LOOP;
+	FOR r IN SELECT t.oid::regtype AS typ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+		WHERE t.typowner = me AND t.typtype IN ('b', 'd', 'e', 'r')
+		AND n.nspname NOT LIKE 'pg\_%%' AND n.nspname <> 'information_schema'
+		AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+		AND NOT (t.typcategory = 'A')
+	LOOP
+		EXECUTE format('ALTER TYPE %%s OWNER TO %%I', r.typ, owner);
+	END LOOP;
+	FOR r IN SELECT t.oid::regtype AS typ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+		JOIN pg_class c ON c.oid = t.typrelid
+		WHERE t.typowner = me AND t.typtype = 'c' AND c.relkind = 'c'
+		AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+	LOOP
+		EXECUTE format('ALTER TYPE %%s OWNER TO %%I', r.typ, owner);
+	END LOOP;
+END
+$envsync$`, quoteLiteral(owner))
+}
+
+func quoteLiteral(s string) string {
+	out := "'"
+	for _, r := range s {
+		if r == '\'' {
+			out += "'"
+		}
+		out += string(r)
+	}
+	return out + "'"
+}
