@@ -6,7 +6,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-
 	"sigs.k8s.io/yaml"
 
 	"github.com/envsync/envsync/gen/kube"

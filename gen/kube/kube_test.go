@@ -27,20 +27,32 @@ func cronJobs(t *testing.T, e *model.Estate, env string) []batchv1.CronJob {
 	return cjs
 }
 
-func allCronJobs(t *testing.T, e *model.Estate) []batchv1.CronJob {
+// allCronJobs are the CronJobs of every environment of both the test
+// estate and the example estate in syncs/, with the estate each came from.
+func allCronJobs(t *testing.T) []estateCronJob {
 	t.Helper()
-	var all []batchv1.CronJob
-	for _, env := range e.Environments {
-		all = append(all, cronJobs(t, e, env.Name)...)
-	}
-	if len(all) == 0 {
-		t.Fatal("the estate gives no CronJobs at all")
+	var all []estateCronJob
+	for _, e := range []*model.Estate{testEstate(t), exampleEstate(t)} {
+		n := len(all)
+		for _, env := range e.Environments {
+			for _, cj := range cronJobs(t, e, env.Name) {
+				all = append(all, estateCronJob{e, cj})
+			}
+		}
+		if len(all) == n {
+			t.Fatal("an estate gives no CronJobs at all")
+		}
 	}
 	return all
 }
 
+type estateCronJob struct {
+	estate *model.Estate
+	batchv1.CronJob
+}
+
 func TestEveryPodRunsAsTheRunnerUserWithARestrictedSecurityContextAndAWritableTmp(t *testing.T) {
-	for _, cj := range allCronJobs(t, testEstate(t)) {
+	for _, cj := range allCronJobs(t) {
 		pod := cj.Spec.JobTemplate.Spec.Template.Spec
 		sc := pod.SecurityContext
 		if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
@@ -59,7 +71,7 @@ func TestEveryPodRunsAsTheRunnerUserWithARestrictedSecurityContextAndAWritableTm
 		if !tmpIsEmptyDir {
 			t.Errorf("%s: no emptyDir volume named tmp", cj.Name)
 		}
-		for _, c := range podContainers(cj) {
+		for _, c := range podContainers(cj.CronJob) {
 			csc := c.SecurityContext
 			if csc == nil || csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation ||
 				csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem ||
@@ -74,7 +86,7 @@ func TestEveryPodRunsAsTheRunnerUserWithARestrictedSecurityContextAndAWritableTm
 }
 
 func TestEveryJobIsForbiddenToOverlapNeverRetriedIgnoresDisruptionsAndIsNotEvictable(t *testing.T) {
-	for _, cj := range allCronJobs(t, testEstate(t)) {
+	for _, cj := range allCronJobs(t) {
 		s := cj.Spec
 		if s.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 			t.Errorf("%s: concurrencyPolicy %q", cj.Name, s.ConcurrencyPolicy)
@@ -205,10 +217,9 @@ func TestSuspendDisabledAndAbsent(t *testing.T) {
 }
 
 func TestCredentialsComeFromTheSyncsSecretAndNoSecretIsInline(t *testing.T) {
-	e := testEstate(t)
-	for _, cj := range allCronJobs(t, e) {
-		secret := findSync(t, e, cj.Name).Secret
-		for _, c := range podContainers(cj) {
+	for _, cj := range allCronJobs(t) {
+		secret := findSync(t, cj.estate, cj.Name).Secret
+		for _, c := range podContainers(cj.CronJob) {
 			for name, key := range map[string]string{"DB_USER": "username", "DB_PASSWORD": "password"} {
 				v, ok := envOf(c, name)
 				if !ok {
@@ -397,7 +408,7 @@ func TestOnlyAnOptedInRestoreGetsReallyRestoreOntoProduction(t *testing.T) {
 	}
 }
 
-func TestNamesBeyondKubernetesLimitsAreErrorsNamingSyncAndEnvironment(t *testing.T) {
+func TestWhatKubernetesOrTheRunnerWouldRefuseIsAnErrorNamingSyncAndEnvironment(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		mutate func(*model.Estate)
@@ -427,6 +438,10 @@ func TestNamesBeyondKubernetesLimitsAreErrorsNamingSyncAndEnvironment(t *testing
 		{"a tier that is not declared", func(e *model.Estate) {
 			e.Syncs[1].Tier[model.Backup] = "glacial"
 		}, "production", "chat-postgres", `unknown tier "glacial"`},
+		{"a transform with no sanitise script", func(e *model.Estate) {
+			j := &e.Syncs[1].Jobs[1] // chat-postgres in staging
+			j.Operations = []model.Operation{model.Restore, model.Transform, model.Backup}
+		}, "staging", "chat-postgres", "no sanitise script"},
 		{"a quantity that does not parse", func(e *model.Estate) {
 			e.Syncs[5].Resources.LimitsMemory = "lots"
 		}, "staging", "whitehall-mysql", `limits.memory "lots"`},

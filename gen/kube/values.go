@@ -273,8 +273,9 @@ func checkName(name string) error {
 // database after database in declared order, each database's operations in
 // the fixed order; its names gain the database's short name, the database
 // name without "_production" and with "_" turned into "-"
-// ("0-restore-govuk-assets"). A transform of such a sync runs only on the
-// databases that have a sanitise script (on all when none has one).
+// ("0-restore-govuk-assets"). A transform runs only on the databases that
+// have a sanitise script; a transform with no script at all is an error,
+// since the runner would refuse it.
 func planContainers(e *model.Estate, environment model.Environment, s model.Sync, j model.Job) ([]Container, error) {
 	if len(s.Databases) == 0 {
 		return nil, fmt.Errorf("no database declared")
@@ -285,6 +286,9 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 		if j.Sanitise[db] != "" {
 			anyScript = true
 		}
+	}
+	if j.Has(model.Transform) && !anyScript {
+		return nil, fmt.Errorf("a transform operation but no sanitise script for any database")
 	}
 	for db := range j.Sanitise {
 		if !contains(s.Databases, db) {
@@ -299,7 +303,7 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 				continue
 			}
 			script := j.Sanitise[db]
-			if op == model.Transform && multi && anyScript && script == "" {
+			if op == model.Transform && script == "" {
 				continue
 			}
 			c := Container{Name: fmt.Sprintf("%d-%s", n, op), Operation: string(op), Database: db, Bucket: environment.Bucket}
