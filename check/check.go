@@ -277,7 +277,7 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 		return
 	}
 	for _, db := range s.Databases {
-		if len(c.upstream(s, j, db)) == 0 {
+		if len(c.upstream(s, j, db)) == 0 && !(j.RestoreFrom == j.Environment && j.Has(model.Backup)) {
 			add("restores %s/%s from %s, but no job in %s backs that database up", s.Instance, db, j.RestoreFrom, j.RestoreFrom)
 		}
 	}

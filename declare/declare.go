@@ -25,6 +25,10 @@ import (
 // Package is the directory, relative to the root, holding the estate.
 const Package = "syncs"
 
+// SchemaPackage is the directory, relative to the root, holding the schema
+// whose #Estate the estate is checked against.
+const SchemaPackage = "schema"
+
 // FindRoot returns the nearest directory at or above dir holding cue.mod.
 func FindRoot(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
@@ -78,15 +82,24 @@ func Load(root string) (*model.Estate, error) {
 	if err != nil {
 		return nil, err
 	}
-	insts := load.Instances([]string{"./" + Package}, &load.Config{Dir: root, ModuleRoot: root})
-	if len(insts) != 1 {
-		return nil, fmt.Errorf("loading %s: want one CUE package, got %d", Package, len(insts))
+	insts := load.Instances([]string{"./" + Package, "./" + SchemaPackage}, &load.Config{Dir: root, ModuleRoot: root})
+	if len(insts) != 2 {
+		return nil, fmt.Errorf("loading %s and %s: want two CUE packages, got %d", Package, SchemaPackage, len(insts))
+	}
+	for _, inst := range insts {
+		if inst.Err != nil {
+			return nil, cueErrors(root, inst.Err)
+		}
 	}
 	inst := insts[0]
-	if inst.Err != nil {
-		return nil, cueErrors(root, inst.Err)
+	ctx := cuecontext.New()
+	def := ctx.BuildInstance(insts[1]).LookupPath(cue.MakePath(cue.Def("Estate")))
+	if err := def.Err(); err != nil {
+		return nil, cueErrors(root, err)
 	}
-	v := cuecontext.New().BuildInstance(inst)
+	// Unifying with the closed #Estate makes every misspelt field an error,
+	// at the top level too, whatever the estate's files embed.
+	v := def.Unify(ctx.BuildInstance(inst))
 	if err := v.Err(); err != nil {
 		return nil, cueErrors(root, err)
 	}
@@ -109,11 +122,28 @@ func cueErrors(root string, err error) Errors {
 	seen := map[string]bool{}
 	for _, e := range cueerrors.Errors(err) {
 		format, args := e.Msg()
-		ce := Error{Path: pathString(e.Path()), Msg: fmt.Sprintf(format, args...)}
+		p := e.Path()
+		if len(p) > 0 && p[0] == "#Estate" {
+			p = p[1:]
+		}
+		ce := Error{Path: pathString(p), Msg: fmt.Sprintf(format, args...)}
 		ce.Pos = pickPosition(root, cueerrors.Positions(e))
 		if k := ce.Error(); !seen[k] {
 			seen[k] = true
 			out = append(out, ce)
+		}
+	}
+	// A summary ("3 errors in empty disjunction") has no position of its
+	// own: give it the position of the details that follow it.
+	for i := range out {
+		if out[i].Pos.File != "" {
+			continue
+		}
+		for _, o := range out {
+			if o.Path == out[i].Path && o.Pos.File != "" {
+				out[i].Pos = o.Pos
+				break
+			}
 		}
 	}
 	if len(out) == 0 {

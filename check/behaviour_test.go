@@ -1,0 +1,163 @@
+package check_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/envsync/envsync/check"
+	"github.com/envsync/envsync/declare"
+)
+
+func TestAReviewedClaimOfNoPersonalDataLetsARestoreIntoASanitisingEnvironmentRunWithoutAScript(t *testing.T) {
+	base := `	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:00"
+		integration: at: "03:00"
+	}`
+	errs, _, _ := vet(t, app(base))
+	if len(errs) != 1 || !strings.Contains(errs[0], "requires sanitising") {
+		t.Fatalf("without the claim: want one sanitising error, got %q", errs)
+	}
+	errs, _, _ = vet(t, app("\tpersonalData: false\n"+base))
+	if len(errs) != 0 {
+		t.Fatalf("with personalData: false: want no error, got %q", errs)
+	}
+}
+
+func TestADumpSanitisedUpstreamNeedsNoScriptDownstream(t *testing.T) {
+	files := app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: {at: "01:00", sanitise: "syncs/sanitise/app.sql"}
+		integration: at: "03:00"
+	}`)
+	files["syncs/sanitise/app.sql"] = "UPDATE users SET email = md5(id::text) || '@example.com';\n"
+	errs, _, _ := vet(t, files)
+	if len(errs) != 0 {
+		t.Fatalf("want no error, got %q", errs)
+	}
+}
+
+func TestRestoringAnEnvironmentsOwnBackupNeedsNoScript(t *testing.T) {
+	errs, _, _ := vet(t, app(`	engine: "mysql"
+	database: "app_production"
+	environments: integration: {at: "03:00", operations: ["restore", "backup"], restoreFrom: "integration"}`))
+	if len(errs) != 0 {
+		t.Fatalf("want no error, got %q", errs)
+	}
+}
+
+func TestAnExplicitOptInAllowsARestoreIntoProduction(t *testing.T) {
+	errs, _, _ := vet(t, app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: {at: "23:00", restoreFrom: "staging", allowProductionRestore: true}
+		staging: {at: "01:00", operations: ["backup"]}
+	}`))
+	if len(errs) != 0 {
+		t.Fatalf("want no error, got %q", errs)
+	}
+}
+
+// hazardEstate restores in staging at 01:00 weekdays from a production
+// backup at the given time of day, in the given tier.
+func hazardEstate(backupAt, tier, extra string) map[string]string {
+	return app(`	engine: "postgres"
+	database: "app_production"
+	backupTier: "` + tier + `"
+	environments: {
+		production: at: "` + backupAt + `"
+		staging: {at: "01:00"` + extra + `}
+	}`)
+}
+
+func TestARestoreThatMayStartBeforeItsUpstreamBackupHasFinishedIsAHazardNotAnError(t *testing.T) {
+	errs, hazards, _ := vet(t, hazardEstate("23:30", "slower", ""))
+	if len(errs) != 0 {
+		t.Fatalf("a hazard must not be an error: %q", errs)
+	}
+	want := `syncs/app.cue:9:3: sync "app" in staging: ordering hazard: restore at Mon 01:00 may start before the production backup it needs has finished (that job starts Sun 23:30 and may run until Mon 03:30: backup 4h), so it would restore an older dump`
+	if len(hazards) != 1 || hazards[0] != want {
+		t.Fatalf("hazards:\n got %q\nwant [%q]", hazards, want)
+	}
+}
+
+func TestARestoreThatStartsWhenTheUpstreamWorstCaseEndsIsNoHazard(t *testing.T) {
+	_, hazards, _ := vet(t, hazardEstate("00:00", "quicker", ""))
+	if len(hazards) != 0 {
+		t.Fatalf("want no hazard, got %q", hazards)
+	}
+	_, hazards, _ = vet(t, hazardEstate("00:01", "quicker", ""))
+	if len(hazards) != 1 {
+		t.Fatalf("one minute later: want a hazard, got %q", hazards)
+	}
+}
+
+func TestAnAcknowledgedHazardIsStillListedWithItsReason(t *testing.T) {
+	root := writeEstate(t, hazardEstate("23:30", "slower", `, acknowledgeHazard: "yesterday's dump is fine"`))
+	e, err := declare.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := check.Estate(e)
+	if len(fs.Hazards()) != 1 || fs.Hazards()[0].Acknowledged != "yesterday's dump is fine" {
+		t.Fatalf("hazards: %+v", fs.Hazards())
+	}
+	if len(fs.Unacknowledged()) != 0 {
+		t.Fatalf("unacknowledged: %+v", fs.Unacknowledged())
+	}
+}
+
+func TestASanitisingRestoreCountsTheTransformLimitInTheUpstreamWorstCase(t *testing.T) {
+	files := app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "22:00"
+		staging: {at: "01:00", sanitise: "syncs/sanitise/app.sql"}
+		integration: at: "03:30"
+	}`)
+	files["syncs/sanitise/app.sql"] = "SELECT 1;\n"
+	_, hazards, _ := vet(t, files)
+	// staging: 01:00 + restore 1h + sanitise 45m + backup 1h = 03:45 > 03:30.
+	if len(hazards) != 1 || !strings.Contains(hazards[0], "may run until Mon 03:45: restore 1h + sanitise 45m + backup 1h") {
+		t.Fatalf("hazards: %q", hazards)
+	}
+}
+
+func TestVetOnTheExampleEstateListsTheExpectedHazards(t *testing.T) {
+	e, err := declare.Load(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := check.Estate(e)
+	if err := fs.Err(); err != nil {
+		t.Fatalf("the example estate must have no error: %v", err)
+	}
+	var got []string
+	for _, f := range fs.Hazards() {
+		mark := "warning"
+		if f.Acknowledged != "" {
+			mark = "acknowledged"
+		}
+		got = append(got, mark+" "+f.Sync+" in "+f.Environment)
+	}
+	slices.Sort(got)
+	want := []string{
+		"acknowledged content-store-postgres in integration",
+		"acknowledged draft-content-store-postgres in integration",
+		"acknowledged email-alert-api-postgres in integration",
+		"acknowledged whitehall-mysql in integration",
+		"warning content-block-manager-postgres in integration",
+		"warning content-data-api-postgres in staging",
+		"warning publisher-postgres in integration",
+		"warning publishing-api-postgres in integration",
+		"warning shared-documentdb in integration",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("hazards:\n got %q\nwant %q", got, want)
+	}
+}

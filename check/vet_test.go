@@ -1,0 +1,335 @@
+package check_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/envsync/envsync/check"
+	"github.com/envsync/envsync/declare"
+	"github.com/envsync/envsync/model"
+)
+
+// repoRoot is the repository root, whose cue.mod and schema the tests use.
+var repoRoot = func() string {
+	r, err := declare.FindRoot(".")
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
+
+// writeEstate builds a repository in a temporary directory: the real
+// cue.mod and schema, testdata/estate.cue, and the given files (paths
+// relative to the root).
+func writeEstate(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyFile := func(from, to string) {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(filepath.Join(repoRoot, "cue.mod", "module.cue"), filepath.Join(dir, "cue.mod", "module.cue"))
+	schemas, _ := filepath.Glob(filepath.Join(repoRoot, "schema", "*.cue"))
+	for _, s := range schemas {
+		copyFile(s, filepath.Join(dir, "schema", filepath.Base(s)))
+	}
+	copyFile("testdata/estate.cue", filepath.Join(dir, "syncs", "estate.cue"))
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// vet loads and checks an estate and returns every error message (CUE and
+// semantic) and every hazard, as envsync vet would show them.
+func vet(t *testing.T, files map[string]string) (errs, hazards []string, e *model.Estate) {
+	t.Helper()
+	root := writeEstate(t, files)
+	e, err := declare.Load(root)
+	if err != nil {
+		var des declare.Errors
+		if !errors.As(err, &des) {
+			t.Fatalf("load: %v", err)
+		}
+		for _, de := range des {
+			errs = append(errs, de.Error())
+		}
+		return errs, nil, nil
+	}
+	fs := check.Estate(e)
+	for _, f := range fs.Errors() {
+		errs = append(errs, f.String())
+	}
+	for _, f := range fs.Hazards() {
+		s := f.String()
+		if f.Acknowledged != "" {
+			s = "acknowledged: " + s
+		}
+		hazards = append(hazards, s)
+	}
+	return errs, hazards, e
+}
+
+func TestMalformedDeclarations(t *testing.T) {
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  []string // substrings of the error messages, one error each
+	}{
+		{
+			name: "a misspelt field name is an error at its file, line and field",
+			files: map[string]string{"syncs/app.cue": `package syncs
+
+syncs: app: {
+	engine:  "postgres"
+	databse: "app_production"
+	environments: production: at: "23:00"
+}
+`},
+			want: []string{`syncs/app.cue:5:2: syncs.app.databse: field not allowed`},
+		},
+		{
+			name: "a misspelt top-level field is an error too",
+			files: map[string]string{"syncs/app.cue": "package syncs\n\nsync: app: engine: \"postgres\"\n"},
+			want:  []string{`syncs/app.cue:3:1: sync: field not allowed`},
+		},
+		{
+			name: "an unknown engine is refused with the engines allowed",
+			files: app(`	engine: "oracle"
+	database: "app_production"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:4:10: syncs.app.engine: 3 errors in empty disjunction`, `conflicting values "mongo" and "oracle"`, `conflicting values "mysql" and "oracle"`, `conflicting values "postgres" and "oracle"`},
+		},
+		{
+			name: "a cron line with six fields is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: schedule: "0 0 23 * * *"`),
+			want: []string{`syncs/app.cue:6:16: sync "app" in production: invalid cron schedule "0 0 23 * * *": expected exactly 5 fields, found 6`},
+		},
+		{
+			name: "a time of day past midnight is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: at: "24:10"`),
+			want: []string{`syncs/app.cue:6:32: syncs.app.environments.production.at: invalid value "24:10" (out of bound =~"^([01][0-9]|2[0-3]):[0-5][0-9]$")`},
+		},
+		{
+			name: "a sync declared in two files with different databases conflicts",
+			files: map[string]string{
+				"syncs/app.cue":   "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n",
+				"syncs/other.cue": "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"other_production\", environments: production: at: \"23:30\"}\n",
+			},
+			want: []string{`syncs/app.cue:3:44: syncs.app.database: conflicting values "other_production" and "app_production"`},
+		},
+		{
+			name: "a name longer than a CronJob may have is refused",
+			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: \"a-very-long-application-name-for-a-database-sync-job-x\": {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
+			want:  []string{`syncs/app.cue:3:8: sync "a-very-long-application-name-for-a-database-sync-job-x": name is 54 characters; Kubernetes accepts at most 52 for a CronJob`},
+		},
+		{
+			name: "a name with capitals is not a Kubernetes name",
+			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: App: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
+			want:  []string{`syncs/app.cue:3:8: syncs.App: field not allowed`},
+		},
+		{
+			name: "an unknown class is refused with the classes declared",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", class: "fortnightly"}`),
+			want: []string{`syncs/app.cue:6:42: syncs.app.environments.production.class: sync "app" in production: unknown class "fortnightly" (declared: daily, weekdays, weekly-monday)`},
+		},
+		{
+			name: "an unknown tier is refused with the tiers declared",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	tier: "slowish"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:3:8: sync "app": unknown backup tier "slowish" (declared: quicker, slower)`, `sync "app": unknown restore tier "slowish"`, `sync "app": unknown transform tier "slowish"`},
+		},
+		{
+			name: "an unknown environment is refused with the environments declared",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: prod: at: "23:00"`),
+			want: []string{`syncs/app.cue:6:16: syncs.app.environments.prod: sync "app": unknown environment "prod" (declared: production, staging, integration)`},
+		},
+		{
+			name: "a restore whose upstream environment never backs the database up is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: staging: at: "01:00"`),
+			want: []string{`syncs/app.cue:6:16: sync "app" in staging: restores app/app_production from production, but no job in production backs that database up`},
+		},
+		{
+			name: "a sanitise script that does not exist is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: {at: "01:00", sanitise: "syncs/sanitise/app.sql"}
+	}`),
+			want: []string{`syncs/app.cue:8:3: sync "app" in staging: sanitise script "syncs/sanitise/app.sql" does not exist`},
+		},
+		{
+			name: "a restore into production needs an explicit opt-in",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: {at: "23:00", restoreFrom: "staging", operations: ["restore", "backup"]}
+		staging: at: "01:00"
+	}`),
+			want: []string{`syncs/app.cue:7:3: sync "app" in production: restores into production, whose name contains "prod": set allowProductionRestore: true`},
+		},
+		{
+			name: "a restore into an environment that requires sanitising needs a script",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:00"
+		integration: at: "03:00"
+	}`),
+			want: []string{`syncs/app.cue:9:3: sync "app" in integration: restores app_production into integration, which requires sanitising, but no sanitise script covers it here or upstream in staging`},
+		},
+		{
+			name: "a value of the wrong type is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	suspend: "yes"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:6:11: syncs.app.suspend: 2 errors in empty disjunction`, `syncs/app.cue:6:11: syncs.app.suspend: conflicting values "yes" and bool (mismatched types string and bool)`, `syncs/app.cue:6:11: syncs.app.suspend: conflicting values "yes" and false (mismatched types string and bool)`},
+		},
+		{
+			name: "an ensure value outside present, disabled and absent is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", ensure: "gone"}`),
+			want: []string{`syncs/app.cue:6:50: syncs.app.environments.production.ensure: 3 errors in empty disjunction`, `conflicting values "absent" and "gone"`, `conflicting values "disabled" and "gone"`, `conflicting values "present" and "gone"`},
+		},
+		{
+			name: "a job with both a time of day and a cron line is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", schedule: "0 23 * * *"}`),
+			want: []string{`syncs/app.cue:6:16: syncs.app.environments.production: sync "app" in production: set at or schedule, not both`},
+		},
+		{
+			name: "a sync without a database is refused",
+			files: app(`	engine: "postgres"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:3:8: syncs.app: sync "app": no database: set database (or databases, in order)`},
+		},
+		{
+			name: "a sync without an engine is refused",
+			files: app(`	database: "app_production"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs.app.engine: incomplete value "postgres" | "mysql" | "mongo"`},
+		},
+		{
+			name: "operations out of order are refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: {at: "01:00", operations: ["backup", "restore"]}
+	}`),
+			want: []string{`syncs/app.cue:8:26: syncs.app.environments.staging.operations: sync "app" in staging: operations [backup restore] must each appear once, in the order restore, transform, backup`},
+		},
+		{
+			name: "a mongo restore with a script but no transform is refused",
+			files: map[string]string{
+				"syncs/sanitise/app.js": "db.users.deleteMany({})\n",
+				"syncs/app.cue": `package syncs
+
+syncs: app: {
+	engine: "mongo"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: {at: "01:00", operations: ["restore", "backup"], sanitise: "syncs/sanitise/app.js"}
+	}
+}
+`},
+			want: []string{`syncs/app.cue:8:3: sync "app" in staging: mongo restores have no shadow to sanitise before the swap: add a transform operation`},
+		},
+		{
+			name: "a sanitise map naming a database the sync does not have is refused",
+			files: map[string]string{
+				"syncs/sanitise/app.js": "db.users.deleteMany({})\n",
+				"syncs/app.cue": `package syncs
+
+syncs: app: {
+	engine: "mongo"
+	databases: ["a_production", "b_production"]
+	environments: {
+		production: at: "23:00"
+		staging: {at: "01:00", sanitise: c_production: "syncs/sanitise/app.js"}
+	}
+}
+`},
+			want: []string{`syncs/app.cue:8:36: syncs.app.environments.staging.sanitise.c_production: sync "app" in staging: sanitise names database "c_production", which the sync does not have (a_production, b_production)`},
+		},
+		{
+			name: "two running jobs restoring the same database are refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:00"
+	}
+}
+
+syncs: "app-again": {
+	instance: "app"
+	engine: "postgres"
+	database: "app_production"
+	environments: staging: at: "02:00"`),
+			want: []string{`syncs/app.cue:16:16: sync "app-again" in staging: restores app/app_production, which sync "app" restores too`},
+		},
+		{
+			name: "restoreFrom on a job that does not restore is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", operations: ["backup"], restoreFrom: "staging"}`),
+			want: []string{`syncs/app.cue:6:66: syncs.app.environments.production.restoreFrom: sync "app" in production: restoreFrom is set but the job does not restore (operations [backup])`},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			errs, _, _ := vet(t, tc.files)
+			t.Logf("errors:\n%s", strings.Join(errs, "\n"))
+			if len(errs) != len(tc.want) {
+				t.Fatalf("got %d errors, want %d:\n%s", len(errs), len(tc.want), strings.Join(errs, "\n"))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(errs[i], w) {
+					t.Errorf("error %d:\n got %s\nwant it to contain %s", i, errs[i], w)
+				}
+			}
+		})
+	}
+}
+
+// app wraps the fields of one sync called "app" into syncs/app.cue; the
+// fields start on line 4.
+func app(fields string) map[string]string {
+	return map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {\n" + fields + "\n}\n"}
+}
