@@ -106,7 +106,7 @@ syncs: app: {
 			want: []string{`syncs/app.cue:5:2: syncs.app.databse: field not allowed`},
 		},
 		{
-			name: "a misspelt top-level field is an error too",
+			name:  "a misspelt top-level field is an error too",
 			files: map[string]string{"syncs/app.cue": "package syncs\n\nsync: app: engine: \"postgres\"\n"},
 			want:  []string{`syncs/app.cue:3:1: sync: field not allowed`},
 		},
@@ -140,12 +140,12 @@ syncs: app: {
 			want: []string{`syncs/app.cue:3:44: syncs.app.database: conflicting values "other_production" and "app_production"`},
 		},
 		{
-			name: "a name longer than a CronJob may have is refused",
+			name:  "a name longer than a CronJob may have is refused",
 			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: \"a-very-long-application-name-for-a-database-sync-job-x\": {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
 			want:  []string{`syncs/app.cue:3:8: sync "a-very-long-application-name-for-a-database-sync-job-x": name is 54 characters; Kubernetes accepts at most 52 for a CronJob`},
 		},
 		{
-			name: "a name with capitals is not a Kubernetes name",
+			name:  "a name with capitals is not a Kubernetes name",
 			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: App: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
 			want:  []string{`syncs/app.cue:3:8: syncs.App: field not allowed`},
 		},
