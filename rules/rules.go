@@ -1,15 +1,36 @@
 // Package rules is the alerting policy of an estate: it turns the model into
 // a PrometheusRule per environment, the same groups as a promtool rule file,
-// and promtool unit tests that prove every alert fires and stays silent when
-// it should.
+// and promtool unit tests that prove every alert fires after its threshold
+// and stays silent before it and on the days its class is not armed.
+//
+// The instance regexes that hand-written rules keep by hand ("quicker" vs
+// "slower" databases, "weekday" vs "weekly" syncs) are generated here from
+// each sync's tier and schedule class.
 package rules
 
 import (
 	"fmt"
+	"sort"
+	"strings"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	promModel "github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/envsync/envsync/model"
+)
+
+// Alert names. The runbook anchor of each is its name.
+const (
+	AlertFailed            = "DatabaseOperationFailed"
+	AlertBackupTakingLong  = "DatabaseBackupTakingLong"
+	AlertRestoreTakingLong = "DatabaseRestoreTakingLong"
+	AlertTransformLong     = "DatabaseTransformTakingLong"
+	AlertNotCompleted      = "DatabaseOperationNotCompleted"
+	AlertNeverReported     = "DatabaseOperationNeverReported"
 )
 
 // Output is what Build returns for one environment.
@@ -21,10 +42,368 @@ type Output struct {
 	UnitTests any
 }
 
-// Build returns the alert rules of one environment and their tests.
+// RuleFile is a Prometheus rule file (what promtool check rules reads).
+type RuleFile struct {
+	Groups []monitoringv1.RuleGroup `json:"groups"`
+}
+
+// kind says which test shape proves an alert.
+type kind int
+
+const (
+	kindFailed kind = iota
+	kindTakingLong
+	kindNotCompleted
+	kindNeverReported
+)
+
+// alert is a generated alerting rule with what its tests need to know.
+type alert struct {
+	rule   monitoringv1.Rule
+	kind   kind
+	series []Series      // the declared series it selects; empty: all
+	hold   time.Duration // for: or the not-completed window
+	class  model.Class
+	// annotate renders the annotations with label references produced by
+	// ref: Prometheus templates in the rule, literal values in the tests.
+	annotate func(ref func(label string) string) map[string]string
+}
+
+// Build returns the alert rules of one environment and their promtool tests.
 func Build(e *model.Estate, env string) (*Output, error) {
-	if _, ok := e.Environment(env); !ok {
+	environment, ok := e.Environment(env)
+	if !ok {
 		return nil, fmt.Errorf("rules: unknown environment %q", env)
 	}
-	return nil, fmt.Errorf("rules: not implemented yet")
+	b := &builder{e: e, env: environment, universe: Expected(e, env)}
+	if err := b.checkLabels(); err != nil {
+		return nil, err
+	}
+	groups, alerts, err := b.groups()
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			if _, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr.StrVal); err != nil {
+				return nil, fmt.Errorf("rules: environment %s, group %s, rule %s%s: generated PromQL does not parse: %w\n%s",
+					env, g.Name, r.Alert, r.Record, err, r.Expr.StrVal)
+			}
+		}
+	}
+	tests, err := b.unitTests(alerts)
+	if err != nil {
+		return nil, err
+	}
+	pr := &monitoringv1.PrometheusRule{
+		TypeMeta: metav1.TypeMeta{APIVersion: monitoringv1.SchemeGroupVersion.String(), Kind: monitoringv1.PrometheusRuleKind},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      "envsync",
+			Namespace: environment.Namespace,
+			Labels: map[string]string{
+				"app.kubernetes.io/name":       "envsync",
+				"app.kubernetes.io/managed-by": "envsync",
+				"envsync/environment":          env,
+			},
+		},
+		Spec: monitoringv1.PrometheusRuleSpec{Groups: groups},
+	}
+	return &Output{PrometheusRule: pr, RuleFile: &RuleFile{Groups: groups}, UnitTests: tests}, nil
+}
+
+type builder struct {
+	e        *model.Estate
+	env      model.Environment
+	universe []Series
+}
+
+func (b *builder) checkLabels() error {
+	for name, value := range b.e.Alerting.Labels {
+		if !promModel.LegacyValidation.IsValidLabelName(name) {
+			return fmt.Errorf("rules: alerting label %q is not a valid Prometheus label name", name)
+		}
+		if strings.Contains(value, "{{") {
+			return fmt.Errorf("rules: alerting label %s=%q must not hold a template", name, value)
+		}
+	}
+	if b.e.Alerting.Severity == "" {
+		return fmt.Errorf("rules: alerting severity is empty")
+	}
+	return nil
+}
+
+// labels are the labels of every alert, plus the given pairs.
+func (b *builder) labels(kv ...string) map[string]string {
+	l := map[string]string{}
+	for k, v := range b.e.Alerting.Labels {
+		l[k] = v
+	}
+	l["severity"] = b.e.Alerting.Severity
+	l[LabelEnv] = b.env.Name
+	for i := 0; i+1 < len(kv); i += 2 {
+		l[kv[i]] = kv[i+1]
+	}
+	return l
+}
+
+// annotations adds the runbook and dashboard links to a summary and a
+// description.
+func (b *builder) annotations(name, summary, description string) map[string]string {
+	a := map[string]string{"summary": summary, "description": description}
+	if b.e.Alerting.RunbookURL != "" {
+		a["runbook_url"] = b.e.Alerting.RunbookURL + "#" + name
+	}
+	if b.e.Alerting.DashboardURL != "" {
+		a["dashboard_url"] = b.e.Alerting.DashboardURL
+	}
+	return a
+}
+
+// Template renders a label reference as a Prometheus alert template.
+func Template(label string) string { return "{{ $labels." + label + " }}" }
+
+func (b *builder) filter(keep func(Series) bool) []Series {
+	var out []Series
+	for _, s := range b.universe {
+		if keep(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (b *builder) groups() ([]monitoringv1.RuleGroup, []alert, error) {
+	var alerts []alert
+	var groups []monitoringv1.RuleGroup
+	add := func(name string, records []monitoringv1.Rule, as []alert) {
+		rules := append([]monitoringv1.Rule{}, records...)
+		for _, a := range as {
+			rules = append(rules, a.rule)
+		}
+		if len(rules) > 0 {
+			groups = append(groups, monitoringv1.RuleGroup{Name: name, Rules: rules})
+		}
+		alerts = append(alerts, as...)
+	}
+
+	add("envsync-failed", nil, []alert{b.failed()})
+
+	long, err := b.takingLong()
+	if err != nil {
+		return nil, nil, err
+	}
+	add("envsync-taking-long", nil, long)
+
+	notCompleted, err := b.notCompleted()
+	if err != nil {
+		return nil, nil, err
+	}
+	add("envsync-not-completed", nil, notCompleted)
+
+	records, never := b.neverReported()
+	add("envsync-never-reported", records, never)
+	return groups, alerts, nil
+}
+
+func (b *builder) failed() alert {
+	annotate := func(l func(string) string) map[string]string {
+		return b.annotations(AlertFailed,
+			fmt.Sprintf("Database %s failed: %s on %s", l(LabelOperation), l(LabelDatabase), l(LabelInstance)),
+			fmt.Sprintf("The %s of database %s on %s failed in %s. Its logs: kubectl -n %s logs %s --all-containers",
+				l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, b.env.Namespace, l(LabelPod)))
+	}
+	return alert{
+		kind: kindFailed,
+		rule: monitoringv1.Rule{
+			Alert:       AlertFailed,
+			Expr:        intstr.FromString(fmt.Sprintf("%s == %d", MetricState, StateFailed)),
+			Labels:      b.labels(),
+			Annotations: annotate(Template),
+		},
+		annotate: annotate,
+	}
+}
+
+// takingLong is one rule per operation and tier for backups and restores
+// (the tier's threshold), and one for transforms (the environment's limit).
+func (b *builder) takingLong() ([]alert, error) {
+	var out []alert
+	for _, op := range []model.Operation{model.Backup, model.Restore} {
+		name := AlertBackupTakingLong
+		if op == model.Restore {
+			name = AlertRestoreTakingLong
+		}
+		for _, tier := range b.e.Tiers {
+			want := b.filter(func(s Series) bool { return s.Operation == op && s.Tier == tier.Name })
+			if len(want) == 0 {
+				continue
+			}
+			threshold := tier.LongRunning[op]
+			if threshold <= 0 {
+				return nil, fmt.Errorf("rules: tier %s has no long-running threshold for %s, which sync %s uses in %s",
+					tier.Name, op, want[0].Sync, b.env.Name)
+			}
+			expr := fmt.Sprintf("%s == %d", union(MetricState, selectors(want, b.universe), ""), StateRunning)
+			out = append(out, b.longAlert(name, expr, threshold, want, LabelTier, tier.Name))
+		}
+	}
+	transforms := b.filter(func(s Series) bool { return s.Operation == model.Transform })
+	if len(transforms) > 0 {
+		if b.env.TransformLimit <= 0 {
+			return nil, fmt.Errorf("rules: environment %s runs transforms (sync %s) but has no transform time limit",
+				b.env.Name, transforms[0].Sync)
+		}
+		expr := fmt.Sprintf("%s{%s=%q} == %d", MetricState, LabelOperation, model.Transform, StateRunning)
+		out = append(out, b.longAlert(AlertTransformLong, expr, b.env.TransformLimit, transforms))
+	}
+	return out, nil
+}
+
+func (b *builder) longAlert(name, expr string, threshold time.Duration, want []Series, kv ...string) alert {
+	d := promModel.Duration(threshold).String()
+	annotate := func(l func(string) string) map[string]string {
+		return b.annotations(name,
+			fmt.Sprintf("Database %s running for more than %s: %s on %s", l(LabelOperation), d, l(LabelDatabase), l(LabelInstance)),
+			fmt.Sprintf("The %s of database %s on %s in %s (pod %s) has been running for more than %s.",
+				l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, l(LabelPod), d))
+	}
+	dur := monitoringv1.Duration(d)
+	return alert{
+		kind: kindTakingLong, series: want, hold: threshold,
+		rule: monitoringv1.Rule{
+			Alert: name, Expr: intstr.FromString(expr), For: &dur,
+			Labels: b.labels(kv...), Annotations: annotate(Template),
+		},
+		annotate: annotate,
+	}
+}
+
+// aggregateBy drops the pod label, so that the newest of several pods'
+// series counts.
+var aggregateBy = strings.Join([]string{LabelEngine, LabelInstance, LabelDatabase, LabelOperation}, ", ")
+
+// notCompleted is one rule per schedule class: the last success of every
+// operation of the class's running jobs is older than the class window, on
+// the days the class is armed.
+func (b *builder) notCompleted() ([]alert, error) {
+	var out []alert
+	for _, class := range b.e.Classes {
+		want := b.filter(func(s Series) bool { return s.Runs && s.Class == class.Name })
+		if len(want) == 0 {
+			continue
+		}
+		if class.Window <= 0 {
+			return nil, fmt.Errorf("rules: schedule class %s has no not-completed window, and sync %s uses it in %s",
+				class.Name, want[0].Sync, b.env.Name)
+		}
+		last := union(MetricTimestamp, selectors(want, b.universe), fmt.Sprintf("%s=%q", LabelState, "succeeded"))
+		expr := fmt.Sprintf("time() - max by (%s) (%s) > %d", aggregateBy, last, int64(class.Window/time.Second))
+		if armed := armedDays(class); armed != "" {
+			expr += " and on () (" + armed + ")"
+		}
+		window := promModel.Duration(class.Window).String()
+		annotate := func(l func(string) string) map[string]string {
+			return b.annotations(AlertNotCompleted,
+				fmt.Sprintf("Database %s has not succeeded for %s: %s on %s", l(LabelOperation), window, l(LabelDatabase), l(LabelInstance)),
+				fmt.Sprintf("The last successful %s of database %s on %s in %s is more than %s old (schedule class %s).",
+					l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, window, class.Name))
+		}
+		out = append(out, alert{
+			kind: kindNotCompleted, series: want, hold: class.Window, class: class,
+			rule: monitoringv1.Rule{
+				Alert: AlertNotCompleted, Expr: intstr.FromString(expr),
+				Labels: b.labels(LabelClass, class.Name), Annotations: annotate(Template),
+			},
+			annotate: annotate,
+		})
+	}
+	return out, nil
+}
+
+// armedDays is the PromQL condition on day_of_week() (UTC) for the days the
+// class's alert is armed; empty when it is armed every day.
+func armedDays(c model.Class) string {
+	days := map[time.Weekday]bool{}
+	for _, d := range c.ArmedDays {
+		days[d] = true
+	}
+	if len(days) == 0 || len(days) == 7 {
+		return ""
+	}
+	var sorted []int
+	for d := range days {
+		sorted = append(sorted, int(d))
+	}
+	sort.Ints(sorted)
+	terms := make([]string, len(sorted))
+	for i, d := range sorted {
+		terms[i] = fmt.Sprintf("day_of_week() == %d", d)
+	}
+	return strings.Join(terms, " or ")
+}
+
+// armed reports whether the class's alert is evaluated on day d.
+func armed(c model.Class, d time.Weekday) bool {
+	if len(c.ArmedDays) == 0 {
+		return true
+	}
+	for _, a := range c.ArmedDays {
+		if a == d {
+			return true
+		}
+	}
+	return false
+}
+
+// neverReported records one envsync:expected_operation series per operation
+// the running jobs declare, and alerts, per class, on those that no
+// db_backup_job_state series has ever matched for a whole class window.
+// Suspended, disabled and absent jobs are not expected.
+func (b *builder) neverReported() ([]monitoringv1.Rule, []alert) {
+	running := b.filter(func(s Series) bool { return s.Runs })
+	var records []monitoringv1.Rule
+	for _, s := range running {
+		records = append(records, monitoringv1.Rule{
+			Record: MetricExpected,
+			Expr:   intstr.FromString("vector(1)"),
+			Labels: expectedLabels(s),
+		})
+	}
+	var out []alert
+	for _, class := range b.e.Classes {
+		want := b.filter(func(s Series) bool { return s.Runs && s.Class == class.Name })
+		if len(want) == 0 {
+			continue
+		}
+		expr := fmt.Sprintf("%s{%s=%q} unless on (%s, %s, %s) %s",
+			MetricExpected, LabelClass, class.Name, LabelInstance, LabelDatabase, LabelOperation, MetricState)
+		window := promModel.Duration(class.Window).String()
+		annotate := func(l func(string) string) map[string]string {
+			return b.annotations(AlertNeverReported,
+				fmt.Sprintf("Database %s has never reported: %s on %s", l(LabelOperation), l(LabelDatabase), l(LabelInstance)),
+				fmt.Sprintf("Sync %s declares a %s of database %s on %s in %s (schedule class %s), but no %s has reported to Prometheus for %s.",
+					l(LabelSync), l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, l(LabelClass), l(LabelOperation), window))
+		}
+		dur := monitoringv1.Duration(window)
+		out = append(out, alert{
+			kind: kindNeverReported, series: want, hold: class.Window, class: class,
+			rule: monitoringv1.Rule{
+				Alert: AlertNeverReported, Expr: intstr.FromString(expr), For: &dur,
+				Labels: b.labels(), Annotations: annotate(Template),
+			},
+			annotate: annotate,
+		})
+	}
+	return records, out
+}
+
+func expectedLabels(s Series) map[string]string {
+	return map[string]string{
+		LabelSync:      s.Sync,
+		LabelEngine:    string(s.Engine),
+		LabelInstance:  s.Instance,
+		LabelDatabase:  s.Database,
+		LabelOperation: string(s.Operation),
+		LabelClass:     s.Class,
+	}
 }

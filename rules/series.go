@@ -1,0 +1,195 @@
+package rules
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/envsync/envsync/model"
+)
+
+// Metric and label names of the runner's contract (DESIGN.md, "Metrics").
+const (
+	MetricState     = "db_backup_job_state"
+	MetricTimestamp = "db_backup_job_status_timestamp_seconds"
+	MetricDuration  = "db_backup_job_duration_seconds"
+	MetricFileSize  = "db_backup_job_file_size_bytes"
+	MetricRestored  = "db_backup_restored_dump_timestamp_seconds"
+	// MetricExpected is recorded by the generated rules: one series per
+	// operation the environment expects to report.
+	MetricExpected = "envsync:expected_operation"
+
+	LabelEngine    = "database_engine"
+	LabelInstance  = "database_instance"
+	LabelDatabase  = "database_db_name"
+	LabelOperation = "operation"
+	LabelPod       = "instance"
+	LabelState     = "state"
+	LabelSync      = "sync"
+	LabelClass     = "schedule_class"
+	LabelTier      = "tier"
+	LabelEnv       = "environment"
+)
+
+// Values of db_backup_job_state.
+const (
+	StateFailed    = 0
+	StateRunning   = 1
+	StateSucceeded = 2
+)
+
+// Series is one (instance, database, operation) that a job of an environment
+// reports: the unit every alert selects.
+type Series struct {
+	Sync      string
+	Engine    model.Engine
+	Instance  string
+	Database  string
+	Operation model.Operation
+	Class     string // the job's schedule class
+	Tier      string // the sync's tier for this operation
+	// Runs is true when the job is scheduled (present and not suspended);
+	// a suspended or disabled job can still be run by hand, so its
+	// operations are watched, but never expected.
+	Runs bool
+}
+
+// Expected lists the series the jobs of env report, sorted by instance,
+// database and operation order. Absent jobs report nothing. A transform is
+// reported for every database with a sanitise script, whether the job has a
+// transform operation or the restore sanitises.
+func Expected(e *model.Estate, env string) []Series {
+	seen := map[[3]string]int{}
+	var out []Series
+	add := func(s Series) {
+		k := [3]string{s.Instance, s.Database, string(s.Operation)}
+		if i, ok := seen[k]; ok {
+			if s.Runs && !out[i].Runs {
+				out[i] = s
+			}
+			return
+		}
+		seen[k] = len(out)
+		out = append(out, s)
+	}
+	for _, s := range e.Syncs {
+		for _, j := range s.Jobs {
+			if j.Environment != env || j.Ensure == model.Absent {
+				continue
+			}
+			for _, op := range model.Operations {
+				for _, db := range s.Databases {
+					reports := j.Has(op)
+					if op == model.Transform {
+						reports = j.Sanitise[db] != "" && (j.Has(model.Transform) || j.Has(model.Restore))
+					}
+					if !reports {
+						continue
+					}
+					add(Series{
+						Sync: s.Name, Engine: s.Engine, Instance: s.Instance, Database: db,
+						Operation: op, Class: j.Class, Tier: s.Tier[op], Runs: j.Runs(),
+					})
+				}
+			}
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		x, y := out[a], out[b]
+		if x.Instance != y.Instance {
+			return x.Instance < y.Instance
+		}
+		if x.Database != y.Database {
+			return x.Database < y.Database
+		}
+		return opIndex(x.Operation) < opIndex(y.Operation)
+	})
+	return out
+}
+
+func opIndex(op model.Operation) int { return slices.Index(model.Operations, op) }
+
+// selector returns the label matchers (without braces) that select exactly
+// the series in want among those in universe: one matcher set per operation,
+// naming whole instances by a regex, and instances of which only some
+// databases are wanted by instance and database. The result is sorted.
+func selectors(want, universe []Series) []string {
+	type instKey struct {
+		op   model.Operation
+		inst string
+	}
+	all := map[instKey]map[string]bool{}
+	for _, s := range universe {
+		k := instKey{s.Operation, s.Instance}
+		if all[k] == nil {
+			all[k] = map[string]bool{}
+		}
+		all[k][s.Database] = true
+	}
+	wanted := map[instKey][]string{}
+	for _, s := range want {
+		k := instKey{s.Operation, s.Instance}
+		if !slices.Contains(wanted[k], s.Database) {
+			wanted[k] = append(wanted[k], s.Database)
+		}
+	}
+	whole := map[model.Operation][]string{}
+	var out []string
+	for k, dbs := range wanted {
+		if len(dbs) == len(all[k]) {
+			whole[k.op] = append(whole[k.op], k.inst)
+			continue
+		}
+		sort.Strings(dbs)
+		out = append(out, fmt.Sprintf("%s=%q,%s=%q,%s", LabelOperation, k.op, LabelInstance, k.inst, oneOf(LabelDatabase, dbs)))
+	}
+	for op, insts := range whole {
+		sort.Strings(insts)
+		out = append(out, fmt.Sprintf("%s=%q,%s", LabelOperation, op, oneOf(LabelInstance, insts)))
+	}
+	sort.Slice(out, func(a, b int) bool {
+		return opOrder(out[a]) < opOrder(out[b]) || opOrder(out[a]) == opOrder(out[b]) && out[a] < out[b]
+	})
+	return out
+}
+
+// opOrder sorts matcher sets by the operation they start with.
+func opOrder(m string) int {
+	for i, op := range model.Operations {
+		if strings.HasPrefix(m, fmt.Sprintf("%s=%q", LabelOperation, op)) {
+			return i
+		}
+	}
+	return len(model.Operations)
+}
+
+// oneOf matches a label against a list of literal values: equality for one,
+// an anchored regex of alternatives for more.
+func oneOf(label string, values []string) string {
+	if len(values) == 1 {
+		return label + "=" + strconv.Quote(values[0])
+	}
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = regexp.QuoteMeta(v)
+	}
+	return label + "=~" + strconv.Quote(strings.Join(quoted, "|"))
+}
+
+// union selects metric with each matcher set, joined by "or".
+func union(metric string, matchers []string, extra string) string {
+	parts := make([]string, len(matchers))
+	for i, m := range matchers {
+		if extra != "" {
+			m = extra + "," + m
+		}
+		parts[i] = metric + "{" + m + "}"
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, " or ") + ")"
+}
