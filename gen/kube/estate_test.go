@@ -11,7 +11,7 @@ import (
 )
 
 // exampleEstate loads the real example estate in syncs/.
-func exampleEstate(t *testing.T) *model.Estate {
+func exampleEstate(t testing.TB) *model.Estate {
 	t.Helper()
 	e, err := declare.Load(filepath.Join("..", ".."))
 	if err != nil {

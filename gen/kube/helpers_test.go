@@ -27,7 +27,7 @@ var chartDir = filepath.Join("..", "..", "chart", "envsync")
 
 // testEstate is modeltest's estate with its sanitise scripts written to a
 // temporary root.
-func testEstate(t *testing.T) *model.Estate {
+func testEstate(t testing.TB) *model.Estate {
 	t.Helper()
 	e := modeltest.Estate()
 	e.Root = t.TempDir()
@@ -49,7 +49,7 @@ func testEstate(t *testing.T) *model.Estate {
 	return e
 }
 
-func findSync(t *testing.T, e *model.Estate, name string) *model.Sync {
+func findSync(t testing.TB, e *model.Estate, name string) *model.Sync {
 	t.Helper()
 	for i := range e.Syncs {
 		if e.Syncs[i].Name == name {
@@ -60,7 +60,7 @@ func findSync(t *testing.T, e *model.Estate, name string) *model.Sync {
 	return nil
 }
 
-func findJob(t *testing.T, s *model.Sync, env string) *model.Job {
+func findJob(t testing.TB, s *model.Sync, env string) *model.Job {
 	t.Helper()
 	for i := range s.Jobs {
 		if s.Jobs[i].Environment == env {
@@ -71,7 +71,7 @@ func findJob(t *testing.T, s *model.Sync, env string) *model.Job {
 	return nil
 }
 
-func findCronJob(t *testing.T, cjs []batchv1.CronJob, name string) batchv1.CronJob {
+func findCronJob(t testing.TB, cjs []batchv1.CronJob, name string) batchv1.CronJob {
 	t.Helper()
 	for _, cj := range cjs {
 		if cj.Name == name {
@@ -100,7 +100,7 @@ func envOf(c corev1.Container, name string) (corev1.EnvVar, bool) {
 const helmHint = "go install helm.sh/helm/v3/cmd/helm@v3.22.0"
 
 // helm runs the real helm binary and returns its standard output.
-func helm(t *testing.T, args ...string) []byte {
+func helm(t testing.TB, args ...string) []byte {
 	t.Helper()
 	out, err := runHelm(t, args...)
 	if err != nil {
@@ -110,7 +110,7 @@ func helm(t *testing.T, args ...string) []byte {
 }
 
 // runHelm runs the real helm binary; the error holds its output.
-func runHelm(t *testing.T, args ...string) ([]byte, error) {
+func runHelm(t testing.TB, args ...string) ([]byte, error) {
 	t.Helper()
 	gopath, err := exec.Command("go", "env", "GOPATH").Output()
 	if err != nil {
@@ -132,7 +132,7 @@ func runHelm(t *testing.T, args ...string) ([]byte, error) {
 }
 
 // writeValues writes v as YAML, the way the writer does, to a temp file.
-func writeValues(t *testing.T, v any) string {
+func writeValues(t testing.TB, v any) string {
 	t.Helper()
 	b, err := yaml.Marshal(v)
 	if err != nil {
@@ -151,7 +151,7 @@ type rendered struct {
 	ConfigMaps []corev1.ConfigMap
 }
 
-func helmTemplate(t *testing.T, valuesFile string) rendered {
+func helmTemplate(t testing.TB, valuesFile string) rendered {
 	t.Helper()
 	out := helm(t, "template", "envsync", chartDir, "--values", valuesFile)
 	var r rendered
@@ -192,7 +192,7 @@ func helmTemplate(t *testing.T, valuesFile string) rendered {
 
 // canonical is obj after a YAML round trip through its own type, as YAML:
 // two objects are semantically equal when their canonical forms are.
-func canonical[T any](t *testing.T, obj T) string {
+func canonical[T any](t testing.TB, obj T) string {
 	t.Helper()
 	b, err := yaml.Marshal(obj)
 	if err != nil {
