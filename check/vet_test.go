@@ -137,7 +137,7 @@ syncs: app: {
 				"syncs/app.cue":   "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n",
 				"syncs/other.cue": "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"other_production\", environments: production: at: \"23:30\"}\n",
 			},
-			want: []string{`syncs/app.cue:3:44: syncs.app.database: conflicting values "other_production" and "app_production"`},
+			want: []string{`syncs/app.cue:3:44: syncs.app.database: conflicting values "other_production" and "app_production"`, `syncs/app.cue:3:92: syncs.app.environments.production.at: conflicting values "23:30" and "23:00"`},
 		},
 		{
 			name:  "a name longer than a CronJob may have is refused",

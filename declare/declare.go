@@ -100,9 +100,7 @@ func Load(root string) (*model.Estate, error) {
 	// Unifying with the closed #Estate makes every misspelt field an error,
 	// at the top level too, whatever the estate's files embed.
 	v := def.Unify(ctx.BuildInstance(inst))
-	if err := v.Err(); err != nil {
-		return nil, cueErrors(root, err)
-	}
+	// Validate, not Err: it collects every error, not the first.
 	if err := v.Validate(cue.Concrete(true)); err != nil {
 		return nil, cueErrors(root, err)
 	}
