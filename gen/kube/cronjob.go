@@ -83,7 +83,7 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 			Image:        v.Image,
 			Command:      []string{RunnerCommand},
 			Args:         []string{"run", c.Operation},
-			Env:          ContainerEnv(v, j, c),
+			Env:          containerEnv(v, j, c),
 			Resources:    resources(j.Resources),
 			VolumeMounts: mounts,
 			SecurityContext: &corev1.SecurityContext{
@@ -146,10 +146,10 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 	}
 }
 
-// ContainerEnv is the runner's environment for one container, in the
+// containerEnv is the runner's environment for one container, in the
 // runner contract's order: credentials come from the job's Secret, never
 // inline; the sync's extra env comes last, sorted by name.
-func ContainerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
+func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
 	lit := func(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: value} }
 	secret := func(name, key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{

@@ -184,7 +184,7 @@ func TestResourcesAreTheSyncsOwnElseTheHeaviestTierDefaults(t *testing.T) {
 	}
 }
 
-func TestSuspendDisabledAndAbsent(t *testing.T) {
+func TestSuspendedAndDisabledJobsAreSuspendedAndAnAbsentOneHasNoCronJob(t *testing.T) {
 	e := testEstate(t)
 	suspended := func(env, name string) bool {
 		s := findCronJob(t, cronJobs(t, e, env), name).Spec.Suspend

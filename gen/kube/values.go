@@ -139,6 +139,9 @@ func Values(e *model.Estate, env string) (*HelmValues, error) {
 	if !ok {
 		return nil, fmt.Errorf("environment %q is not declared", env)
 	}
+	if e.Image == "" {
+		return nil, fmt.Errorf("environment %q: the estate names no runner image", env)
+	}
 	files, err := scriptFiles(e, env)
 	if err != nil {
 		return nil, err
@@ -209,6 +212,9 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 	if errs := validation.IsDNS1123Subdomain(s.Secret); len(errs) > 0 {
 		return Job{}, fmt.Errorf("secret name %q: %s", s.Secret, strings.Join(errs, "; "))
 	}
+	if j.Schedule == "" {
+		return Job{}, fmt.Errorf("no schedule")
+	}
 	if len(j.Operations) == 0 {
 		return Job{}, fmt.Errorf("the job has no operations")
 	}
@@ -220,7 +226,12 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 	if err != nil {
 		return Job{}, err
 	}
+	seenEnv := map[string]bool{}
 	for _, ev := range s.Env {
+		if seenEnv[ev.Name] {
+			return Job{}, fmt.Errorf("env %q is set twice", ev.Name)
+		}
+		seenEnv[ev.Name] = true
 		if errs := validation.IsEnvVarName(ev.Name); len(errs) > 0 {
 			return Job{}, fmt.Errorf("env %q: %s", ev.Name, strings.Join(errs, "; "))
 		}
