@@ -67,6 +67,12 @@ func New(cfg Config, store storage.Store, eng engine.Engine, log *slog.Logger) *
 	}
 }
 
+// WithClock makes the runner read the time from now (tests pin dump keys).
+func (r *Runner) WithClock(now func() time.Time) *Runner {
+	r.now = now
+	return r
+}
+
 // Open assembles a runner for operation op from its configuration: the
 // engine named by DB_ENGINE among engines, the store named by BUCKET.
 func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineFactory, log *slog.Logger) (*Runner, error) {

@@ -1,0 +1,72 @@
+package runner_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/envsync/envsync/runner"
+)
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTheOwnerRoleIsDerivedFromTheDatabaseNameLikeTheOldScripts(t *testing.T) {
+	for db, want := range map[string]string{
+		"content_store_production":       "content_store",
+		"draft-content-store_production": "content_store",
+		"draft_content_store_production": "content_store",
+		"whitehall-admin":                "whitehall_admin",
+		"chat":                           "chat",
+	} {
+		if got := runner.DefaultOwner(db); got != want {
+			t.Errorf("DefaultOwner(%q) = %q, want %q", db, got, want)
+		}
+	}
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestTheEnvironmentOfTheOldScriptsConfiguresTheRunner(t *testing.T) {
+	c, err := runner.FromEnv(env(map[string]string{
+		"DB_ENGINE": "postgres", "DB_HOST": "chat-postgres.example", "DB_PORT": "5433",
+		"DB_USER": "u", "DB_PASSWORD": "p", "DB_DATABASE": "draft-chat_production",
+		"BUCKET": "s3://b", "GOVUK_ENVIRONMENT": "integration", "HOSTNAME": "pod-1",
+		"REALLY_RESTORE_ONTO_PRODUCTION": "yes", "ENVSYNC_PART_SIZE_MIB": "64",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = c.WithDefaults()
+	if c.DB.Port != 5433 || c.DB.Owner != "chat" || c.Instance != "chat-postgres.example" || c.Environment != "integration" ||
+		!c.ReallyRestoreOntoProduction || c.Upload.PartSize != 64<<20 || c.Pod != "pod-1" {
+		t.Errorf("config %+v", c)
+	}
+	if err := c.Validate("restore"); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestBadSettingsAreNamedInTheError(t *testing.T) {
+	for name, c := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"a port that is not a number":   {map[string]string{"DB_PORT": "fivefourthreetwo"}, "DB_PORT"},
+		"an unclear production opt-in":  {map[string]string{"REALLY_RESTORE_ONTO_PRODUCTION": "maybe"}, "REALLY_RESTORE_ONTO_PRODUCTION"},
+		"parts smaller than S3 accepts": {map[string]string{"ENVSYNC_PART_SIZE_MIB": "1"}, "ENVSYNC_PART_SIZE_MIB"},
+	} {
+		_, err := runner.FromEnv(env(c.env))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one naming %s", name, err, c.want)
+		}
+	}
+	c, _ := runner.FromEnv(env(map[string]string{"DB_ENGINE": "postgres", "DB_HOST": "h", "DB_DATABASE": "d"}))
+	if err := c.WithDefaults().Validate("backup"); err == nil || !strings.Contains(err.Error(), "BUCKET") {
+		t.Errorf("a backup without BUCKET: %v", err)
+	}
+}
