@@ -23,7 +23,10 @@ func init() {
 				return err
 			}
 			printFindings(cmd.OutOrStdout(), findings)
-			return findings.Err()
+			if n := len(findings.Errors()); n > 0 {
+				return fmt.Errorf("%d error(s) in the estate", n)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&rootDir, "root", "", "repository root holding cue.mod (default: found upward from the current directory)")

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/envsync/envsync/declare"
+)
+
+// copyEstate copies cue.mod, schema and syncs of the repository into a
+// temporary directory and returns it.
+func copyEstate(t *testing.T) string {
+	t.Helper()
+	repo, err := declare.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, top := range []string{"cue.mod", "schema", "syncs"} {
+		err := filepath.WalkDir(filepath.Join(repo, top), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(repo, p)
+			if d.IsDir() {
+				return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// envsync runs the command line in-process.
+func envsync(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var o, e bytes.Buffer
+	root.SetOut(&o)
+	root.SetErr(&e)
+	root.SetArgs(args)
+	err = root.Execute()
+	return o.String(), e.String(), err
+}
+
+func TestVetOnTheExampleEstateListsEveryHazardMarksTheAcknowledgedOnesAndSucceeds(t *testing.T) {
+	out, _, err := envsync(t, "vet", "--root", copyEstate(t))
+	if err != nil {
+		t.Fatalf("vet failed: %v\n%s", err, out)
+	}
+	if n := strings.Count(out, "\nhazard: ") + strings.Count(out, "\nhazard (acknowledged: "); n != 9 && !strings.HasPrefix(out, "hazard") {
+		t.Errorf("want 9 hazard lines:\n%s", out)
+	}
+	if n := strings.Count(out, "hazard (acknowledged: "); n != 4 {
+		t.Errorf("%d acknowledged hazards, want 4:\n%s", n, out)
+	}
+	if !strings.Contains(out, `hazard: syncs/publisher.cue:14:3: sync "publisher-postgres" in integration: ordering hazard: restore at Mon 03:41`) {
+		t.Errorf("publisher's integration hazard is missing:\n%s", out)
+	}
+	if !strings.HasSuffix(out, "0 error(s), 9 hazard(s) of which 4 acknowledged\n") {
+		t.Errorf("summary:\n%s", out)
+	}
+}
+
+func breakEstate(t *testing.T, dir string) {
+	t.Helper()
+	bad := "package syncs\n\nsyncs: \"broken-postgres\": {engine: \"postgres\", database: \"broken_production\", environments: staging: at: \"01:00\"}\n"
+	if err := os.WriteFile(filepath.Join(dir, "syncs", "broken.cue"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVetExitsNonZeroOnAnErrorAndNamesTheSyncAndEnvironment(t *testing.T) {
+	dir := copyEstate(t)
+	breakEstate(t, dir)
+	out, _, err := envsync(t, "vet", "--root", dir)
+	if err == nil {
+		t.Fatalf("vet succeeded on a broken estate:\n%s", out)
+	}
+	want := `error: syncs/broken.cue:3:93: sync "broken-postgres" in staging: restores broken-postgres/broken_production from production, but no job in production backs that database up`
+	if !strings.Contains(out, want) {
+		t.Errorf("output:\n%s\nwant a line:\n%s", out, want)
+	}
+}
+
+func TestGenWritesNothingWhenTheEstateHasAnError(t *testing.T) {
+	dir := copyEstate(t)
+	sentinel := filepath.Join(dir, "out", "staging", "values.yaml")
+	if err := os.MkdirAll(filepath.Dir(sentinel), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sentinel, []byte("previous\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	breakEstate(t, dir)
+	_, _, err := envsync(t, "gen", "--root", dir)
+	if err == nil || !strings.Contains(err.Error(), "nothing written") {
+		t.Fatalf("gen on a broken estate: %v", err)
+	}
+	data, err := os.ReadFile(sentinel)
+	if err != nil || string(data) != "previous\n" {
+		t.Fatalf("out/ changed: %q %v", data, err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "out"))
+	if len(entries) != 1 {
+		t.Fatalf("out/ holds %d entries, want the one it had", len(entries))
+	}
+}
+
+func TestGenWarnsOnStderrAboutUnacknowledgedHazardsOnly(t *testing.T) {
+	_, stderr, _ := envsync(t, "gen", "--root", copyEstate(t))
+	if n := strings.Count(stderr, "warning: "); n != 5 {
+		t.Errorf("%d warnings, want the 5 unacknowledged hazards:\n%s", n, stderr)
+	}
+	if strings.Contains(stderr, "whitehall") {
+		t.Errorf("an acknowledged hazard was printed as a warning:\n%s", stderr)
+	}
+}
