@@ -75,7 +75,10 @@ type Runner struct {
 	Manifests *Manifests
 	Secrets   Secrets
 	Overrides Overrides
-	Force     bool      // run suspended CronJobs too
+	Force     bool // run suspended CronJobs too
+	// PlanOnly lets a plan name a Secret key that was not given (its value
+	// is left empty): for showing what would run without any credentials.
+	PlanOnly  bool
 	Stdout    io.Writer // containers' output; default os.Stdout
 	Stderr    io.Writer // default os.Stderr
 	Log       *slog.Logger
@@ -348,7 +351,7 @@ func (r *Runner) resolve(cj *batchv1.CronJob, pod string, e corev1.EnvVar, env m
 	case vf.SecretKeyRef != nil:
 		v, ok := r.Secrets.lookup(vf.SecretKeyRef.Name, vf.SecretKeyRef.Key)
 		if !ok {
-			if vf.SecretKeyRef.Optional != nil && *vf.SecretKeyRef.Optional {
+			if r.PlanOnly || vf.SecretKeyRef.Optional != nil && *vf.SecretKeyRef.Optional {
 				return "", true, nil
 			}
 			return "", true, fmt.Errorf("Secret %s has no key %s in the secrets given", vf.SecretKeyRef.Name, vf.SecretKeyRef.Key)

@@ -102,6 +102,7 @@ Endpoints change only through these overrides:
 				}
 			}
 			if dryRun {
+				r.PlanOnly = true
 				return printPlans(cmd, r, jobs)
 			}
 			var failed []string

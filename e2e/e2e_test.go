@@ -1,0 +1,365 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/envsync/envsync/local"
+	"github.com/envsync/envsync/testenv"
+)
+
+// repoRoot is the module root, two levels up from this file.
+func repoRoot(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// BuildEnvsync builds the envsync binary into a temporary directory.
+func buildEnvsync(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "envsync")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/envsync")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/envsync: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// compileTestEstate copies testdata/estate beside the repository's schema
+// into a temporary root and compiles it with the real `envsync gen`.
+func compileTestEstate(t testing.TB, bin string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("testdata/estate")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(root, "schema"), os.DirFS(filepath.Join(repoRoot(t), "schema"))); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "gen", "--root", root)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("envsync gen of the test estate: %v\n%s", err, out)
+	}
+	return filepath.Join(root, "out")
+}
+
+// TestOneNightFromProductionToIntegration runs the generated jobs of a small
+// estate through three environments on real servers, with real Prometheus
+// servers evaluating the generated rules, and reads the result back the way
+// an operator would: databases, buckets, alerts and dashboard queries.
+func TestOneNightFromProductionToIntegration(t *testing.T) {
+	bin := buildEnvsync(t)
+	out := compileTestEstate(t, bin)
+	st := StartStack(t, bin, out, "production", "staging", "integration")
+	prod, staging, integration := st.Env("production"), st.Env("staging"), st.Env("integration")
+
+	ps := people(150)
+	seedPostgres(t, prod.Postgres, ps)
+	seedMariaDB(t, prod.MariaDB, ps)
+
+	mustRun := func(env string, args ...string) {
+		t.Helper()
+		if r := st.Local(env, args...); r.Err != nil {
+			t.Fatalf("envsync local %s %v: %v\n%s", env, args, r.Err, r.Output)
+		}
+	}
+
+	// Production, holding ledger-postgres back: its backup has never
+	// reported, and only that is pending (the alert waits a class window
+	// before firing; promtool's generated tests cover the wait).
+	mustRun("production", "people-postgres", "orders-postgres", "accounts-mysql")
+	active := settledAlerts(t, prod, time.Now())
+	want := []string{"DatabaseOperationNeverReported pending ledger-postgres/ledger_production backup"}
+	if got := describe(active); !equal(got, want) {
+		t.Fatalf("production alerts with ledger-postgres held back:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	mustRun("production", "ledger-postgres")
+
+	// The rest of the night: staging from production, integration from
+	// staging, every job of each environment.
+	mustRun("staging")
+	mustRun("integration")
+
+	t.Run("after a successful night no generated alert is active in any environment", func(t *testing.T) {
+		since := time.Now()
+		for _, e := range st.Envs {
+			if got := describe(settledAlerts(t, e, since)); len(got) > 0 {
+				t.Errorf("%s: active alerts after a successful night:\n%s", e.Name, strings.Join(got, "\n"))
+			}
+		}
+	})
+
+	t.Run("production's data reached staging unchanged", func(t *testing.T) {
+		for _, db := range []string{"people_production", "orders_production"} {
+			if ok, diff := prod.Postgres.Snapshot(t, db).Equal(staging.Postgres.Snapshot(t, db)); !ok {
+				t.Errorf("staging %s differs from production: %s", db, diff)
+			}
+		}
+		if p, s := prod.MariaDB.Checksums(t, "accounts_production"), staging.MariaDB.Checksums(t, "accounts_production"); !equalMaps(p, s) {
+			t.Errorf("staging accounts_production differs from production:\n%v\nvs\n%v", s, p)
+		}
+		// The search below is only meaningful if it finds personal data
+		// where it is expected.
+		if found := personalDataIn(t, staging, ps); len(found) == 0 {
+			t.Error("staging holds no personal data: the search for it finds nothing, so its absence in integration proves nothing")
+		}
+	})
+
+	t.Run("integration got every row, and no personal data", func(t *testing.T) {
+		for table, n := range map[string]int{"citizens": len(ps), "applications": len(ps)} {
+			var got int
+			c := integration.Postgres.Connect(t, "people_production")
+			if err := c.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != n {
+				t.Errorf("integration people_production.%s has %d rows, want %d", table, got, n)
+			}
+		}
+		var users int
+		if err := integration.MariaDB.Root().QueryRow("SELECT COUNT(*) FROM accounts_production.users").Scan(&users); err != nil || users != len(ps) {
+			t.Errorf("integration accounts_production.users has %d rows (%v), want %d", users, err, len(ps))
+		}
+		if found := personalDataIn(t, integration, ps); len(found) > 0 {
+			t.Errorf("personal data in integration: %s", strings.Join(found, "; "))
+		}
+	})
+
+	t.Run("every environment's bucket holds a dump and a pointer per database it backs up", func(t *testing.T) {
+		for bucket, dbs := range map[string][]string{
+			"e2e-production-database-backups":  {"people-postgres/latest-people_production.txt", "orders-postgres/latest-orders_production.txt", "accounts-mysql/latest-accounts_production.txt", "ledger-postgres/latest-ledger_production.txt"},
+			"e2e-staging-database-backups":     {"people-postgres/latest-people_production.txt", "orders-postgres/latest-orders_production.txt", "accounts-mysql/latest-accounts_production.txt"},
+			"e2e-integration-database-backups": {"people-postgres/latest-people_production.txt", "accounts-mysql/latest-accounts_production.txt"},
+		} {
+			keys := listKeys(t, st.S3, bucket)
+			for _, pointer := range dbs {
+				if !keys[pointer] {
+					t.Errorf("%s: no %s among %v", bucket, pointer, keys)
+					continue
+				}
+				target := readObject(t, st.S3, bucket, pointer)
+				if !keys[target] {
+					t.Errorf("%s: %s points to %q, which is not in the bucket", bucket, pointer, target)
+				}
+			}
+		}
+	})
+
+	t.Run("every query of every dashboard panel returns data for every declared sync", func(t *testing.T) {
+		for _, e := range st.Envs {
+			checkDashboard(t, e, filepath.Join(out, e.Name, "dashboard.json"))
+		}
+	})
+
+	t.Run("a restore whose sanitise script fails leaves integration as it was and fires operation failed for that sync only", func(t *testing.T) {
+		before := integration.Postgres.Snapshot(t, "people_production")
+		dir := withScript(t, integration.Manifests, "people.sql", "UPDATE citizens SET no_such_column = 1;\n")
+		r := st.LocalFrom("integration", dir, "people-postgres")
+		if r.Err == nil {
+			t.Fatalf("the restore with a failing sanitise script succeeded:\n%s", r.Output)
+		}
+		if !strings.Contains(r.Output, "0-restore") {
+			t.Errorf("the failure does not name the failing container 0-restore:\n%s", r.Output)
+		}
+		if ok, diff := before.Equal(integration.Postgres.Snapshot(t, "people_production")); !ok {
+			t.Errorf("the failed restore changed live integration data: %s", diff)
+		}
+		var got []string
+		for _, a := range describe(settledAlerts(t, integration, time.Now())) {
+			got = append(got, a)
+		}
+		// The runner reports a sanitise inside a restore as a transform too,
+		// so a failed sanitise may also fail that sync's transform.
+		want := []string{"DatabaseOperationFailed firing people-postgres/people_production restore"}
+		wantWithTransform := append([]string{"DatabaseOperationFailed firing people-postgres/people_production transform"}, want...)
+		sort.Strings(wantWithTransform)
+		if !equal(got, want) && !equal(got, wantWithTransform) {
+			t.Errorf("alerts after the failed restore:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// settledAlerts waits until e's Prometheus has scraped everything pushed
+// before since and evaluated its rules after that, then returns the active
+// alerts.
+func settledAlerts(t testing.TB, e *Env, since time.Time) []promv1.Alert {
+	t.Helper()
+	e.Prometheus.Settled(t, since)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alerts, err := e.Prometheus.Alerts(ctx)
+	if err != nil {
+		t.Fatalf("%s: alerts: %v", e.Name, err)
+	}
+	return alerts
+}
+
+// describe is "alertname state instance/database operation", sorted.
+func describe(alerts []promv1.Alert) []string {
+	var out []string
+	for _, a := range alerts {
+		out = append(out, fmt.Sprintf("%s %s %s/%s %s", a.Labels["alertname"], a.State,
+			a.Labels["database_instance"], a.Labels["database_db_name"], a.Labels["operation"]))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// personalDataIn dumps every database of an environment as SQL text and
+// returns the personal values found in it.
+func personalDataIn(t *testing.T, e *Env, ps []Person) []string {
+	t.Helper()
+	var text strings.Builder
+	for _, db := range e.Postgres.Databases(t) {
+		cmd := exec.Command(testenv.LookPath(t, "pg_dump", "apt-get install postgresql-client", "/usr/lib/postgresql/*/bin"), "--no-owner", db)
+		cmd.Env = e.Postgres.Env(db)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("pg_dump %s in %s: %v", db, e.Name, err)
+		}
+		text.Write(out)
+	}
+	if e.MariaDB != nil {
+		for _, schema := range e.MariaDB.Schemas(t) {
+			cmd := exec.Command("mysqldump", "--protocol=tcp", "-h", e.MariaDB.Host, "-P", fmt.Sprint(e.MariaDB.Port),
+				"-u", e.MariaDB.User, "--skip-extended-insert", "--single-transaction", schema)
+			cmd.Env = append(os.Environ(), "MYSQL_PWD="+e.MariaDB.Password)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("mysqldump %s in %s: %v", schema, e.Name, err)
+			}
+			text.Write(out)
+		}
+	}
+	dump := strings.ReplaceAll(text.String(), `\'`, `'`) // mysqldump escapes quotes
+	dump = strings.ReplaceAll(dump, `''`, `'`)
+	var found []string
+	for _, s := range personalStrings(ps) {
+		if strings.Contains(dump, s) {
+			found = append(found, s)
+		}
+	}
+	if len(found) > 5 {
+		found = append(found[:5], fmt.Sprintf("and %d more", len(found)-5))
+	}
+	return found
+}
+
+func listKeys(t *testing.T, s *testenv.S3Server, bucket string) map[string]bool {
+	t.Helper()
+	keys := map[string]bool{}
+	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("listing %s: %v", bucket, err)
+		}
+		for _, o := range page.Contents {
+			keys[aws.ToString(o.Key)] = true
+		}
+	}
+	return keys
+}
+
+func readObject(t *testing.T, s *testenv.S3Server, bucket, key string) string {
+	t.Helper()
+	o, err := s.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("reading s3://%s/%s: %v", bucket, key, err)
+	}
+	defer o.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := o.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// withScript copies a manifests directory, replacing one sanitise script in
+// the generated ConfigMap: the job definitions stay the generated ones.
+func withScript(t *testing.T, dir, key, content string) string {
+	t.Helper()
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := local.LoadManifests(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := false
+	for _, cm := range m.ConfigMaps {
+		if _, ok := cm.Data[key]; ok {
+			cm.Data[key] = content
+			writeConfigMap(t, dst, cm)
+			replaced = true
+		}
+	}
+	if !replaced {
+		t.Fatalf("no ConfigMap in %s holds %s", dir, key)
+	}
+	return dst
+}
+
+func writeConfigMap(t *testing.T, dir string, cm *corev1.ConfigMap) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "configmap-*.yaml"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), "name: "+cm.Name+"\n") {
+			out, err := yaml.Marshal(cm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no file in %s holds ConfigMap %s", dir, cm.Name)
+}

@@ -1,0 +1,198 @@
+// Package e2e runs generated CronJobs against real servers on one machine:
+// per environment a PostgreSQL server, a MariaDB server, a Pushgateway and a
+// Prometheus loading that environment's generated rules, and one S3 server
+// holding every environment's bucket. The end-to-end test and the demo
+// (e2e/demo) both stand on it.
+//
+// Every environment has its own Pushgateway and Prometheus because that is
+// how an estate is monitored: each environment is its own cluster, and the
+// runner's metrics carry no environment label (DESIGN.md), so one
+// Pushgateway for three environments would let staging's backup of a
+// database hide production's. One database server per environment and
+// engine keeps the live database names identical to production's, as the
+// generated jobs expect.
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/envsync/envsync/local"
+	"github.com/envsync/envsync/testenv"
+)
+
+// Env is one environment's servers.
+type Env struct {
+	Name        string
+	Manifests   string // out/<env>/manifests
+	Postgres    *testenv.Postgres
+	MariaDB     *testenv.MariaDB
+	Pushgateway *testenv.Pushgateway
+	Prometheus  *testenv.Prometheus
+	secrets     string // path of the secrets file for envsync local
+	dbArgs      []string
+}
+
+// Stack is every server of a run.
+type Stack struct {
+	Binary string // envsync
+	Out    string // what envsync gen wrote
+	S3     *testenv.S3Server
+	Envs   []*Env
+}
+
+// Env returns the environment called name.
+func (s *Stack) Env(name string) *Env {
+	for _, e := range s.Envs {
+		if e.Name == name {
+			return e
+		}
+	}
+	panic("e2e: no environment " + name)
+}
+
+// StartStack starts the servers for the environments found in out (in the
+// order given), creates every bucket the generated jobs name, the owner
+// roles their restores hand databases to, and a secrets file mapping every
+// Secret the jobs reference to the local servers' credentials.
+func StartStack(t testing.TB, binary, out string, envs ...string) *Stack {
+	t.Helper()
+	s := &Stack{Binary: binary, Out: out, S3: testenv.StartS3(t)}
+	buckets := map[string]bool{}
+	for _, name := range envs {
+		e := &Env{Name: name, Manifests: filepath.Join(out, name, "manifests")}
+		m, err := local.LoadManifests(e.Manifests)
+		if err != nil {
+			t.Fatalf("e2e: %v", err)
+		}
+		engines := map[string]bool{}
+		secretEngine := map[string]string{} // Secret name -> engine of its users
+		owners := map[string]bool{}
+		instances := map[string]string{}
+		for _, cj := range m.CronJobs {
+			spec := cj.Spec.JobTemplate.Spec.Template.Spec
+			for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+				env := plainEnv(c)
+				engines[env["DB_ENGINE"]] = true
+				instances[env["DB_INSTANCE"]] = env["DB_ENGINE"]
+				if b, ok := strings.CutPrefix(env["BUCKET"], "s3://"); ok {
+					buckets[b] = true
+				}
+				if env["DB_ENGINE"] == "postgres" && env["DB_OWNER"] != "" {
+					owners[env["DB_OWNER"]] = true
+				}
+				for _, ev := range c.Env {
+					if ev.ValueFrom != nil && ev.ValueFrom.SecretKeyRef != nil {
+						secretEngine[ev.ValueFrom.SecretKeyRef.Name] = env["DB_ENGINE"]
+					}
+				}
+			}
+		}
+		if engines["postgres"] {
+			e.Postgres = testenv.StartPostgres(t)
+			for o := range owners {
+				e.Postgres.Exec(t, "postgres", fmt.Sprintf(`CREATE ROLE %q`, o))
+			}
+		}
+		if engines["mysql"] {
+			e.MariaDB = testenv.StartMariaDB(t)
+		}
+		// Every Secret holds the credentials of the server of its engine.
+		final := local.Secrets{}
+		for name, engine := range secretEngine {
+			switch engine {
+			case "postgres":
+				final[name] = map[string]string{"username": e.Postgres.User, "password": e.Postgres.Password}
+			case "mysql":
+				final[name] = map[string]string{"username": e.MariaDB.User, "password": e.MariaDB.Password}
+			default:
+				t.Fatalf("e2e: Secret %s is used by an engine with no local server", name)
+			}
+		}
+		b, err := yaml.Marshal(final)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.secrets = filepath.Join(t.TempDir(), name+"-secrets.yaml")
+		if err := os.WriteFile(e.secrets, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		names := make([]string, 0, len(instances))
+		for i := range instances {
+			names = append(names, i)
+		}
+		sort.Strings(names)
+		for _, i := range names {
+			switch instances[i] {
+			case "postgres":
+				e.dbArgs = append(e.dbArgs, "--db", i+"="+e.Postgres.Addr())
+			case "mysql":
+				e.dbArgs = append(e.dbArgs, "--db", fmt.Sprintf("%s=%s:%d", i, e.MariaDB.Host, e.MariaDB.Port))
+			}
+		}
+		e.Pushgateway = testenv.StartPushgateway(t)
+		e.Prometheus = testenv.StartPrometheus(t, testenv.PrometheusOptions{
+			Pushgateway: strings.TrimPrefix(e.Pushgateway.URL, "http://"),
+			RuleFiles:   []string{filepath.Join(out, name, "promtool", "rules.yaml")},
+			Interval:    500 * time.Millisecond,
+		})
+		s.Envs = append(s.Envs, e)
+	}
+	bs := make([]string, 0, len(buckets))
+	for b := range buckets {
+		bs = append(bs, b)
+	}
+	sort.Strings(bs)
+	for _, b := range bs {
+		s.S3.CreateBucket(t, b)
+	}
+	return s
+}
+
+// plainEnv is a container's literal environment.
+func plainEnv(c corev1.Container) map[string]string {
+	m := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			m[e.Name] = e.Value
+		}
+	}
+	return m
+}
+
+// Result is one `envsync local` run.
+type Result struct {
+	Output string // stdout and stderr
+	Err    error
+}
+
+// Local runs `envsync local ENV [args...]` with this stack's overrides:
+// the environment's servers, the S3 server, the environment's Pushgateway.
+func (s *Stack) Local(env string, args ...string) Result {
+	e := s.Env(env)
+	return s.LocalFrom(env, e.Manifests, args...)
+}
+
+// LocalFrom is Local reading the manifests from dir instead.
+func (s *Stack) LocalFrom(env, dir string, args ...string) Result {
+	e := s.Env(env)
+	argv := append([]string{"local", env, "--manifests", dir, "--secrets", e.secrets,
+		"--s3-endpoint", s.S3.Endpoint, "--pushgateway", e.Pushgateway.URL}, e.dbArgs...)
+	argv = append(argv, args...)
+	cmd := exec.Command(s.Binary, argv...)
+	cmd.Env = append(os.Environ(), s.S3.Env()...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return Result{Output: out.String(), Err: err}
+}
