@@ -330,7 +330,7 @@ func (t *testGen) neverReported(as []alert) TestGroup {
 			cases[at] = nil
 			for _, m := range as {
 				if m.hold <= at {
-					cases[at] = append(cases[at], expect(m, expectedLabels(m.series[0])))
+					cases[at] = append(cases[at], expect(m, absentLabels(m.series[0])))
 				}
 			}
 		}

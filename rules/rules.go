@@ -200,8 +200,7 @@ func (b *builder) groups() ([]monitoringv1.RuleGroup, []alert, error) {
 	}
 	add("envsync-not-completed", nil, notCompleted)
 
-	records, never := b.neverReported()
-	add("envsync-never-reported", records, never)
+	add("envsync-never-reported", nil, b.neverReported())
 	return groups, alerts, nil
 }
 
@@ -355,55 +354,49 @@ func armed(c model.Class, d time.Weekday) bool {
 	return false
 }
 
-// neverReported records one envsync:expected_operation series per operation
-// the running jobs declare, and alerts, per class, on those that no
-// db_backup_job_state series has ever matched for a whole class window.
-// Suspended, disabled and absent jobs are not expected.
-func (b *builder) neverReported() ([]monitoringv1.Rule, []alert) {
-	running := b.filter(func(s Series) bool { return s.Runs })
-	var records []monitoringv1.Rule
-	for _, s := range running {
-		records = append(records, monitoringv1.Rule{
-			Record: MetricExpected,
-			Expr:   intstr.FromString("vector(1)"),
-			Labels: expectedLabels(s),
-		})
-	}
+// neverReported is one rule per schedule class: for every operation the
+// class's running jobs declare, absent() of its state series, joined with
+// "or", so that each missing (instance, database, operation) is one alert
+// once it has been missing for a whole class window. Suspended, disabled and
+// absent jobs are not expected.
+func (b *builder) neverReported() []alert {
 	var out []alert
 	for _, class := range b.e.Classes {
 		want := b.filter(func(s Series) bool { return s.Runs && s.Class == class.Name })
 		if len(want) == 0 {
 			continue
 		}
-		expr := fmt.Sprintf("%s{%s=%q} unless on (%s, %s, %s) %s",
-			MetricExpected, LabelClass, class.Name, LabelInstance, LabelDatabase, LabelOperation, MetricState)
+		terms := make([]string, len(want))
+		for i, s := range want {
+			terms[i] = fmt.Sprintf("absent(%s{%s=%q,%s=%q,%s=%q})",
+				MetricState, LabelInstance, s.Instance, LabelDatabase, s.Database, LabelOperation, s.Operation)
+		}
 		window := promModel.Duration(class.Window).String()
 		annotate := func(l func(string) string) map[string]string {
 			return b.annotations(AlertNeverReported,
 				fmt.Sprintf("Database %s has never reported: %s on %s", l(LabelOperation), l(LabelDatabase), l(LabelInstance)),
-				fmt.Sprintf("Sync %s declares a %s of database %s on %s in %s (schedule class %s), but no %s has reported to Prometheus for %s.",
-					l(LabelSync), l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, l(LabelClass), l(LabelOperation), window))
+				fmt.Sprintf("The %s of database %s on %s is declared in %s (schedule class %s), but no %s has reported to Prometheus for %s.",
+					l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, class.Name, l(LabelOperation), window))
 		}
 		dur := monitoringv1.Duration(window)
 		out = append(out, alert{
 			kind: kindNeverReported, series: want, hold: class.Window, class: class,
 			rule: monitoringv1.Rule{
-				Alert: AlertNeverReported, Expr: intstr.FromString(expr), For: &dur,
-				Labels: b.labels(), Annotations: annotate(Template),
+				Alert: AlertNeverReported, Expr: intstr.FromString(strings.Join(terms, "\nor ")), For: &dur,
+				Labels: b.labels(LabelClass, class.Name), Annotations: annotate(Template),
 			},
 			annotate: annotate,
 		})
 	}
-	return records, out
+	return out
 }
 
-func expectedLabels(s Series) map[string]string {
+// absentLabels are the labels absent() gives a missing series: those of its
+// equality matchers.
+func absentLabels(s Series) map[string]string {
 	return map[string]string{
-		LabelSync:      s.Sync,
-		LabelEngine:    string(s.Engine),
 		LabelInstance:  s.Instance,
 		LabelDatabase:  s.Database,
 		LabelOperation: string(s.Operation),
-		LabelClass:     s.Class,
 	}
 }
