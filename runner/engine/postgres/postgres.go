@@ -27,7 +27,6 @@ import (
 // Engine dumps, restores and transforms one PostgreSQL database.
 type Engine struct {
 	cfg engine.Config
-	log *slog.Logger
 }
 
 // New checks cfg and returns the PostgreSQL engine for it. The client tools
@@ -46,8 +45,12 @@ func New(cfg engine.Config) (engine.Engine, error) {
 	if cfg.Port == 0 {
 		cfg.Port = 5432
 	}
-	return &Engine{cfg: cfg, log: slog.Default().With("database_engine", "postgres", "database", cfg.Database)}, nil
+	return &Engine{cfg: cfg}, nil
 }
+
+// log is the default logger when the operation runs: the runner makes it its
+// own JSON logger, which also redacts secrets.
+func (e *Engine) log() *slog.Logger { return slog.Default() }
 
 // magic starts every pg_dump custom-format archive.
 const magic = "PGDMP"
@@ -215,7 +218,7 @@ func (e *Engine) feed(cmd *exec.Cmd, name string, r io.Reader, pausePoint string
 		return fmt.Errorf("postgres: streaming the dump into %s: %w", name, closeErr)
 	}
 	if s := strings.TrimSpace(e.redact(stderr.String())); s != "" {
-		e.log.Warn(name+" wrote to stderr", "stderr", s)
+		e.log().Warn(name+" wrote to stderr", "stderr", s)
 	}
 	return nil
 }
@@ -223,7 +226,7 @@ func (e *Engine) feed(cmd *exec.Cmd, name string, r io.Reader, pausePoint string
 func (e *Engine) result(name string, err error, stderr *tailBuffer) error {
 	if err == nil {
 		if s := strings.TrimSpace(e.redact(stderr.String())); s != "" {
-			e.log.Warn(name+" wrote to stderr", "stderr", s)
+			e.log().Warn(name+" wrote to stderr", "stderr", s)
 		}
 		return nil
 	}

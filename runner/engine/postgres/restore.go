@@ -92,7 +92,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 		return err
 	}
 
-	e.log.Info("creating the shadow database", "shadow", shadow)
+	e.log().Info("creating the shadow database", "shadow", shadow)
 	if _, err := mc.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 OWNER %s",
 		ident(shadow), ident(owner))); err != nil {
 		return fmt.Errorf("postgres: creating the shadow database %q: %w", shadow, err)
@@ -106,18 +106,18 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := mc.Exec(cctx, "DROP DATABASE IF EXISTS "+ident(shadow)+" WITH (FORCE)"); err != nil {
-			e.log.Warn("could not drop the shadow database; the next run will", "shadow", shadow, "error", err)
+			e.log().Warn("could not drop the shadow database; the next run will", "shadow", shadow, "error", err)
 		}
 	}()
 
-	e.log.Info("restoring into the shadow database", "shadow", shadow)
+	e.log().Info("restoring into the shadow database", "shadow", shadow)
 	started := time.Now()
 	cmd := e.command(ctx, pgRestore, "", "--no-owner", "--no-acl", "--exit-on-error", "--no-password",
 		"--dbname="+conninfoDB(shadow))
 	if err := e.feed(cmd, "pg_restore", br, "restore"); err != nil {
 		return err
 	}
-	e.log.Info("restored into the shadow database", "shadow", shadow, "seconds", time.Since(started).Seconds())
+	e.log().Info("restored into the shadow database", "shadow", shadow, "seconds", time.Since(started).Seconds())
 
 	if err := e.prepareShadow(ctx, shadow, owner, opts.SanitiseScript); err != nil {
 		return err
@@ -137,7 +137,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	}
 	if _, err := mc.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(old)+" WITH (FORCE)"); err != nil {
 		// Live is complete and new; the next run drops the old copy.
-		e.log.Warn("could not drop the old copy; the next run will", "old", old, "error", err)
+		e.log().Warn("could not drop the old copy; the next run will", "old", old, "error", err)
 	}
 	return nil
 }
@@ -151,7 +151,7 @@ func (e *Engine) prepareShadow(ctx context.Context, shadow, owner, sanitise stri
 	}
 	defer conn.Close(context.Background())
 	if sanitise != "" {
-		e.log.Info("running the sanitise script on the shadow database", "shadow", shadow)
+		e.log().Info("running the sanitise script on the shadow database", "shadow", shadow)
 		if err := runScript(ctx, conn, sanitise, "sanitise"); err != nil {
 			return fmt.Errorf("postgres: sanitising the shadow, live %q is unchanged: %w", e.cfg.Database, err)
 		}
@@ -178,7 +178,7 @@ func (e *Engine) repair(ctx context.Context, mc *pgx.Conn, live, shadow, old str
 		return err
 	}
 	if !liveExists && oldExists {
-		e.log.Warn("live database missing while an old copy exists: putting the old copy back", "old", old)
+		e.log().Warn("live database missing while an old copy exists: putting the old copy back", "old", old)
 		if _, err := mc.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(old), ident(live))); err != nil {
 			return fmt.Errorf("postgres: putting %q back as %q: %w", old, live, err)
 		}
@@ -186,7 +186,7 @@ func (e *Engine) repair(ctx context.Context, mc *pgx.Conn, live, shadow, old str
 		liveAllows = false
 	}
 	if liveExists && !liveAllows {
-		e.log.Warn("live database refuses connections (left by a killed restore): allowing them again")
+		e.log().Warn("live database refuses connections (left by a killed restore): allowing them again")
 		if err := allowConnections(ctx, mc, live); err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func (e *Engine) repair(ctx context.Context, mc *pgx.Conn, live, shadow, old str
 			return err
 		}
 		if exists {
-			e.log.Warn("dropping a database left by a killed restore", "name", name)
+			e.log().Warn("dropping a database left by a killed restore", "name", name)
 			if _, err := mc.Exec(ctx, "DROP DATABASE "+ident(name)+" WITH (FORCE)"); err != nil {
 				return fmt.Errorf("postgres: dropping %q left by a killed restore: %w", name, err)
 			}
@@ -217,7 +217,7 @@ func (e *Engine) swap(ctx context.Context, mc *pgx.Conn, live, shadow, old strin
 		return err
 	}
 	if !liveExists {
-		e.log.Info("live database does not exist yet: the shadow becomes live")
+		e.log().Info("live database does not exist yet: the shadow becomes live")
 		if _, err := mc.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(shadow), ident(live))); err != nil {
 			return fmt.Errorf("postgres: renaming the shadow to %q: %w", live, err)
 		}
@@ -229,7 +229,7 @@ func (e *Engine) swap(ctx context.Context, mc *pgx.Conn, live, shadow, old strin
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := allowConnections(cctx, mc, live); err != nil {
-			e.log.Error("could not allow connections to the live database again; the next run will", "error", err)
+			e.log().Error("could not allow connections to the live database again; the next run will", "error", err)
 		}
 	}()
 	backoff := 100 * time.Millisecond
@@ -251,14 +251,14 @@ func (e *Engine) swap(ctx context.Context, mc *pgx.Conn, live, shadow, old strin
 			return err
 		})
 		if err == nil {
-			e.log.Info("swapped the shadow in as the live database", "attempt", attempt, "sessions_terminated", terminated)
+			e.log().Info("swapped the shadow in as the live database", "attempt", attempt, "sessions_terminated", terminated)
 			return nil
 		}
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "55006" || attempt == swapAttempts {
 			return fmt.Errorf("postgres: swapping the shadow in as %q (attempt %d): %w", live, attempt, err)
 		}
-		e.log.Info("sessions still connected to the live database, retrying the swap", "attempt", attempt, "wait", backoff)
+		e.log().Info("sessions still connected to the live database, retrying the swap", "attempt", attempt, "wait", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
