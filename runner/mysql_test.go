@@ -35,7 +35,7 @@ var (
 )
 
 // envsyncBinary builds the test build of envsync once per test binary.
-func envsyncBinary(t *testing.T) string {
+func envsyncBinary(t testing.TB) string {
 	t.Helper()
 	envsyncOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "envsync-bin-")

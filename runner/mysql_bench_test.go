@@ -1,0 +1,185 @@
+package runner_test
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/envsync/envsync/testenv"
+)
+
+// benchBytes is the least size of the generated schema's rows: 1 GiB, or
+// ENVSYNC_BENCH_MYSQL_MIB for a quick try of the benchmark itself.
+func benchBytes() int64 {
+	if v, err := strconv.ParseInt(os.Getenv("ENVSYNC_BENCH_MYSQL_MIB"), 10, 64); err == nil && v > 0 {
+		return v << 20
+	}
+	return 1 << 30
+}
+
+// BenchmarkMySQLAgainstTheShellPipelines runs, in one run against the same
+// MariaDB and S3 server, envsync backup beside `mysqldump | gzip -1 | aws s3
+// cp -`, and envsync restore beside `aws s3 cp - | gzip -d | mysql` (today's
+// drop-and-reload), on a generated schema of more than 1 GiB. It reports the
+// wall-time ratios, the runner's peak resident memory and the longest time a
+// reader found the live schema unavailable during envsync's restore.
+func BenchmarkMySQLAgainstTheShellPipelines(b *testing.B) {
+	const db = "bench"
+	m := testenv.StartMariaDB(b, "--innodb-buffer-pool-size=1G", "--innodb-log-file-size=512M")
+	s3srv := testenv.StartS3(b)
+	bucket := s3srv.CreateBucket(b, "mysql-bench")
+	bin := envsyncBinary(b)
+
+	gen := time.Now()
+	dumpSize := generateBenchSchema(b, m, db)
+	b.Logf("generated schema %s: about %d MiB of rows in %s", db, dumpSize>>20, time.Since(gen).Round(time.Second))
+
+	env := append(append(os.Environ(), s3srv.Env()...),
+		"DB_ENGINE=mysql", "DB_HOST="+m.Host, "DB_PORT="+strconv.Itoa(m.Port),
+		"DB_USER="+m.User, "DB_PASSWORD="+m.Password, "DB_DATABASE="+db,
+		"DB_INSTANCE=bench-mysql", "BUCKET="+s3srv.URL(bucket), "ENVIRONMENT=staging")
+	shellEnv := append(append(os.Environ(), s3srv.Env()...), "MYSQL_PWD="+m.Password)
+	conn := fmt.Sprintf("-h %s -P %d -u %s", m.Host, m.Port, m.User)
+	shellKey := fmt.Sprintf("s3://%s/shell/2024-01-01T000000Z-%s.gz", bucket, db)
+
+	b.ResetTimer()
+	for range b.N {
+		envBackup, envBackupRSS := timeRun(b, env, bin, "run", "backup")
+		shellBackup, _ := timeRun(b, shellEnv, "bash", "-c", fmt.Sprintf(
+			`set -euo pipefail; mysqldump --single-transaction --routines --triggers --events --hex-blob %s %s | gzip -1 | aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" - %s`, conn, db, shellKey))
+
+		// The reader watches live during envsync's restore only.
+		reader := watchLive(b, m, db, []string{"SELECT id FROM items ORDER BY id LIMIT 1", "SELECT id FROM orders ORDER BY id LIMIT 1", "SELECT n FROM order_count"})
+		envRestore, envRestoreRSS := timeRun(b, env, bin, "run", "restore")
+		gap, reads, errs, firstErr := reader.stop()
+		shellRestore, _ := timeRun(b, shellEnv, "bash", "-c", fmt.Sprintf(
+			`set -euo pipefail; mysql %[1]s -e 'DROP DATABASE IF EXISTS %[2]s_shell; CREATE DATABASE %[2]s_shell'; aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" %[3]s - | gzip -d | mysql %[1]s %[2]s_shell`, conn, db, shellKey))
+
+		if errs > 0 {
+			b.Errorf("a reader of live got %d errors during envsync's restore, first: %v", errs, firstErr)
+		}
+		b.Logf("backup: envsync %s (peak RSS %d MiB), mysqldump|gzip -1|aws s3 cp %s", envBackup.Round(time.Millisecond), envBackupRSS>>20, shellBackup.Round(time.Millisecond))
+		b.Logf("restore: envsync %s (peak RSS %d MiB), aws s3 cp|gzip -d|mysql %s", envRestore.Round(time.Millisecond), envRestoreRSS>>20, shellRestore.Round(time.Millisecond))
+		b.Logf("live during envsync's restore: %d reads, %d errors, longest unavailable %s (the shell pipeline: the whole restore)", reads, errs, gap.Round(time.Millisecond))
+		b.ReportMetric(envBackup.Seconds()/shellBackup.Seconds(), "backup-time/shell")
+		b.ReportMetric(envRestore.Seconds()/shellRestore.Seconds(), "restore-time/shell")
+		b.ReportMetric(float64(max(envBackupRSS, envRestoreRSS))/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(float64(gap.Milliseconds()), "live-unavailable-max-ms")
+		b.ReportMetric(envBackup.Seconds(), "envsync-backup-s")
+		b.ReportMetric(envRestore.Seconds(), "envsync-restore-s")
+	}
+}
+
+// generateBenchSchema builds tables by doubling with INSERT … SELECT until
+// the rows' text passes benchBytes, plus a view and a trigger; it returns
+// the approximate size of the rows as dumped.
+func generateBenchSchema(b *testing.B, m *testenv.MariaDB, db string) int64 {
+	b.Helper()
+	m.Exec(b, "", "CREATE DATABASE "+db+" CHARACTER SET utf8mb4")
+	m.Exec(b, db, `CREATE TABLE items (id BIGINT PRIMARY KEY AUTO_INCREMENT, sku CHAR(32) NOT NULL, title VARCHAR(255), body TEXT, price DECIMAL(10,2), created DATETIME, KEY (sku)) ENGINE=InnoDB;
+		CREATE TABLE orders (id BIGINT PRIMARY KEY AUTO_INCREMENT, item_id BIGINT NOT NULL, email VARCHAR(200), `+"`status`"+` VARCHAR(20), placed DATETIME, KEY (item_id)) ENGINE=InnoDB;
+		INSERT INTO items (sku, title, body, price, created) VALUES (MD5(RAND()), 'first', REPEAT('x', 200), 1, NOW());`)
+	root := m.Root()
+	var size, rows int64
+	for want := benchBytes(); size < want; {
+		// Double the table, or add just what is missing.
+		limit := ""
+		if rows > 0 && size*2 > want {
+			limit = fmt.Sprintf(" LIMIT %d", (want-size)/(size/rows)+1)
+		}
+		if _, err := root.Exec("INSERT INTO " + db + `.items (sku, title, body, price, created)
+			SELECT MD5(RAND()), CONCAT('Item ', MD5(RAND())), CONCAT(REPEAT('lorem ipsum dolor sit amet ', 3), MD5(RAND()), MD5(RAND()), MD5(RAND())), ROUND(RAND() * 1000, 2), NOW() - INTERVAL FLOOR(RAND() * 100000000) SECOND FROM ` + db + ".items" + limit); err != nil {
+			b.Fatalf("generating items: %v", err)
+		}
+		if err := root.QueryRow("SELECT COUNT(*), SUM(LENGTH(sku) + LENGTH(title) + LENGTH(body) + 40) FROM "+db+".items").Scan(&rows, &size); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := root.Exec("INSERT INTO " + db + ".orders (item_id, email, `status`, placed) SELECT id, CONCAT('user', id, '@example.org'), IF(id % 3 = 0, 'paid', 'open'), created FROM " + db + ".items WHERE id % 2 = 0"); err != nil {
+		b.Fatalf("generating orders: %v", err)
+	}
+	var orders int64
+	root.QueryRow("SELECT SUM(LENGTH(email) + 40) FROM " + db + ".orders").Scan(&orders)
+	// Created by the runner's user, so that the shell pipeline (which keeps
+	// DEFINERs) can load them too.
+	if _, err := m.DB(b, db).Exec(`CREATE VIEW order_count AS SELECT COUNT(*) AS n FROM orders WHERE id < 1000;
+		CREATE TRIGGER orders_bi BEFORE INSERT ON orders FOR EACH ROW SET NEW.email = LOWER(NEW.email);`); err != nil {
+		b.Fatal(err)
+	}
+	return size + orders
+}
+
+// timeRun runs a command to completion and returns its wall time and its
+// own peak resident memory (not its children's).
+func timeRun(b *testing.B, env []string, name string, args ...string) (time.Duration, int64) {
+	b.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10 // KiB on Linux
+	}
+	return took, rss
+}
+
+// liveWatch queries live in a loop and records the longest stretch without
+// a successful query.
+type liveWatch struct {
+	stopped  atomic.Bool
+	wg       sync.WaitGroup
+	longest  time.Duration
+	reads    int
+	errs     int
+	firstErr error
+}
+
+func watchLive(b *testing.B, m *testenv.MariaDB, db string, queries []string) *liveWatch {
+	conn := m.DB(b, db)
+	conn.SetMaxOpenConns(1)
+	w := &liveWatch{}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		last := time.Now()
+		for !w.stopped.Load() {
+			for _, q := range queries {
+				var v any
+				err := conn.QueryRow(q).Scan(&v)
+				now := time.Now()
+				w.reads++
+				if err != nil && err != sql.ErrNoRows {
+					w.errs++
+					if w.firstErr == nil {
+						w.firstErr = fmt.Errorf("%s: %w", q, err)
+					}
+					continue
+				}
+				if gap := now.Sub(last); gap > w.longest {
+					w.longest = gap
+				}
+				last = now
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return w
+}
+
+func (w *liveWatch) stop() (time.Duration, int, int, error) {
+	w.stopped.Store(true)
+	w.wg.Wait()
+	return w.longest, w.reads, w.errs, w.firstErr
+}
