@@ -147,7 +147,7 @@ syncs: app: {
 		{
 			name:  "a name with capitals is not a Kubernetes name",
 			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: App: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
-			want:  []string{`syncs/app.cue:3:8: syncs.App: field not allowed`},
+			want:  []string{`syncs/app.cue:3:8: syncs.App.name: invalid value "App" (out of bound =~"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")`},
 		},
 		{
 			name: "an unknown class is refused with the classes declared",

@@ -25,9 +25,6 @@ import (
 // Package is the directory, relative to the root, holding the estate.
 const Package = "syncs"
 
-// SchemaPackage is the directory, relative to the root, holding the schema
-// whose #Estate the estate is checked against.
-const SchemaPackage = "schema"
 
 // FindRoot returns the nearest directory at or above dir holding cue.mod.
 func FindRoot(dir string) (string, error) {
@@ -82,29 +79,20 @@ func Load(root string) (*model.Estate, error) {
 	if err != nil {
 		return nil, err
 	}
-	insts := load.Instances([]string{"./" + Package, "./" + SchemaPackage}, &load.Config{Dir: root, ModuleRoot: root})
-	if len(insts) != 2 {
-		return nil, fmt.Errorf("loading %s and %s: want two CUE packages, got %d", Package, SchemaPackage, len(insts))
-	}
-	for _, inst := range insts {
-		if inst.Err != nil {
-			return nil, cueErrors(root, inst.Err)
-		}
+	insts := load.Instances([]string{"./" + Package}, &load.Config{Dir: root, ModuleRoot: root})
+	if len(insts) != 1 {
+		return nil, fmt.Errorf("loading %s: want one CUE package, got %d", Package, len(insts))
 	}
 	inst := insts[0]
-	ctx := cuecontext.New()
-	def := ctx.BuildInstance(insts[1]).LookupPath(cue.MakePath(cue.Def("Estate")))
-	if err := def.Err(); err != nil {
-		return nil, cueErrors(root, err)
-	}
-	// Unifying with the closed #Estate makes every misspelt field an error,
-	// at the top level too, whatever the estate's files embed.
-	v := def.Unify(ctx.BuildInstance(inst))
-	// Validate, not Err: it collects every error, not the first.
-	if err := v.Validate(cue.Concrete(true)); err != nil {
-		return nil, cueErrors(root, err)
+	if inst.Err != nil {
+		return nil, (&resolver{root: root}).cueErrors(inst.Err)
 	}
 	r := resolver{root: root, pos: positions(root, inst)}
+	v := cuecontext.New().BuildInstance(inst)
+	// Validate, not Err: it collects every error, not the first.
+	if err := v.Validate(cue.Concrete(true)); err != nil {
+		return nil, r.cueErrors(err)
+	}
 	e := r.estate(v)
 	if len(r.errs) > 0 {
 		sortErrors(r.errs)
@@ -115,7 +103,8 @@ func Load(root string) (*model.Estate, error) {
 
 // cueErrors turns CUE's errors into Errors positioned in the estate's own
 // files (not the schema's) whenever CUE knows such a position.
-func cueErrors(root string, err error) Errors {
+func (r *resolver) cueErrors(err error) Errors {
+	root := r.root
 	var out Errors
 	seen := map[string]bool{}
 	for _, e := range cueerrors.Errors(err) {
@@ -126,6 +115,11 @@ func cueErrors(root string, err error) Errors {
 		}
 		ce := Error{Path: pathString(p), Msg: fmt.Sprintf(format, args...)}
 		ce.Pos = pickPosition(root, cueerrors.Positions(e))
+		// An error raised by a constraint in another file (say the key of a
+		// sync checked in estate.cue) belongs where the field is declared.
+		if decl := r.at(p...); decl.File != "" && ce.Pos.File != "" && !inFile(root, cueerrors.Positions(e), decl.File) {
+			ce.Pos = decl
+		}
 		if k := ce.Error(); !seen[k] {
 			seen[k] = true
 			out = append(out, ce)
@@ -149,6 +143,15 @@ func cueErrors(root string, err error) Errors {
 	}
 	sortErrors(out)
 	return out
+}
+
+func inFile(root string, ps []token.Pos, file string) bool {
+	for _, p := range ps {
+		if p.IsValid() && relPos(root, p).File == file {
+			return true
+		}
+	}
+	return false
 }
 
 // pathString renders a CUE error path the way CUE prints field paths.
@@ -280,6 +283,19 @@ type alertingDecl struct {
 	DashboardName string            `json:"dashboardName"`
 }
 
+type estateDecl struct {
+	Image        string                     `json:"image"`
+	Pushgateway  string                     `json:"pushgateway"`
+	Environments map[string]environmentDecl `json:"environments"`
+	Classes      map[string]classDecl       `json:"classes"`
+	Tiers        map[string]tierDecl        `json:"tiers"`
+	Alerting     alertingDecl               `json:"alerting"`
+	Syncs        map[string]syncDecl        `json:"syncs"`
+}
+
+// topLevel are the fields of #Estate; any other top-level field is a typo.
+var topLevel = []string{"image", "pushgateway", "environments", "classes", "tiers", "alerting", "syncs"}
+
 type syncDecl struct {
 	Name         string            `json:"name"`
 	Instance     string            `json:"instance"`
@@ -299,6 +315,7 @@ type syncDecl struct {
 	MaxRunTime   string            `json:"maxRunTime"`
 	Env          map[string]string `json:"env"`
 	PersonalData bool              `json:"personalData"`
+	Environments map[string]jobDecl `json:"environments"`
 }
 
 type jobDecl struct {
