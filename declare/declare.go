@@ -25,7 +25,6 @@ import (
 // Package is the directory, relative to the root, holding the estate.
 const Package = "syncs"
 
-
 // FindRoot returns the nearest directory at or above dir holding cue.mod.
 func FindRoot(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
@@ -297,24 +296,24 @@ type estateDecl struct {
 var topLevel = []string{"image", "pushgateway", "environments", "classes", "tiers", "alerting", "syncs"}
 
 type syncDecl struct {
-	Name         string            `json:"name"`
-	Instance     string            `json:"instance"`
-	Engine       string            `json:"engine"`
-	Database     string            `json:"database"`
-	Databases    []string          `json:"databases"`
-	Owner        string            `json:"owner"`
-	Host         string            `json:"host"`
-	Port         int               `json:"port"`
-	Secret       string            `json:"secret"`
-	Tier         string            `json:"tier"`
-	BackupTier   string            `json:"backupTier"`
-	RestoreTier  string            `json:"restoreTier"`
-	Suspend      bool              `json:"suspend"`
-	Ensure       string            `json:"ensure"`
-	Resources    *resourcesDecl    `json:"resources"`
-	MaxRunTime   string            `json:"maxRunTime"`
-	Env          map[string]string `json:"env"`
-	PersonalData bool              `json:"personalData"`
+	Name         string             `json:"name"`
+	Instance     string             `json:"instance"`
+	Engine       string             `json:"engine"`
+	Database     string             `json:"database"`
+	Databases    []string           `json:"databases"`
+	Owner        string             `json:"owner"`
+	Host         string             `json:"host"`
+	Port         int                `json:"port"`
+	Secret       string             `json:"secret"`
+	Tier         string             `json:"tier"`
+	BackupTier   string             `json:"backupTier"`
+	RestoreTier  string             `json:"restoreTier"`
+	Suspend      bool               `json:"suspend"`
+	Ensure       string             `json:"ensure"`
+	Resources    *resourcesDecl     `json:"resources"`
+	MaxRunTime   string             `json:"maxRunTime"`
+	Env          map[string]string  `json:"env"`
+	PersonalData bool               `json:"personalData"`
 	Environments map[string]jobDecl `json:"environments"`
 }
 
