@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -109,18 +110,28 @@ func helm(t testing.TB, args ...string) []byte {
 	return out
 }
 
+// helmBinary is the helm that make tools installs, else one on PATH.
+var helmBinary = sync.OnceValues(func() (string, error) {
+	gopath, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOPATH: %v", err)
+	}
+	bin := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "helm")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if bin, err := exec.LookPath("helm"); err == nil {
+		return bin, nil
+	}
+	return "", fmt.Errorf("helm is not installed: %s", helmHint)
+})
+
 // runHelm runs the real helm binary; the error holds its output.
 func runHelm(t testing.TB, args ...string) ([]byte, error) {
 	t.Helper()
-	gopath, err := exec.Command("go", "env", "GOPATH").Output()
+	bin, err := helmBinary()
 	if err != nil {
-		t.Fatalf("go env GOPATH: %v", err)
-	}
-	bin := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "helm")
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("helm"); err != nil {
-			t.Fatalf("helm is not installed: %s", helmHint)
-		}
+		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, args...)
