@@ -11,7 +11,7 @@ GOBIN := $(shell go env GOPATH)/bin
 PGBIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin))
 export PATH := $(GOBIN):$(PGBIN):$(PATH)
 
-.PHONY: gen vet test tools gen-check unit rules-check chart-check bench build
+.PHONY: gen vet test tools gen-check unit rules-check chart-check bench build demo
 
 build:
 	go build -o bin/envsync ./cmd/envsync
@@ -48,3 +48,10 @@ test: tools gen-check unit rules-check chart-check
 
 bench: tools
 	go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./...
+
+# demo runs one night of two syncs of the example estate (chat-postgres,
+# release-mysql) on local servers started in temporary directories, prints
+# where to look (bucket keys, metrics, alerts), then stops everything.
+# DEMO_FLAGS=-wait keeps the servers up until Enter, to browse Prometheus.
+demo: tools
+	go run ./e2e/demo $(DEMO_FLAGS)
