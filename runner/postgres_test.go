@@ -73,7 +73,7 @@ var (
 
 // pgEnvsyncBinary builds cmd/envsync once per test binary, with the test pause
 // points, into a fixed temporary path that each run overwrites.
-func pgEnvsyncBinary(t *testing.T) string {
+func pgEnvsyncBinary(t testing.TB) string {
 	t.Helper()
 	pgEnvsyncOnce.Do(func() {
 		dir := filepath.Join(os.TempDir(), "envsync-runner-pgtest")

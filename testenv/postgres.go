@@ -40,6 +40,11 @@ type Postgres struct {
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	initdb := LookPath(t, "initdb", pgInstallHint, pgDirs)
+	// /usr/local/bin may hold links to the server's directory: the client
+	// tools of the same version live beside the real binary.
+	if real, err := filepath.EvalSymlinks(initdb); err == nil {
+		initdb = real
+	}
 	bin := filepath.Dir(initdb)
 	postgres := LookPath(t, "postgres", pgInstallHint, bin, pgDirs)
 	cred := Unprivileged(t)
