@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -134,6 +135,9 @@ func (c *checker) add(pos model.Position, sync, env, format string, args ...any)
 
 func (c *checker) environments() {
 	for _, env := range c.e.Environments {
+		for _, msg := range validation.IsDNS1123Label(env.Name) {
+			c.add(model.Position{}, "", env.Name, "name is not usable in Kubernetes labels and paths: %s", msg)
+		}
 		if env.RestoreFrom != "" {
 			if _, ok := c.e.Environment(env.RestoreFrom); !ok {
 				c.add(model.Position{}, "", env.Name, "restores from unknown environment %q", env.RestoreFrom)
@@ -224,11 +228,18 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 		add("unknown environment %q", j.Environment)
 		return
 	}
-	if _, ok := c.e.Class(j.Class); !ok {
+	class, classOK := c.e.Class(j.Class)
+	if !classOK {
 		add("unknown class %q", j.Class)
 	}
-	if _, err := ParseSchedule(j.Schedule); err != nil {
+	if sched, err := ParseSchedule(j.Schedule); err != nil {
 		add("invalid cron schedule %q: %v", j.Schedule, err)
+	} else if classOK {
+		// The class decides when "not completed" is armed: it must run on
+		// the days the schedule does, or the alert fires on a normal week.
+		if got, want := runDays(sched), dayList(class.Days); got != want {
+			add("schedule %q runs on days %s but its class %s runs on days %s: set class to one that matches", j.Schedule, got, class.Name, want)
+		}
 	}
 	switch j.Ensure {
 	case model.Present, model.Disabled, model.Absent:
@@ -338,4 +349,26 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// runDays lists the days of week (0 Sunday) a schedule fires on.
+func runDays(sched cron.Schedule) string {
+	var days []time.Weekday
+	for _, t := range starts(sched, weekStart, weekStart.AddDate(0, 0, 7)) {
+		if !slices.Contains(days, t.Weekday()) {
+			days = append(days, t.Weekday())
+		}
+	}
+	return dayList(days)
+}
+
+func dayList(days []time.Weekday) string {
+	ds := slices.Clone(days)
+	slices.Sort(ds)
+	ds = slices.Compact(ds)
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprint(int(d))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -125,6 +125,13 @@ syncs: app: {
 			want: []string{`syncs/app.cue:6:16: sync "app" in production: invalid cron schedule "0 0 23 * * *": expected exactly 5 fields, found 6`},
 		},
 		{
+			name: "a cron line whose days differ from its class is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: schedule: "0 23 * * 1-5"`),
+			want: []string{`syncs/app.cue:6:16: sync "app" in production: schedule "0 23 * * 1-5" runs on days [1 2 3 4 5] but its class daily runs on days [0 1 2 3 4 5 6]: set class to one that matches`},
+		},
+		{
 			name: "a time of day past midnight is refused",
 			files: app(`	engine: "postgres"
 	database: "app_production"
