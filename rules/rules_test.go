@@ -247,10 +247,10 @@ func TestNotCompletedIsArmedOnlyOnTheClassDays(t *testing.T) {
 
 func TestBadPolicyIsAnErrorNamingWhatIsWrong(t *testing.T) {
 	for _, c := range []struct {
-		name  string
-		env   string
+		name   string
+		env    string
 		break_ func(e *model.Estate)
-		want  string
+		want   string
 	}{
 		{"an unknown environment", "qa", func(*model.Estate) {}, `unknown environment "qa"`},
 		{"a tier without a restore threshold", "staging", func(e *model.Estate) { delete(e.Tiers[0].LongRunning, model.Restore) },
