@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -22,24 +21,6 @@ import (
 	"github.com/envsync/envsync/testenv"
 )
 
-// repoRoot is the module root, two levels up from this file.
-func repoRoot(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
-}
-
-// BuildEnvsync builds the envsync binary into a temporary directory.
-func buildEnvsync(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "envsync")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/envsync")
-	cmd.Dir = repoRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/envsync: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // compileTestEstate copies testdata/estate beside the repository's schema
 // into a temporary root and compiles it with the real `envsync gen`.
 func compileTestEstate(t testing.TB, bin string) string {
@@ -48,7 +29,7 @@ func compileTestEstate(t testing.TB, bin string) string {
 	if err := os.CopyFS(root, os.DirFS("testdata/estate")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.CopyFS(filepath.Join(root, "schema"), os.DirFS(filepath.Join(repoRoot(t), "schema"))); err != nil {
+	if err := os.CopyFS(filepath.Join(root, "schema"), os.DirFS(filepath.Join(RepoRoot(), "schema"))); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "gen", "--root", root)
@@ -63,9 +44,9 @@ func compileTestEstate(t testing.TB, bin string) string {
 // servers evaluating the generated rules, and reads the result back the way
 // an operator would: databases, buckets, alerts and dashboard queries.
 func TestOneNightFromProductionToIntegration(t *testing.T) {
-	bin := buildEnvsync(t)
+	bin := BuildEnvsync(t)
 	out := compileTestEstate(t, bin)
-	st := StartStack(t, bin, out, "production", "staging", "integration")
+	st := StartStack(t, StackOptions{Binary: bin, Out: out, Envs: []string{"production", "staging", "integration"}})
 	prod, staging, integration := st.Env("production"), st.Env("staging"), st.Env("integration")
 
 	ps := people(150)

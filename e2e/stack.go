@@ -19,11 +19,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
@@ -61,20 +63,41 @@ func (s *Stack) Env(name string) *Env {
 	panic("e2e: no environment " + name)
 }
 
+// StackOptions say what to start.
+type StackOptions struct {
+	Binary string   // envsync
+	Out    string   // what envsync gen wrote
+	Envs   []string // environments, in the order the night runs them
+	// Only, when not empty, limits the stack to these CronJobs: servers,
+	// secrets and endpoints are set up for them alone.
+	Only []string
+}
+
 // StartStack starts the servers for the environments found in out (in the
 // order given), creates every bucket the generated jobs name, the owner
 // roles their restores hand databases to, and a secrets file mapping every
 // Secret the jobs reference to the local servers' credentials.
-func StartStack(t testing.TB, binary, out string, envs ...string) *Stack {
+func StartStack(t testing.TB, o StackOptions) *Stack {
 	t.Helper()
-	s := &Stack{Binary: binary, Out: out, S3: testenv.StartS3(t)}
+	s := &Stack{Binary: o.Binary, Out: o.Out, S3: testenv.StartS3(t)}
 	buckets := map[string]bool{}
-	for _, name := range envs {
-		e := &Env{Name: name, Manifests: filepath.Join(out, name, "manifests")}
+	only := map[string]bool{}
+	for _, j := range o.Only {
+		only[j] = true
+	}
+	for _, name := range o.Envs {
+		e := &Env{Name: name, Manifests: filepath.Join(o.Out, name, "manifests")}
 		m, err := local.LoadManifests(e.Manifests)
 		if err != nil {
 			t.Fatalf("e2e: %v", err)
 		}
+		var jobs []*batchv1.CronJob
+		for _, cj := range m.CronJobs {
+			if len(only) == 0 || only[cj.Name] {
+				jobs = append(jobs, cj)
+			}
+		}
+		m.CronJobs = jobs
 		engines := map[string]bool{}
 		secretEngine := map[string]string{} // Secret name -> engine of its users
 		owners := map[string]bool{}
@@ -143,7 +166,7 @@ func StartStack(t testing.TB, binary, out string, envs ...string) *Stack {
 		e.Pushgateway = testenv.StartPushgateway(t)
 		e.Prometheus = testenv.StartPrometheus(t, testenv.PrometheusOptions{
 			Pushgateway: strings.TrimPrefix(e.Pushgateway.URL, "http://"),
-			RuleFiles:   []string{filepath.Join(out, name, "promtool", "rules.yaml")},
+			RuleFiles:   []string{filepath.Join(o.Out, name, "promtool", "rules.yaml")},
 			Interval:    500 * time.Millisecond,
 		})
 		s.Envs = append(s.Envs, e)
@@ -195,4 +218,22 @@ func (s *Stack) LocalFrom(env, dir string, args ...string) Result {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return Result{Output: out.String(), Err: err}
+}
+
+// RepoRoot is the module root, one level up from this file's package.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// BuildEnvsync builds the envsync binary into a temporary directory.
+func BuildEnvsync(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "envsync")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/envsync")
+	cmd.Dir = RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/envsync: %v\n%s", err, out)
+	}
+	return bin
 }

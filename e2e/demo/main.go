@@ -1,0 +1,234 @@
+// Command demo runs one night of a few syncs of the example estate on this
+// machine: it starts, per environment, a PostgreSQL server, a MariaDB
+// server, a Pushgateway and a Prometheus loading the generated rules, plus
+// one S3 server; seeds production with data holding personal details; runs
+// the generated CronJobs of out/ with `envsync local`, production, then
+// staging, then integration; prints where to look; and stops everything.
+//
+//	make demo                  # or: go run ./e2e/demo
+//	go run ./e2e/demo -wait    # keep the servers up to browse Prometheus
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/envsync/envsync/e2e"
+)
+
+var envs = []string{"production", "staging", "integration"}
+
+func main() {
+	wait := flag.Bool("wait", false, "keep the servers running until Enter (or Ctrl-C), to browse Prometheus and the Pushgateway")
+	jobs := flag.String("jobs", "chat-postgres,release-mysql", "CronJobs of the example estate to run (comma-separated; the seed data fits these two)")
+	outDir := flag.String("out", filepath.Join(e2e.RepoRoot(), "out"), "what make gen wrote")
+	flag.Parse()
+
+	s := newSession()
+	defer s.close()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Fprintln(os.Stderr, "\ndemo: interrupted; stopping every server")
+		s.close()
+		os.Exit(130)
+	}()
+
+	out := *outDir
+	if _, err := os.Stat(filepath.Join(out, "production", "manifests")); err != nil {
+		s.Fatalf("demo: %s has no generated manifests: run 'make gen' first", out)
+	}
+	only := strings.Split(*jobs, ",")
+
+	// The runner's logs outlive the demo, for reading afterwards.
+	logs, err := os.MkdirTemp("", "envsync-demo-logs-")
+	if err != nil {
+		s.Fatal(err)
+	}
+
+	step("building envsync")
+	bin := e2e.BuildEnvsync(s)
+
+	step("starting, per environment, PostgreSQL, MariaDB, a Pushgateway and Prometheus; and one S3 server")
+	st := e2e.StartStack(s, e2e.StackOptions{Binary: bin, Out: out, Envs: envs, Only: only})
+	for _, e := range st.Envs {
+		fmt.Printf("  %-12s pushgateway %s  prometheus %s", e.Name, e.Pushgateway.URL, e.Prometheus.URL)
+		if e.Postgres != nil {
+			fmt.Printf("  postgres %s", e.Postgres.Addr())
+		}
+		if e.MariaDB != nil {
+			fmt.Printf("  mariadb %s:%d", e.MariaDB.Host, e.MariaDB.Port)
+		}
+		fmt.Println()
+	}
+	fmt.Printf("  S3           %s\n", st.S3.Endpoint)
+
+	step("seeding production with data that holds personal details")
+	seed(s, st.Env("production"))
+
+	for _, env := range envs {
+		step(fmt.Sprintf("one night in %s: envsync local %s %s", env, env, strings.Join(only, " ")))
+		start := time.Now()
+		r := st.Local(env, only...)
+		logFile := filepath.Join(logs, env+".log")
+		if err := os.WriteFile(logFile, []byte(r.Output), 0o644); err != nil {
+			s.Fatal(err)
+		}
+		if r.Err != nil {
+			fmt.Println(indent(r.Output))
+			s.Fatalf("demo: envsync local %s failed: %v", env, r.Err)
+		}
+		fmt.Println(indent(summary(r.Output)))
+		fmt.Printf("  every log line: %s\n", logFile)
+		fmt.Printf("  %s done in %s\n", env, time.Since(start).Round(100*time.Millisecond))
+	}
+
+	step("where to look: the buckets")
+	for _, b := range buckets(s, st) {
+		fmt.Println("  " + b)
+	}
+
+	step("where to look: the metrics (Prometheus, scraped from each environment's Pushgateway)")
+	now := time.Now()
+	for _, e := range st.Envs {
+		e.Prometheus.Settled(s, now)
+		v, err := e.Prometheus.Query(context.Background(), `db_backup_job_state`)
+		if err != nil {
+			s.Fatal(err)
+		}
+		var lines []string
+		for _, smp := range v {
+			state := map[float64]string{0: "failed", 1: "running", 2: "succeeded"}[float64(smp.Value)]
+			lines = append(lines, fmt.Sprintf("  %-12s db_backup_job_state{database_instance=%q, database_db_name=%q, operation=%q} = %v (%s)",
+				e.Name, smp.Metric["database_instance"], smp.Metric["database_db_name"], smp.Metric["operation"], smp.Value, state))
+		}
+		sort.Strings(lines)
+		fmt.Println(strings.Join(lines, "\n"))
+	}
+
+	step("where to look: the alerts (the generated rules of out/<environment>/promtool/rules.yaml)")
+	for _, e := range st.Envs {
+		alerts, err := e.Prometheus.Alerts(context.Background())
+		if err != nil {
+			s.Fatal(err)
+		}
+		counts := map[string]int{}
+		for _, a := range alerts {
+			inst := string(a.Labels["database_instance"])
+			if a.State == "firing" || contains(only, inst) {
+				fmt.Printf("  %-12s %s %s %s/%s %s\n", e.Name, a.State, a.Labels["alertname"], inst, a.Labels["database_db_name"], a.Labels["operation"])
+				continue
+			}
+			counts[fmt.Sprintf("%s %s", a.State, a.Labels["alertname"])]++
+		}
+		for k, n := range counts {
+			fmt.Printf("  %-12s %s for %d operations of syncs this demo did not run (it fires after a class window)\n", e.Name, k, n)
+		}
+		if len(alerts) == 0 {
+			fmt.Printf("  %-12s no active alert\n", e.Name)
+		}
+	}
+
+	step("where to look: integration's data is sanitised")
+	showChatUsers(s, st)
+
+	if *wait {
+		step("servers are up; press Enter to stop them")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+	}
+	step("stopping everything")
+}
+
+func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
+
+func indent(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return ""
+	}
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
+}
+
+// summary keeps the lines a newcomer reads first: each container's start
+// and end, and each operation's result.
+func summary(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		for _, k := range []string{`msg="container `, `"msg":"operation succeeded"`, `"msg":"operation failed"`, `"msg":"backup stored"`} {
+			if strings.Contains(l, k) {
+				keep = append(keep, l)
+				break
+			}
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// buckets lists every key of every bucket with its size.
+func buckets(s *session, st *e2e.Stack) []string {
+	c := st.S3.Client()
+	lb, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{})
+	if err != nil {
+		s.Fatal(err)
+	}
+	var out []string
+	for _, b := range lb.Buckets {
+		p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: b.Name})
+		for p.HasMorePages() {
+			page, err := p.NextPage(context.Background())
+			if err != nil {
+				s.Fatal(err)
+			}
+			for _, o := range page.Contents {
+				out = append(out, fmt.Sprintf("s3://%s/%s  (%d bytes)", aws.ToString(b.Name), aws.ToString(o.Key), aws.ToInt64(o.Size)))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// showChatUsers prints the same users in each environment.
+func showChatUsers(s *session, st *e2e.Stack) {
+	for _, e := range st.Envs {
+		if e.Postgres == nil || !contains(e.Postgres.Databases(s), "govuk_chat_production") {
+			continue
+		}
+		c := e.Postgres.Connect(s, "govuk_chat_production")
+		rows, err := c.Query(context.Background(), "SELECT id, email FROM users ORDER BY id LIMIT 3")
+		if err != nil {
+			s.Fatal(err)
+		}
+		for rows.Next() {
+			var id int
+			var email string
+			if err := rows.Scan(&id, &email); err != nil {
+				s.Fatal(err)
+			}
+			fmt.Printf("  %-12s govuk_chat_production.users id=%d email=%s\n", e.Name, id, email)
+		}
+		rows.Close()
+	}
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/envsync/envsync/e2e"
+)
+
+var names = []string{"Amelia Hughes", "Oliver Patel", "Isla MacLeod", "George Okafor", "Freya Nowak", "Dafydd Evans"}
+
+// seed fills production's databases of chat-postgres and release-mysql in
+// the shape their sanitise scripts expect (syncs/sanitise/chat.sql).
+func seed(s *session, prod *e2e.Env) {
+	if prod.Postgres != nil {
+		prod.Postgres.Exec(s, "postgres", `CREATE DATABASE govuk_chat_production OWNER govuk_chat`)
+		var b strings.Builder
+		b.WriteString(`SET ROLE govuk_chat;
+CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, uid text NOT NULL);
+CREATE TABLE conversations (id serial PRIMARY KEY, user_id int REFERENCES users(id), created_at timestamptz NOT NULL);
+CREATE TABLE questions (id serial PRIMARY KEY, conversation_id int NOT NULL REFERENCES conversations(id) ON DELETE CASCADE, message text NOT NULL);
+CREATE TABLE answers (id serial PRIMARY KEY, question_id int NOT NULL REFERENCES questions(id) ON DELETE CASCADE, message text NOT NULL, sources_json jsonb);
+`)
+		for i, n := range names {
+			first := strings.ToLower(strings.Fields(n)[0])
+			fmt.Fprintf(&b, "INSERT INTO users (email, uid) VALUES ('%s.%d@mailbox.example.net', 'uid-%d');\n", first, i, 1000+i)
+			fmt.Fprintf(&b, "INSERT INTO conversations (user_id, created_at) VALUES (%d, now() - interval '%d days');\n", i+1, i*10)
+			fmt.Fprintf(&b, "INSERT INTO questions (conversation_id, message) VALUES (%d, 'Hello, I am %s of %d Station Road, can I renew my passport?');\n", i+1, n, 10+i)
+			fmt.Fprintf(&b, "INSERT INTO answers (question_id, message, sources_json) VALUES (%d, 'Yes %s, you can renew online.', '[\"https://www.gov.uk/renew-adult-passport\"]');\n", i+1, strings.Fields(n)[0])
+		}
+		prod.Postgres.Exec(s, "govuk_chat_production", b.String())
+	}
+	if prod.MariaDB != nil {
+		prod.MariaDB.Exec(s, "", `CREATE DATABASE release_production;
+USE release_production;
+CREATE TABLE applications (id int AUTO_INCREMENT PRIMARY KEY, name varchar(100) NOT NULL UNIQUE);
+CREATE TABLE deployments (id int AUTO_INCREMENT PRIMARY KEY, application_id int NOT NULL, version varchar(50) NOT NULL,
+  environment varchar(20) NOT NULL, created_at datetime NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  FOREIGN KEY (application_id) REFERENCES applications(id));
+INSERT INTO applications (name) VALUES ('whitehall'), ('publisher'), ('signon');
+INSERT INTO deployments (application_id, version, environment) VALUES
+  (1, 'release_1234', 'production'), (2, 'release_567', 'production'), (3, 'release_89', 'staging');`)
+	}
+}
