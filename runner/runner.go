@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -88,6 +89,11 @@ func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineF
 	eng, err := factory(cfg.DB)
 	if err != nil {
 		return nil, red.Err(fmt.Errorf("DB_ENGINE %s: %w", cfg.Engine, err))
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The upload's part buffers stay live for the whole run; without a
+		// limit the collector lets the heap grow to twice them.
+		debug.SetMemoryLimit(cfg.Upload.BufferBytes() + 24<<20)
 	}
 	var store storage.Store
 	if op != OpTransform {
