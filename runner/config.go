@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/progress"
 	"github.com/envsync/envsync/runner/storage"
 )
 
@@ -102,7 +103,7 @@ func (c Config) WithDefaults() Config {
 		c.Instance = c.DB.Host
 	}
 	if c.ProgressInterval == 0 {
-		c.ProgressInterval = 10 * time.Second
+		c.ProgressInterval = progress.DefaultInterval
 	}
 	return c
 }
@@ -142,4 +143,14 @@ func (c Config) Validate(op string) error {
 // restore or transform there needs REALLY_RESTORE_ONTO_PRODUCTION.
 func IsProduction(environment string) bool {
 	return strings.Contains(strings.ToLower(environment), "prod")
+}
+
+// refuseProduction stops a restore or transform into production unless
+// REALLY_RESTORE_ONTO_PRODUCTION says so: overwriting or sanitising
+// production data is never what a misconfigured CronJob should do.
+func (c Config) refuseProduction(op string) error {
+	if (op == OpRestore || op == OpTransform) && IsProduction(c.Environment) && !c.ReallyRestoreOntoProduction {
+		return fmt.Errorf("refusing to %s into environment %q: its name says production; set REALLY_RESTORE_ONTO_PRODUCTION=true if you mean it", op, c.Environment)
+	}
+	return nil
 }

@@ -1,11 +1,14 @@
 package runner_test
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/envsync/envsync/runner"
+	"github.com/envsync/envsync/runner/engine"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -68,5 +71,19 @@ func TestBadSettingsAreNamedInTheError(t *testing.T) {
 	c, _ := runner.FromEnv(env(map[string]string{"DB_ENGINE": "postgres", "DB_HOST": "h", "DB_DATABASE": "d"}))
 	if err := c.WithDefaults().Validate("backup"); err == nil || !strings.Contains(err.Error(), "BUCKET") {
 		t.Errorf("a backup without BUCKET: %v", err)
+	}
+}
+
+func TestARestoreOrTransformIntoProductionIsRefusedBeforeAnythingIsOpened(t *testing.T) {
+	cfg := runner.Config{Engine: "postgres", DB: engine.Config{Host: "h", Database: "d"}, Bucket: "s3://b", Environment: "production"}
+	for _, op := range []string{"restore", "transform"} {
+		// No engine is registered: reaching the engine lookup would give another error.
+		_, err := runner.Open(context.Background(), op, cfg, nil, slog.Default())
+		if err == nil || !strings.Contains(err.Error(), "REALLY_RESTORE_ONTO_PRODUCTION") {
+			t.Errorf("%s into production: %v, want a refusal naming REALLY_RESTORE_ONTO_PRODUCTION", op, err)
+		}
+	}
+	if _, err := runner.Open(context.Background(), "backup", cfg, nil, slog.Default()); err == nil || !strings.Contains(err.Error(), "DB_ENGINE") {
+		t.Errorf("a backup of production is not refused for being production: %v", err)
 	}
 }

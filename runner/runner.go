@@ -79,6 +79,9 @@ func (r *Runner) WithClock(now func() time.Time) *Runner {
 func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineFactory, log *slog.Logger) (*Runner, error) {
 	cfg = cfg.WithDefaults()
 	red := newRedactor(secrets(cfg)...)
+	if err := cfg.refuseProduction(op); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(op); err != nil {
 		return nil, err
 	}
@@ -111,8 +114,8 @@ func names(m map[string]EngineFactory) []string { return slices.Sorted(maps.Keys
 // carries no secret.
 func (r *Runner) Run(ctx context.Context, op string, args []string) error {
 	// Refused before anything else: no download, no connection, no metric.
-	if (op == OpRestore || op == OpTransform) && IsProduction(r.cfg.Environment) && !r.cfg.ReallyRestoreOntoProduction {
-		return fmt.Errorf("refusing to %s into environment %q: its name says production; set REALLY_RESTORE_ONTO_PRODUCTION=true if you mean it", op, r.cfg.Environment)
+	if err := r.cfg.refuseProduction(op); err != nil {
+		return err
 	}
 	script, err := r.script(op, args)
 	if err != nil {
