@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"path"
 
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v2"
 
 	"github.com/envsync/envsync/gen/dashboard"
 	"github.com/envsync/envsync/gen/kube"
@@ -163,11 +163,10 @@ func YAML(obj any) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	j, err = json.Marshal(stripNoise(v))
-	if err != nil {
-		return nil, err
-	}
-	y, err := yaml.JSONToYAML(j)
+	// Marshalled straight from the decoded tree (maps, so keys come out
+	// sorted) with the YAML encoder sigs.k8s.io/yaml uses: the same bytes as
+	// its JSONToYAML, without parsing the JSON a second time.
+	y, err := yaml.Marshal(stripNoise(v))
 	if err != nil {
 		return nil, err
 	}
@@ -175,9 +174,16 @@ func YAML(obj any) ([]byte, error) {
 }
 
 // stripNoise removes, at any depth, "creationTimestamp": null and
-// "status": {} — fields of unsaved Kubernetes objects that say nothing.
+// "status": {} — fields of unsaved Kubernetes objects that say nothing —
+// and turns JSON numbers into Go numbers for the YAML encoder.
 func stripNoise(v any) any {
 	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		f, _ := t.Float64()
+		return f
 	case map[string]any:
 		for k, val := range t {
 			if k == "creationTimestamp" && val == nil {
