@@ -74,6 +74,8 @@ ENVSYNC_COMPRESS_THREADS (all cores).`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log := runner.NewLogger(cfg)
+			// The engines log through the default logger: same format, same redaction.
+			slog.SetDefault(log)
 			// The engines log through the default logger: same JSON, same redaction.
 			slog.SetDefault(log)
 			r, err := runner.Open(ctx, args[0], cfg, engines, log)
