@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -20,21 +21,30 @@ type grafanaDashboard struct {
 	Panels     []grafanaPanel `json:"panels"`
 	Templating struct {
 		List []struct {
-			Name string `json:"name"`
+			Name  string `json:"name"`
+			Type  string `json:"type"`
+			Regex string `json:"regex"`
 		} `json:"list"`
 	} `json:"templating"`
 }
 
 type grafanaPanel struct {
-	Title   string         `json:"title"`
-	Type    string         `json:"type"`
-	Targets []grafanaQuery `json:"targets"`
-	Panels  []grafanaPanel `json:"panels"`
+	Title      string             `json:"title"`
+	Type       string             `json:"type"`
+	Datasource *grafanaDatasource `json:"datasource"`
+	Targets    []grafanaQuery     `json:"targets"`
+	Panels     []grafanaPanel     `json:"panels"`
 }
 
 type grafanaQuery struct {
-	RefID string `json:"refId"`
-	Expr  string `json:"expr"`
+	RefID      string             `json:"refId"`
+	Expr       string             `json:"expr"`
+	Datasource *grafanaDatasource `json:"datasource"`
+}
+
+type grafanaDatasource struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
 }
 
 // declaredSync is what one generated CronJob says about its sync.
@@ -136,11 +146,14 @@ func flatten(ps []grafanaPanel) []grafanaPanel {
 	return out
 }
 
-// checkDashboard runs every query of every panel of the environment's
-// generated dashboard once per declared sync, and fails when one returns no
-// series for that sync.
-func checkDashboard(t *testing.T, e *Env, path string) {
+// checkDashboard runs every query of every panel of env's generated
+// dashboard once per sync declared in the environment whose Prometheus the
+// query reads (a data source variable per environment: each environment
+// has its own Prometheus), and fails when one returns no series for that
+// sync.
+func checkDashboard(t *testing.T, st *Stack, env string) {
 	t.Helper()
+	path := filepath.Join(st.Out, env, "dashboard.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -150,12 +163,37 @@ func checkDashboard(t *testing.T, e *Env, path string) {
 		t.Fatalf("%s: %v", path, err)
 	}
 	var vars []string
+	dsEnv := map[string]string{} // data source variable -> environment
 	for _, v := range d.Templating.List {
+		if v.Type == "datasource" {
+			switch {
+			case strings.HasPrefix(v.Regex, "/") && strings.HasSuffix(v.Regex, "/") && len(v.Regex) > 2:
+				dsEnv[v.Name] = strings.Trim(v.Regex, "/")
+			default:
+				dsEnv[v.Name] = env
+			}
+			continue
+		}
 		vars = append(vars, v.Name)
 	}
 	// Longest names first, so that $instance does not eat $instance_name.
 	sort.Slice(vars, func(i, j int) bool { return len(vars[i]) > len(vars[j]) })
-	syncs := declaredSyncs(t, e.Manifests)
+	targetEnv := func(p grafanaPanel, q grafanaQuery) string {
+		ds := q.Datasource
+		if ds == nil {
+			ds = p.Datasource
+		}
+		if ds == nil {
+			return env
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(ds.UID, "${"), "$"), "}")
+		if e, ok := dsEnv[name]; ok {
+			return e
+		}
+		t.Errorf("%s: panel %q query %s reads data source %q, which is no data source variable", env, p.Title, q.RefID, ds.UID)
+		return env
+	}
+	syncs := map[string][]declaredSync{}
 	queries := 0
 	for _, p := range flatten(d.Panels) {
 		for _, q := range p.Targets {
@@ -163,14 +201,18 @@ func checkDashboard(t *testing.T, e *Env, path string) {
 				continue
 			}
 			queries++
-			for _, s := range syncs {
+			e := st.Env(targetEnv(p, q))
+			if syncs[e.Name] == nil {
+				syncs[e.Name] = declaredSyncs(t, e.Manifests)
+			}
+			for _, s := range syncs[e.Name] {
 				expr := substitute(q.Expr, vars, s)
 				if !pertains(expr, s) {
 					continue
 				}
 				v, err := e.Prometheus.Query(context.Background(), expr)
 				if err != nil {
-					t.Errorf("%s: panel %q query %s: %v", e.Name, p.Title, q.RefID, err)
+					t.Errorf("%s: panel %q query %s: %v", env, p.Title, q.RefID, err)
 					continue
 				}
 				found := false
@@ -182,15 +224,15 @@ func checkDashboard(t *testing.T, e *Env, path string) {
 					}
 				}
 				if !found {
-					t.Errorf("%s: panel %q query %s returns no data for sync %s (%d series)\n  %s", e.Name, p.Title, q.RefID, s.Job, len(v), expr)
+					t.Errorf("%s dashboard: panel %q query %s (on %s's Prometheus) returns no data for sync %s (%d series)\n  %s", env, p.Title, q.RefID, e.Name, s.Job, len(v), expr)
 				}
 			}
 		}
 	}
 	if queries == 0 {
-		t.Errorf("%s: no panel queries in %s", e.Name, path)
+		t.Errorf("%s: no panel queries in %s", env, path)
 	}
-	if len(syncs) == 0 {
-		t.Errorf("%s: no declared syncs in %s", e.Name, e.Manifests)
+	if len(syncs[env]) == 0 {
+		t.Errorf("%s: no declared syncs in %s", env, st.Env(env).Manifests)
 	}
 }

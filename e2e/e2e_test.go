@@ -143,7 +143,7 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 
 	t.Run("every query of every dashboard panel returns data for every declared sync", func(t *testing.T) {
 		for _, e := range st.Envs {
-			checkDashboard(t, e, filepath.Join(out, e.Name, "dashboard.json"))
+			checkDashboard(t, st, e.Name)
 		}
 	})
 
