@@ -86,11 +86,25 @@ func (b *builder) unitTests(alerts []alert) (*TestFile, error) {
 			groups = append(groups, t.takingLong(same))
 		}
 	}
-	if as := byKind[kindNotCompleted]; len(as) > 0 {
-		groups = append(groups, t.notCompleted(as))
-	}
-	if as := byKind[kindNeverReported]; len(as) > 0 {
-		groups = append(groups, t.neverReported(as))
+	// The two week-long tests share one group: promtool evaluates every
+	// rule at every step up to a group's last eval time, so one long group
+	// costs half of two.
+	nc, nr := byKind[kindNotCompleted], byKind[kindNeverReported]
+	if len(nc)+len(nr) > 0 {
+		stale, ncCases, ncLast := t.notCompleted(nc)
+		missing, nrCases, nrLast := t.neverReported(nr)
+		until := max(ncLast, nrLast)
+		g := TestGroup{Interval: dur(t.step), InputSeries: t.reported(until, missing)}
+		for _, s := range stale {
+			g.InputSeries = append(g.InputSeries, InputSeries{Series: s.desc, Values: t.constant(s.value, until)})
+		}
+		if len(nc) > 0 {
+			g.AlertRuleTests = append(g.AlertRuleTests, sortedTests(ncCases, AlertNotCompleted)...)
+		}
+		if len(nr) > 0 {
+			g.AlertRuleTests = append(g.AlertRuleTests, sortedTests(nrCases, AlertNeverReported)...)
+		}
+		groups = append(groups, g)
 	}
 	return &TestFile{
 		RuleFiles:          []string{RuleFileName},
@@ -257,11 +271,18 @@ func (t *testGen) takingLong(as []alert) TestGroup {
 	return g
 }
 
+// constantSeries is an input series holding one value throughout.
+type constantSeries struct {
+	desc  string
+	value float64
+}
+
 // notCompleted: per class, one series whose last success is a window and
 // one step old at noon of the class's first armed day. Just before that it
 // is silent; then, on each of the next seven days at noon, it fires exactly
-// on the days the class is armed.
-func (t *testGen) notCompleted(as []alert) TestGroup {
+// on the days the class is armed. It returns the series, the cases and the
+// last eval time.
+func (t *testGen) notCompleted(as []alert) ([]constantSeries, map[time.Duration][]ExpAlert, time.Duration) {
 	type stale struct {
 		a        alert
 		l        map[string]string
@@ -286,13 +307,9 @@ func (t *testGen) notCompleted(as []alert) TestGroup {
 			evals = append(evals, noon+time.Duration(day)*24*time.Hour)
 		}
 	}
-	last := slices.Max(evals)
-	g := TestGroup{Interval: dur(t.step), InputSeries: t.reported(last, nil)}
+	var series []constantSeries
 	for _, s := range ss {
-		g.InputSeries = append(g.InputSeries, InputSeries{
-			Series: seriesDesc(MetricTimestamp, s.l),
-			Values: t.constant(s.lastGood.Seconds(), last),
-		})
+		series = append(series, constantSeries{seriesDesc(MetricTimestamp, s.l), s.lastGood.Seconds()})
 	}
 	cases := map[time.Duration][]ExpAlert{}
 	for _, at := range evals {
@@ -307,15 +324,19 @@ func (t *testGen) notCompleted(as []alert) TestGroup {
 			}
 		}
 	}
-	g.AlertRuleTests = sortedTests(cases, AlertNotCompleted)
-	return g
+	var last time.Duration
+	if len(evals) > 0 {
+		last = slices.Max(evals)
+	}
+	return series, cases, last
 }
 
 // neverReported: every expected series reports from time 0, except the
 // first of each class. Each missing one fires once its class window has
 // passed, and nothing else fires: not the suspended, disabled or absent
-// jobs, which are given no series either.
-func (t *testGen) neverReported(as []alert) TestGroup {
+// jobs, which are given no series either. It returns the missing series,
+// the cases and the last eval time.
+func (t *testGen) neverReported(as []alert) (map[[3]string]bool, map[time.Duration][]ExpAlert, time.Duration) {
 	missing := map[[3]string]bool{}
 	var last time.Duration
 	for _, a := range as {
@@ -323,7 +344,6 @@ func (t *testGen) neverReported(as []alert) TestGroup {
 		missing[[3]string{s.Instance, s.Database, string(s.Operation)}] = true
 		last = max(last, a.hold+t.step)
 	}
-	g := TestGroup{Interval: dur(t.step), InputSeries: t.reported(last, missing)}
 	cases := map[time.Duration][]ExpAlert{}
 	for _, a := range as {
 		for _, at := range []time.Duration{a.hold - t.step, a.hold + t.step} {
@@ -335,6 +355,5 @@ func (t *testGen) neverReported(as []alert) TestGroup {
 			}
 		}
 	}
-	g.AlertRuleTests = sortedTests(cases, AlertNeverReported)
-	return g
+	return missing, cases, last
 }
