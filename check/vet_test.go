@@ -106,6 +106,11 @@ syncs: app: {
 			want: []string{`syncs/app.cue:5:2: syncs.app.databse: field not allowed`},
 		},
 		{
+			name:  "a misspelt field of a sync whose name needs quotes names the field as CUE writes it",
+			files: map[string]string{"syncs/chat.cue": "package syncs\n\nsyncs: \"chat-postgres\": {\n\tengine: \"postgres\"\n\tdatabse: \"x\"\n\tenvironments: production: at: \"23:00\"\n}\n"},
+			want:  []string{`syncs/chat.cue:5:2: syncs."chat-postgres".databse: field not allowed`},
+		},
+		{
 			name:  "a misspelt top-level field is an error too",
 			files: map[string]string{"syncs/app.cue": "package syncs\n\nsync: app: engine: \"postgres\"\n"},
 			want:  []string{`syncs/app.cue:3:1: sync: field not allowed`},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -108,15 +109,18 @@ func (r *resolver) cueErrors(err error) Errors {
 	seen := map[string]bool{}
 	for _, e := range cueerrors.Errors(err) {
 		format, args := e.Msg()
-		p := e.Path()
-		if len(p) > 0 && p[0] == "#Estate" {
-			p = p[1:]
+		var p []string
+		for _, l := range e.Path() {
+			if u, err := strconv.Unquote(l); err == nil {
+				l = u
+			}
+			p = append(p, l)
 		}
 		ce := Error{Path: pathString(p), Msg: fmt.Sprintf(format, args...)}
 		ce.Pos = pickPosition(root, cueerrors.Positions(e))
 		// An error raised by a constraint in another file (say the key of a
 		// sync checked in estate.cue) belongs where the field is declared.
-		if decl := r.at(p...); decl.File != "" && ce.Pos.File != "" && !inFile(root, cueerrors.Positions(e), decl.File) {
+		if decl, depth := r.declared(p...); depth >= 2 && ce.Pos.File != "" && !inFile(root, cueerrors.Positions(e), decl.File) {
 			ce.Pos = decl
 		}
 		if k := ce.Error(); !seen[k] {

@@ -54,13 +54,21 @@ func (r *resolver) errorf(pos model.Position, path, format string, args ...any) 
 	r.errs = append(r.errs, Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// at is where the estate declares the field at labels, or its nearest
+// declared parent.
 func (r *resolver) at(labels ...string) model.Position {
+	p, _ := r.declared(labels...)
+	return p
+}
+
+// declared is at, with the number of labels that matched.
+func (r *resolver) declared(labels ...string) (model.Position, int) {
 	for n := len(labels); n > 0; n-- {
 		if p, ok := r.pos[strings.Join(labels[:n], "\x00")]; ok {
-			return p
+			return p, n
 		}
 	}
-	return model.Position{}
+	return model.Position{}, 0
 }
 
 func (r *resolver) duration(s string, labels ...string) time.Duration {

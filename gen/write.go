@@ -13,6 +13,11 @@ import (
 // of removed syncs disappear and a failure leaves the old out/ untouched.
 func Write(root string, files []File) error {
 	dst := filepath.Join(root, OutDir)
+	// A run killed mid-write leaves its temporary directory: clear those.
+	stale, _ := filepath.Glob(filepath.Join(root, ".out-new-*"))
+	for _, d := range stale {
+		os.RemoveAll(d)
+	}
 	tmp, err := os.MkdirTemp(root, ".out-new-")
 	if err != nil {
 		return err
