@@ -161,3 +161,29 @@ func TestVetOnTheExampleEstateListsTheExpectedHazards(t *testing.T) {
 		t.Fatalf("hazards:\n got %q\nwant %q", got, want)
 	}
 }
+
+// The CUE schema already refuses these; the model can be built by other
+// means (tests, other front ends), so check refuses them too.
+func TestAModelBuiltOutsideCUEIsCheckedForWhatTheSchemaWouldRefuse(t *testing.T) {
+	e, err := declare.Load(writeEstate(t, app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: at: "23:00"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Syncs = append(e.Syncs, e.Syncs[0])
+	e.Syncs[1].Jobs = slices.Clone(e.Syncs[0].Jobs)
+	e.Syncs[1].Engine = "oracle"
+	e.Syncs[1].Jobs[0].Pos.Line = 42
+	var got []string
+	for _, f := range check.Estate(e).Errors() {
+		got = append(got, f.String())
+	}
+	want := []string{
+		`syncs/app.cue:3:8: sync "app": unknown engine "oracle" (want postgres, mysql or mongo)`,
+		`syncs/app.cue:42:16: sync "app" in production: duplicate job name: also declared at syncs/app.cue:6`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("errors:\n got %q\nwant %q", got, want)
+	}
+}
