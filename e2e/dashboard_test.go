@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -158,6 +159,17 @@ func checkDashboard(t *testing.T, st *Stack, env string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range dashboardProblems(t, st, env, path, b) {
+		t.Error(p)
+	}
+}
+
+// dashboardProblems is checkDashboard's list of failures for the dashboard
+// JSON b.
+func dashboardProblems(t *testing.T, st *Stack, env, path string, b []byte) []string {
+	t.Helper()
+	var problems []string
+	errorf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	var d grafanaDashboard
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -190,7 +202,7 @@ func checkDashboard(t *testing.T, st *Stack, env string) {
 		if e, ok := dsEnv[name]; ok {
 			return e
 		}
-		t.Errorf("%s: panel %q query %s reads data source %q, which is no data source variable", env, p.Title, q.RefID, ds.UID)
+		errorf("%s: panel %q query %s reads data source %q, which is no data source variable", env, p.Title, q.RefID, ds.UID)
 		return env
 	}
 	syncs := map[string][]declaredSync{}
@@ -212,7 +224,7 @@ func checkDashboard(t *testing.T, st *Stack, env string) {
 				}
 				v, err := e.Prometheus.Query(context.Background(), expr)
 				if err != nil {
-					t.Errorf("%s: panel %q query %s: %v", env, p.Title, q.RefID, err)
+					errorf("%s: panel %q query %s: %v", env, p.Title, q.RefID, err)
 					continue
 				}
 				found := false
@@ -224,15 +236,16 @@ func checkDashboard(t *testing.T, st *Stack, env string) {
 					}
 				}
 				if !found {
-					t.Errorf("%s dashboard: panel %q query %s (on %s's Prometheus) returns no data for sync %s (%d series)\n  %s", env, p.Title, q.RefID, e.Name, s.Job, len(v), expr)
+					errorf("%s dashboard: panel %q query %s (on %s's Prometheus) returns no data for sync %s (%d series)\n  %s", env, p.Title, q.RefID, e.Name, s.Job, len(v), expr)
 				}
 			}
 		}
 	}
 	if queries == 0 {
-		t.Errorf("%s: no panel queries in %s", env, path)
+		errorf("%s: no panel queries in %s", env, path)
 	}
 	if len(syncs[env]) == 0 {
-		t.Errorf("%s: no declared syncs in %s", env, st.Env(env).Manifests)
+		errorf("%s: no declared syncs in %s", env, st.Env(env).Manifests)
 	}
+	return problems
 }
