@@ -71,8 +71,8 @@ func environment(e *model.Estate, env string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if want := declaredJobs(e, env); want > 0 && len(cronJobs) == 0 {
-		return nil, fmt.Errorf("%d job(s) declared but no CronJob generated: refusing to write an empty environment", want)
+	if err := notEmpty(declaredJobs(e, env), len(cronJobs), -1); err != nil {
+		return nil, err
 	}
 	for _, cj := range cronJobs {
 		if err := addYAML("manifests/cronjob-"+cj.Name+".yaml", cj); err != nil {
@@ -93,8 +93,11 @@ func environment(e *model.Estate, env string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if out == nil || out.PrometheusRule == nil || countRules(out) == 0 {
-		return nil, fmt.Errorf("rules: empty rule set: refusing to write an environment without alerts")
+	if out == nil || out.PrometheusRule == nil {
+		return nil, fmt.Errorf("rules: no PrometheusRule")
+	}
+	if err := notEmpty(declaredJobs(e, env), len(cronJobs), countRules(out)); err != nil {
+		return nil, err
 	}
 	if err := addYAML("manifests/prometheusrule.yaml", out.PrometheusRule); err != nil {
 		return nil, err
@@ -126,6 +129,19 @@ func environment(e *model.Estate, env string) ([]File, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// notEmpty refuses output that is more often a mistake than a wish: no
+// CronJob for an environment that declares jobs, or no alert rule at all
+// (rules < 0: not counted yet).
+func notEmpty(declared, cronJobs, rules int) error {
+	if declared > 0 && cronJobs == 0 {
+		return fmt.Errorf("%d job(s) declared but no CronJob generated: refusing to write an empty environment", declared)
+	}
+	if rules == 0 {
+		return fmt.Errorf("rules: empty rule set: refusing to write an environment without alerts")
+	}
+	return nil
 }
 
 // declaredJobs counts the jobs of env that should become CronJobs.
