@@ -95,7 +95,7 @@ func TestABrokenRuleFailsTheGeneratedTests(t *testing.T) {
 			return replaceExpr(r, "> 90000", "> 93600")
 		}},
 		{"a not-completed alert armed every day", AlertNotCompleted, func(r *monitoringv1.Rule) bool {
-			i := strings.Index(r.Expr.StrVal, " and on ()")
+			i := strings.Index(r.Expr.StrVal, "\nand on ()")
 			if i < 0 {
 				return false
 			}

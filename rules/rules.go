@@ -153,10 +153,28 @@ func (b *builder) annotations(name, summary, description string) map[string]stri
 	if b.e.Alerting.RunbookURL != "" {
 		a["runbook_url"] = b.e.Alerting.RunbookURL + "#" + name
 	}
-	if b.e.Alerting.DashboardURL != "" {
-		a["dashboard_url"] = b.e.Alerting.DashboardURL
+	if u := DashboardURL(b.e, b.env.Name); u != "" {
+		a["dashboard_url"] = u
 	}
 	return a
+}
+
+// DashboardUID is the uid of env's generated dashboard: one per
+// environment, so that a Grafana that loads several never mixes them up.
+func DashboardUID(e *model.Estate, env string) string { return e.Alerting.DashboardUID + "-" + env }
+
+// DashboardURL is the configured dashboard link, pointed at env's own
+// dashboard when it names the estate's dashboard uid ("/d/<uid>").
+func DashboardURL(e *model.Estate, env string) string {
+	u := e.Alerting.DashboardURL
+	if u == "" || e.Alerting.DashboardUID == "" {
+		return u
+	}
+	seg := "/d/" + e.Alerting.DashboardUID
+	if i := strings.Index(u, seg); i >= 0 && (len(u) == i+len(seg) || strings.ContainsRune("/?#", rune(u[i+len(seg)]))) {
+		u = u[:i] + "/d/" + DashboardUID(e, env) + u[i+len(seg):]
+	}
+	return u
 }
 
 // Template renders a label reference as a Prometheus alert template.
@@ -242,7 +260,7 @@ func (b *builder) takingLong() ([]alert, error) {
 				return nil, fmt.Errorf("rules: tier %s has no long-running threshold for %s, which sync %s uses in %s",
 					tier.Name, op, want[0].Sync, b.env.Name)
 			}
-			expr := fmt.Sprintf("%s == %d", union(MetricState, selectors(want, b.universe), ""), StateRunning)
+			expr := fmt.Sprintf("(\n%s\n) == %d", union(MetricState, selectors(want, b.universe), "", "  "), StateRunning)
 			out = append(out, b.longAlert(name, expr, threshold, want, LabelTier, tier.Name))
 		}
 	}
@@ -295,10 +313,10 @@ func (b *builder) notCompleted() ([]alert, error) {
 			return nil, fmt.Errorf("rules: schedule class %s has no not-completed window, and sync %s uses it in %s",
 				class.Name, want[0].Sync, b.env.Name)
 		}
-		last := union(MetricTimestamp, selectors(want, b.universe), fmt.Sprintf("%s=%q", LabelState, "succeeded"))
-		expr := fmt.Sprintf("time() - max by (%s) (%s) > %d", aggregateBy, last, int64(class.Window/time.Second))
+		last := union(MetricTimestamp, selectors(want, b.universe), fmt.Sprintf("%s=%q", LabelState, "succeeded"), "  ")
+		expr := fmt.Sprintf("time() - max by (%s) (\n%s\n) > %d", aggregateBy, last, int64(class.Window/time.Second))
 		if armed := armedDays(class); armed != "" {
-			expr += " and on () (" + armed + ")"
+			expr += "\nand on () (" + armed + ")"
 		}
 		window := promModel.Duration(class.Window).String()
 		annotate := func(l func(string) string) map[string]string {

@@ -99,7 +99,7 @@ func TestEveryRuleHasPolicyLabelsAndLinkedAnnotations(t *testing.T) {
 				if want := "https://docs.example.org/runbooks/envsync#" + r.Alert; r.Annotations["runbook_url"] != want {
 					t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
 				}
-				if r.Annotations["dashboard_url"] != e.Alerting.DashboardURL {
+				if r.Annotations["dashboard_url"] != "https://grafana.example.org/d/envsync-"+env.Name {
 					t.Errorf("%s: dashboard_url %q", r.Alert, r.Annotations["dashboard_url"])
 				}
 				for _, l := range []string{LabelOperation, LabelDatabase, LabelInstance} {
@@ -240,8 +240,23 @@ func TestNotCompletedIsArmedOnlyOnTheClassDays(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(expr, "> 90000 and on () (day_of_week() == 2 or day_of_week() == 3 or day_of_week() == 4 or day_of_week() == 5)") {
+	if !strings.Contains(expr, "> 90000\nand on () (day_of_week() == 2 or day_of_week() == 3 or day_of_week() == 4 or day_of_week() == 5)") {
 		t.Fatalf("weekdays not-completed rule is not 25h armed Tuesday to Friday: %s", expr)
+	}
+}
+
+func TestTheDashboardLinkPointsAtTheEnvironmentsDashboard(t *testing.T) {
+	e := modeltest.Estate()
+	for url, want := range map[string]string{
+		"https://grafana.example.org/d/envsync":                 "https://grafana.example.org/d/envsync-staging",
+		"https://grafana.example.org/d/envsync/db-sync?orgId=1": "https://grafana.example.org/d/envsync-staging/db-sync?orgId=1",
+		"https://grafana.example.org/d/envsync-other":           "https://grafana.example.org/d/envsync-other",
+		"https://status.example.org/":                           "https://status.example.org/",
+	} {
+		e.Alerting.DashboardURL = url
+		if got := DashboardURL(e, "staging"); got != want {
+			t.Errorf("DashboardURL(%q) = %q, want %q", url, got, want)
+		}
 	}
 }
 

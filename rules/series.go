@@ -179,17 +179,15 @@ func oneOf(label string, values []string) string {
 	return label + "=~" + strconv.Quote(strings.Join(quoted, "|"))
 }
 
-// union selects metric with each matcher set, joined by "or".
-func union(metric string, matchers []string, extra string) string {
+// union selects metric with each matcher set, one selector a line, joined
+// by "or" (indented by indent).
+func union(metric string, matchers []string, extra, indent string) string {
 	parts := make([]string, len(matchers))
 	for i, m := range matchers {
 		if extra != "" {
 			m = extra + "," + m
 		}
-		parts[i] = metric + "{" + m + "}"
+		parts[i] = indent + metric + "{" + m + "}"
 	}
-	if len(parts) == 1 {
-		return parts[0]
-	}
-	return "(" + strings.Join(parts, " or ") + ")"
+	return strings.Join(parts, "\n"+indent+"or\n")
 }

@@ -47,7 +47,7 @@ var (
 )
 
 // UID is the dashboard uid of env: the estate's uid and the environment.
-func UID(e *model.Estate, env string) string { return e.Alerting.DashboardUID + "-" + env }
+func UID(e *model.Estate, env string) string { return rules.DashboardUID(e, env) }
 
 // Build returns the dashboard of one environment. Every query is parsed
 // (with Grafana's variables replaced by placeholders) before it is returned.
