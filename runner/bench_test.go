@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"testing"
@@ -32,6 +33,12 @@ func TestMain(m *testing.M) {
 }
 
 func runAsRunner(op string) int {
+	if path := os.Getenv("ENVSYNC_TEST_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	cfg, err := runner.FromEnv(os.Getenv)
 	if err == nil {
 		var r *runner.Runner
@@ -73,6 +80,8 @@ func run(b *testing.B, cmd *exec.Cmd) (time.Duration, float64) {
 		b.Fatalf("%s: %v\n%s", cmd.Path, err, stderr.Bytes())
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	b.Logf("%s: %.1fs wall, %.1fs user, %.1fs system, %d MiB peak", filepath.Base(cmd.Path), wall.Seconds(),
+		time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds(), ru.Maxrss/1024)
 	return wall, float64(ru.Maxrss) / 1024
 }
 
@@ -108,7 +117,7 @@ func BenchmarkBackupPeakMemory(b *testing.B) {
 
 		backup := exec.Command(bin, "-test.run=^$")
 		backup.Env = append(os.Environ(), s3.Env()...)
-		backup.Env = append(backup.Env, asRunner+"=backup")
+		backup.Env = append(backup.Env, asRunner+"=backup", "ENVSYNC_TEST_CPUPROFILE="+os.Getenv("ENVSYNC_BENCH_CPUPROFILE"))
 		backup.Env = append(backup.Env,
 			"PATH="+filepath.Dir(pgDump)+":"+os.Getenv("PATH"),
 			"DB_ENGINE=postgres", "DB_HOST="+pg.Host, "DB_PORT="+strconv.Itoa(pg.Port),
