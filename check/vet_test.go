@@ -253,7 +253,7 @@ syncs: app: {
 			name: "a sync without an engine is refused",
 			files: app(`	database: "app_production"
 	environments: production: at: "23:00"`),
-			want: []string{`syncs.app.engine: incomplete value "postgres" | "mysql" | "mongo"`},
+			want: []string{`syncs/app.cue:3:8: syncs.app.engine: incomplete value "postgres" | "mysql" | "mongo"`},
 		},
 		{
 			name: "operations out of order are refused",
