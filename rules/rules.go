@@ -129,6 +129,15 @@ func (b *builder) checkLabels() error {
 	if b.e.Alerting.Severity == "" {
 		return fmt.Errorf("rules: alerting severity is empty")
 	}
+	// A series of an unknown tier or class would be watched by no rule.
+	for _, s := range b.universe {
+		if _, ok := b.e.Tier(s.Tier); !ok && s.Operation != model.Transform {
+			return fmt.Errorf("rules: sync %s in %s: unknown tier %q for %s", s.Sync, b.env.Name, s.Tier, s.Operation)
+		}
+		if _, ok := b.e.Class(s.Class); !ok {
+			return fmt.Errorf("rules: sync %s in %s: unknown schedule class %q", s.Sync, b.env.Name, s.Class)
+		}
+	}
 	return nil
 }
 

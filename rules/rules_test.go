@@ -276,6 +276,10 @@ func TestBadPolicyIsAnErrorNamingWhatIsWrong(t *testing.T) {
 			"schedule class weekdays has no not-completed window, and sync chat-postgres uses it in staging"},
 		{"an invalid label name", "staging", func(e *model.Estate) { e.Alerting.Labels["team-name"] = "x" },
 			`alerting label "team-name" is not a valid Prometheus label name`},
+		{"an unknown tier", "staging", func(e *model.Estate) { e.Syncs[1].Tier[model.Backup] = "quick" },
+			`sync chat-postgres in staging: unknown tier "quick" for backup`},
+		{"an unknown class", "integration", func(e *model.Estate) { e.Syncs[0].Jobs[1].Class = "monthly" },
+			`sync account-api-postgres in integration: unknown schedule class "monthly"`},
 		{"no severity", "staging", func(e *model.Estate) { e.Alerting.Severity = "" }, "alerting severity is empty"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
