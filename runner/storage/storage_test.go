@@ -217,3 +217,23 @@ func TestOpenReadsTheBucketURL(t *testing.T) {
 		t.Fatalf("Open(file://%s) = %v, %v", dir, st, err)
 	}
 }
+
+func TestAnEndpointFromTheStandardEnvironmentIsReachedPathStyle(t *testing.T) {
+	srv := testenv.StartS3(t)
+	srv.CreateBucket(t, "dumps")
+	srv.SetEnv(t)
+	// With an IP address the SDK falls back to path style by itself; with a
+	// name, virtual-hosted style would ask for dumps.localhost.
+	t.Setenv("AWS_ENDPOINT_URL_S3", strings.Replace(srv.Endpoint, "127.0.0.1", "localhost", 1))
+	st, err := storage.Open(context.Background(), "s3://dumps", storage.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(context.Background(), "i/latest-d.txt", strings.NewReader("i/k")); err != nil {
+		t.Fatalf("Put through AWS_ENDPOINT_URL_S3=%s: %v", os.Getenv("AWS_ENDPOINT_URL_S3"), err)
+	}
+	keys, err := st.List(context.Background(), "i/")
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("List = %q, %v", keys, err)
+	}
+}
