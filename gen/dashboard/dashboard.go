@@ -167,13 +167,27 @@ func stateMapping() []ValueMapping {
 
 const legendSeries = "{{database_instance}}/{{database_db_name}} {{operation}}"
 
+// layout sizes the panels to the estate: one bar or timeline row per
+// series the environment reports, within bounds.
+type layout struct{ tableH, barsH, timelineH int }
+
+func sizes(e *model.Estate, env string) layout {
+	n := len(rules.Expected(e, env))
+	clamp := func(v, lo, hi int) int { return min(max(v, lo), hi) }
+	return layout{tableH: clamp(n/3+4, 8, 20), barsH: clamp(n*2/3+2, 10, 45), timelineH: clamp(n/2+3, 8, 40)}
+}
+
 func panels(e *model.Estate, env model.Environment) []Panel {
 	t := true
+	l := sizes(e, env.Name)
+	y2 := l.tableH
+	y3 := y2 + l.barsH
+	y4 := y3 + l.timelineH
 	ps := []Panel{
 		{
 			Type: "table", Title: "Latest state, duration and size per operation",
 			Description: "The last state each operation reported, how long its last successful run took, the size of its last dump, and how long ago it last succeeded (red past 8 days).",
-			GridPos:     GridPos{H: 10, W: 24, X: 0, Y: 0}, Datasource: thisEnv,
+			GridPos:     GridPos{H: l.tableH, W: 24, X: 0, Y: 0}, Datasource: thisEnv,
 			Targets: []Target{
 				table("A", fmt.Sprintf("max by (%s) (%s)", byOperation, sel(rules.MetricState))),
 				table("B", fmt.Sprintf("max by (%s) (%s)", byOperation, sel(rules.MetricDuration, succeeded()))),
@@ -206,7 +220,7 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 		{
 			Type: "bargauge", Title: "Time since last success per operation",
 			Description: "How long ago each operation last succeeded; red past 8 days.",
-			GridPos:     GridPos{H: 12, W: 12, X: 0, Y: 10}, Datasource: thisEnv,
+			GridPos:     GridPos{H: l.barsH, W: 12, X: 0, Y: y2}, Datasource: thisEnv,
 			Targets: []Target{{RefID: "A", Expr: fmt.Sprintf("time() - max by (%s) (%s)", bySeries, sel(rules.MetricTimestamp, succeeded())),
 				LegendFormat: legendSeries, Instant: true}},
 			FieldConfig: FieldConfig{Defaults: FieldDefaults{Unit: "s", Min: f(0), Mappings: []ValueMapping{}, Thresholds: staleSteps(),
@@ -214,11 +228,11 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 			Options: PanelOptions{Orientation: "horizontal", DisplayMode: "basic", ShowUnfilled: &t, ValueMode: "color", NamePlacement: "left",
 				Sizing: "auto", Reduce: &ReduceOption{Calcs: []string{"lastNotNull"}, Fields: "", Values: false}},
 		},
-		dataAge(e, env),
+		dataAge(e, env, GridPos{H: l.barsH, W: 12, X: 12, Y: y2}),
 		{
 			Type: "state-timeline", Title: "State timeline",
 			Description: "Failed, running and succeeded over time, per operation.",
-			GridPos:     GridPos{H: 10, W: 24, X: 0, Y: 22}, Datasource: thisEnv,
+			GridPos:     GridPos{H: l.timelineH, W: 24, X: 0, Y: y3}, Datasource: thisEnv,
 			Targets: []Target{{RefID: "A", Expr: fmt.Sprintf("max by (%s) (%s)", bySeries, sel(rules.MetricState)),
 				LegendFormat: legendSeries, Range: true}},
 			FieldConfig: FieldConfig{Defaults: FieldDefaults{Mappings: stateMapping(), Color: &FieldColor{Mode: "thresholds"},
@@ -227,9 +241,9 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 			Options: PanelOptions{MergeValues: &t, ShowValue: "never", AlignValue: "left", RowHeight: 0.9,
 				Legend: &Legend{DisplayMode: "list", Placement: "bottom", ShowLegend: true, Calcs: []string{}}, Tooltip: &Tooltip{Mode: "single", Sort: "none"}},
 		},
-		timeseries("Durations over time", "How long each successful operation took.", GridPos{H: 10, W: 12, X: 0, Y: 32}, "s",
+		timeseries("Durations over time", "How long each successful operation took.", GridPos{H: 12, W: 12, X: 0, Y: y4}, "s",
 			fmt.Sprintf("max by (%s) (%s)", bySeries, sel(rules.MetricDuration, succeeded())), legendSeries),
-		timeseries("File sizes over time", "The size of each backup's dump.", GridPos{H: 10, W: 12, X: 12, Y: 32}, "bytes",
+		timeseries("File sizes over time", "The size of each backup's dump.", GridPos{H: 12, W: 12, X: 12, Y: y4}, "bytes",
 			fmt.Sprintf("max by (%s) (%s)", byDatabase, sel(rules.MetricFileSize, fmt.Sprintf(`%s="backup"`, rules.LabelOperation))),
 			"{{database_instance}}/{{database_db_name}}"),
 	}
@@ -264,7 +278,7 @@ func timeseries(title, description string, pos GridPos, unit, expr, legend strin
 // restores shows the age of the dump it restored; one that only backs up,
 // the age of its last successful backup. Each environment's column reads
 // that environment's Prometheus.
-func dataAge(e *model.Estate, env model.Environment) Panel {
+func dataAge(e *model.Estate, env model.Environment, pos GridPos) Panel {
 	var targets []Target
 	organize := OrganizeOptions{
 		ExcludeByName: map[string]bool{"Time": true},
@@ -295,7 +309,7 @@ func dataAge(e *model.Estate, env model.Environment) Panel {
 	return Panel{
 		Type: "table", Title: "Data age per sync and environment",
 		Description: "How old the data in each environment is: for an environment that restores, the age of the dump it last restored; for one that only backs up, the age of its last successful backup. Red past 8 days. Each column reads that environment's Prometheus (variables ds_<environment>).",
-		GridPos:     GridPos{H: 12, W: 12, X: 12, Y: 10}, Datasource: mixed,
+		GridPos:     pos, Datasource: mixed,
 		Targets: targets,
 		FieldConfig: FieldConfig{
 			Defaults: FieldDefaults{Unit: "s", Mappings: []ValueMapping{}, Thresholds: staleSteps(), Color: &FieldColor{Mode: "thresholds"},
