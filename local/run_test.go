@@ -3,6 +3,9 @@ package local
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +34,7 @@ func fixtureRunner(t *testing.T, m *Manifests) *Runner {
 		},
 		CallerEnv: []string{"PATH=/usr/bin", "HOME=" + t.TempDir(), "AWS_REGION=eu-west-2", "AWS_SECRET_ACCESS_KEY=caller-secret", "SECRET_NOT_PASSED=1"},
 		Now:       func() time.Time { return time.Unix(1_800_000_000, 0) },
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 
@@ -203,5 +207,69 @@ func TestSecretsAreReadFromAFileOrAnEnvironmentVariableAndParseErrorsHideValues(
 	_, err = LoadSecrets("env:ENVSYNC_TEST_SECRETS")
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("LoadSecrets of a malformed value = %v, want an error without the value", err)
+	}
+}
+
+func TestEveryGeneratedCronJobOfTheExampleEstatePlansIntoEnvsyncProcesses(t *testing.T) {
+	dirs, _ := filepath.Glob("../out/*/manifests")
+	if len(dirs) == 0 {
+		t.Fatal("no ../out/*/manifests: run 'make gen'")
+	}
+	jobs := 0
+	for _, dir := range dirs {
+		m, err := LoadManifests(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &Runner{Manifests: m, PlanOnly: true, CallerEnv: []string{}}
+		for _, cj := range m.CronJobs {
+			plan, err := r.PlanJob(cj, t.TempDir())
+			if err != nil {
+				t.Errorf("%s: %v", dir, err)
+				continue
+			}
+			jobs++
+			for _, p := range plan.Processes {
+				if len(p.Args) != 2 || p.Args[0] != "run" {
+					t.Errorf("%s: %s container %s runs %q, want run <operation>", dir, cj.Name, p.Container, p.Args)
+					continue
+				}
+				// kubectl logs -c 0-restore: the name says the operation.
+				order := map[string]int{"restore": 0, "transform": 1, "backup": 2}[p.Args[1]]
+				if want := fmt.Sprintf("%d-%s", order, p.Args[1]); p.Container != want && !strings.HasPrefix(p.Container, want+"-") {
+					t.Errorf("%s: %s container %s runs %s, want it named %s[-database]", dir, cj.Name, p.Container, p.Args[1], want)
+				}
+				env := envOf(p)
+				if s := env["SANITISE_SCRIPT"]; s != "" {
+					if _, err := os.Stat(s); err != nil {
+						t.Errorf("%s: %s container %s: SANITISE_SCRIPT %s is not a written file: %v", dir, cj.Name, p.Container, s, err)
+					}
+				}
+				for _, k := range []string{"DB_ENGINE", "DB_INSTANCE", "DB_DATABASE", "BUCKET", "ENVIRONMENT"} {
+					if env[k] == "" {
+						t.Errorf("%s: %s container %s has no %s", dir, cj.Name, p.Container, k)
+					}
+				}
+			}
+		}
+	}
+	if jobs < 20 {
+		t.Errorf("planned %d CronJobs, want the whole example estate", jobs)
+	}
+}
+
+func TestKubernetesVariableReferencesExpandAsTheKubeletDoes(t *testing.T) {
+	env := map[string]string{"A": "x", "B": "y"}
+	for in, want := range map[string]string{
+		"$(A)-$(B)": "x-y",
+		"$$(A)":     "$(A)",
+		"$(C)":      "$(C)",
+		"$(A":       "$(A",
+		"plain":     "plain",
+		"$":         "$",
+	} {
+		if got := expand(in, env); got != want {
+			t.Errorf("expand(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
