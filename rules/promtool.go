@@ -10,6 +10,7 @@ import (
 	"time"
 
 	promModel "github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/envsync/envsync/model"
 )
@@ -105,6 +106,14 @@ func (b *builder) unitTests(alerts []alert) (*TestFile, error) {
 			g.AlertRuleTests = append(g.AlertRuleTests, sortedTests(nrCases, AlertNeverReported)...)
 		}
 		groups = append(groups, g)
+	}
+	p := parser.NewParser(parser.Options{})
+	for _, g := range groups {
+		for _, in := range g.InputSeries {
+			if _, _, err := p.ParseSeriesDesc(in.Series + " " + in.Values); err != nil {
+				return nil, fmt.Errorf("rules: environment %s: generated test series does not parse: %w\n%s %s", t.b.env.Name, err, in.Series, in.Values)
+			}
+		}
 	}
 	return &TestFile{
 		RuleFiles:          []string{RuleFileName},
