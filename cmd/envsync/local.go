@@ -63,6 +63,13 @@ Endpoints change only through these overrides:
 			if err != nil {
 				return err
 			}
+			// A manifests directory of another environment would run its jobs
+			// against this environment's servers.
+			for _, cj := range m.CronJobs {
+				if got, ok := cj.Labels["envsync.io/environment"]; ok && got != env {
+					return fmt.Errorf("%s: CronJob %s belongs to environment %q, not %q", m.Files[cj.Name], cj.Name, got, env)
+				}
+			}
 			o.Databases = map[string]local.Endpoint{}
 			for _, d := range dbs {
 				inst, addr, ok := strings.Cut(d, "=")
