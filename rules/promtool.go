@@ -219,11 +219,18 @@ func (t *testGen) reported(until time.Duration, skip map[[3]string]bool) []Input
 		if !s.Runs || skip[[3]string{s.Instance, s.Database, string(s.Operation)}] {
 			continue
 		}
-		l := seriesLabels(s)
-		l[LabelPod] = s.Sync + "-28000000-earlier"
-		out = append(out, InputSeries{Series: seriesDesc(MetricState, l), Values: t.constant(StateSucceeded, until)})
+		out = append(out, InputSeries{Series: seriesDesc(MetricState, seriesLabels(s)), Values: t.constant(StateSucceeded, until)})
 	}
 	return out
+}
+
+// keys is the set of (instance, database, operation) of ss.
+func keys(ss ...Series) map[[3]string]bool {
+	m := map[[3]string]bool{}
+	for _, s := range ss {
+		m[[3]string{s.Instance, s.Database, string(s.Operation)}] = true
+	}
+	return m
 }
 
 // failed: a series that succeeded, then failed. Silent before, firing after.
@@ -237,7 +244,7 @@ func (t *testGen) failed(a alert) TestGroup {
 	values := fmt.Sprintf("%d+0x%d %d+0x2", StateSucceeded, int(failAt/t.step)-1, StateFailed)
 	return TestGroup{
 		Interval:    dur(t.step),
-		InputSeries: append(t.reported(failAt+t.step, nil), InputSeries{Series: seriesDesc(MetricState, l), Values: values}),
+		InputSeries: append(t.reported(failAt+t.step, keys(s)), InputSeries{Series: seriesDesc(MetricState, l), Values: values}),
 		AlertRuleTests: sortedTests(map[time.Duration][]ExpAlert{
 			failAt - t.step: nil,
 			failAt + t.step: {expect(a, l)},
@@ -257,11 +264,13 @@ func (t *testGen) takingLong(as []alert) TestGroup {
 	}
 	var rs []running
 	var last time.Duration
+	var tested []Series
 	for _, a := range as {
 		rs = append(rs, running{a, seriesLabels(a.series[0])})
+		tested = append(tested, a.series[0])
 		last = max(last, a.hold+t.step)
 	}
-	g := TestGroup{Interval: dur(t.step), InputSeries: t.reported(last, nil)}
+	g := TestGroup{Interval: dur(t.step), InputSeries: t.reported(last, keys(tested...))}
 	for _, r := range rs {
 		g.InputSeries = append(g.InputSeries, InputSeries{Series: seriesDesc(MetricState, r.l), Values: t.constant(StateRunning, last)})
 	}
