@@ -273,3 +273,28 @@ func TestKubernetesVariableReferencesExpandAsTheKubeletDoes(t *testing.T) {
 		}
 	}
 }
+
+func TestBucketsDirServesS3BucketsFromLocalFoldersUnderTheirNames(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	r.Overrides.BucketsDir = "/var/tmp/buckets"
+	cj, _ := m.CronJob("chat-postgres")
+	plan, err := r.PlanJob(cj, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := envOf(plan.Processes[0])["BUCKET"]; got != "file:///var/tmp/buckets/test-staging-database-backups" {
+		t.Errorf("BUCKET = %q", got)
+	}
+}
+
+func TestEndpointsAreHostColonPort(t *testing.T) {
+	if ep, err := ParseEndpoint("127.0.0.1:5433"); err != nil || ep != (Endpoint{"127.0.0.1", 5433}) {
+		t.Errorf("ParseEndpoint(127.0.0.1:5433) = %v, %v", ep, err)
+	}
+	for _, bad := range []string{"127.0.0.1", "host:port", "host:0", "host:70000"} {
+		if _, err := ParseEndpoint(bad); err == nil {
+			t.Errorf("ParseEndpoint(%q) accepted", bad)
+		}
+	}
+}
