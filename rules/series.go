@@ -18,9 +18,6 @@ const (
 	MetricDuration  = "db_backup_job_duration_seconds"
 	MetricFileSize  = "db_backup_job_file_size_bytes"
 	MetricRestored  = "db_backup_restored_dump_timestamp_seconds"
-	// MetricExpected is recorded by the generated rules: one series per
-	// operation the environment expects to report.
-	MetricExpected = "envsync:expected_operation"
 
 	LabelEngine    = "database_engine"
 	LabelInstance  = "database_instance"
@@ -28,7 +25,6 @@ const (
 	LabelOperation = "operation"
 	LabelPod       = "instance"
 	LabelState     = "state"
-	LabelSync      = "sync"
 	LabelClass     = "schedule_class"
 	LabelTier      = "tier"
 	LabelEnv       = "environment"
@@ -112,7 +108,7 @@ func Expected(e *model.Estate, env string) []Series {
 
 func opIndex(op model.Operation) int { return slices.Index(model.Operations, op) }
 
-// selector returns the label matchers (without braces) that select exactly
+// selectors returns the label matchers (without braces) that select exactly
 // the series in want among those in universe: one matcher set per operation,
 // naming whole instances by a regex, and instances of which only some
 // databases are wanted by instance and database. The result is sorted.
