@@ -44,6 +44,7 @@ var (
 	thisEnv    = prometheus("${" + VarDatasource + "}")
 	mixed      = &DataSourceRef{Type: "datasource", UID: "-- Mixed --"}
 	validUID   = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+	notVarChar = regexp.MustCompile(`[^a-zA-Z0-9_]`)
 )
 
 // UID is the dashboard uid of env: the estate's uid and the environment.
@@ -95,7 +96,7 @@ func Build(e *model.Estate, env string) (*Dashboard, error) {
 
 // dsVar is the data source variable of another environment's Prometheus.
 func dsVar(env string) string {
-	return "ds_" + regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(env, "_")
+	return "ds_" + notVarChar.ReplaceAllString(env, "_")
 }
 
 func variables(e *model.Estate, env model.Environment) []Variable {
