@@ -205,17 +205,27 @@ func (e *Engine) feed(cmd *exec.Cmd, name string, r io.Reader, pausePoint string
 	if pausePoint != "" {
 		src = &pauseReader{r: r, point: pausePoint}
 	}
-	_, copyErr := io.Copy(stdin, src)
-	closeErr := stdin.Close()
-	waitErr := cmd.Wait()
-	if waitErr != nil {
-		return e.result(name, waitErr, stderr)
+	// The copy runs beside the tool. When the tool dies (cancelled, or
+	// refusing the input), Wait closes its stdin and the copy stops at its
+	// next write; a copy blocked reading a stalled source is given a few
+	// seconds (an S3 body unblocks when the context is cancelled), then left.
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(stdin, src)
+		if cerr := stdin.Close(); err == nil && cerr != nil && !errors.Is(cerr, os.ErrClosed) {
+			err = cerr
+		}
+		copied <- err
+	}()
+	if err := cmd.Wait(); err != nil {
+		select {
+		case <-copied:
+		case <-time.After(5 * time.Second):
+		}
+		return e.result(name, err, stderr)
 	}
-	if copyErr != nil {
-		return fmt.Errorf("postgres: streaming the dump into %s: %w", name, copyErr)
-	}
-	if closeErr != nil && !errors.Is(closeErr, os.ErrClosed) {
-		return fmt.Errorf("postgres: streaming the dump into %s: %w", name, closeErr)
+	if err := <-copied; err != nil {
+		return fmt.Errorf("postgres: streaming the dump into %s: %w", name, err)
 	}
 	if s := strings.TrimSpace(e.redact(stderr.String())); s != "" {
 		e.log().Warn(name+" wrote to stderr", "stderr", s)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -522,5 +523,56 @@ func startWatchingDatabases(t *testing.T, pg *testenv.Postgres) func() []string 
 		}
 		slices.Sort(names)
 		return names
+	}
+}
+
+func TestARestoreCancelledPartWayLeavesLiveIntactAndNoShadow(t *testing.T) {
+	pg := newServer(t)
+	seed(t, pg, "app")
+	data := dump(t, pg, "app")
+	pg.Exec(t, "app", "UPDATE people SET name = 'the old copy' WHERE id = 1")
+	before := pg.Snapshot(t, "app")
+	// The dump arrives in two halves; the operation is cancelled (as on
+	// SIGTERM) once pg_restore is writing into the shadow.
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- newEngine(t, pg, "app", "app_owner").Restore(ctx, pr, engine.RestoreOptions{})
+	}()
+	go pw.Write(data[:len(data)/2])
+	c := pg.Connect(t, "postgres")
+	for deadline := time.Now().Add(time.Minute); ; {
+		var tables int
+		var exists bool
+		c.QueryRow(context.Background(), "SELECT EXISTS (SELECT FROM pg_database WHERE datname = 'app_envsync_shadow')").Scan(&exists)
+		if exists {
+			if sc, err := pgx.Connect(context.Background(), pg.DSN("app_envsync_shadow")); err == nil {
+				sc.QueryRow(context.Background(), "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&tables)
+				sc.Close(context.Background())
+			}
+		}
+		if tables > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pg_restore never created a table in the shadow")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a cancelled restore succeeded")
+	}
+	pw.Close()
+	if ok, diff := before.Equal(pg.Snapshot(t, "app")); !ok {
+		t.Fatalf("live changed: %s", diff)
+	}
+	if dbs := pg.Databases(t); !slices.Equal(dbs, []string{"app"}) {
+		t.Fatalf("databases after the cancelled restore: %v, want only app", dbs)
+	}
+	if !pg.AllowsConnections(t, "app") {
+		t.Fatal("live refuses connections")
 	}
 }

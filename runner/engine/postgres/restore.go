@@ -103,9 +103,11 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 			return
 		}
 		// Best effort: the next run drops it anyway.
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := mc.Exec(cctx, "DROP DATABASE IF EXISTS "+ident(shadow)+" WITH (FORCE)"); err != nil {
+		err := e.cleanup(mc, func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(shadow)+" WITH (FORCE)")
+			return err
+		})
+		if err != nil {
 			e.log().Warn("could not drop the shadow database; the next run will", "shadow", shadow, "error", err)
 		}
 	}()
@@ -132,9 +134,6 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	}
 	swapped = true
 
-	if _, err := mc.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s OWNER TO %s", ident(live), ident(owner))); err != nil {
-		return fmt.Errorf("postgres: setting the owner of %q: %w", live, err)
-	}
 	if _, err := mc.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(old)+" WITH (FORCE)"); err != nil {
 		// Live is complete and new; the next run drops the old copy.
 		e.log().Warn("could not drop the old copy; the next run will", "old", old, "error", err)
@@ -226,9 +225,8 @@ func (e *Engine) swap(ctx context.Context, mc *pgx.Conn, live, shadow, old strin
 	defer func() {
 		// On every path: after a swap this is the new live (already
 		// allowing connections); otherwise the old one, which must.
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := allowConnections(cctx, mc, live); err != nil {
+		err := e.cleanup(mc, func(ctx context.Context, c *pgx.Conn) error { return allowConnections(ctx, c, live) })
+		if err != nil {
 			e.log().Error("could not allow connections to the live database again; the next run will", "error", err)
 		}
 	}()
@@ -288,6 +286,23 @@ func dbState(ctx context.Context, mc *pgx.Conn, name string) (exists, allowsConn
 		return false, false, fmt.Errorf("postgres: looking up database %q: %w", name, err)
 	}
 	return true, allowsConnections, nil
+}
+
+// cleanup runs fn on the maintenance session, or on a new one when that
+// session died with the operation's context (pgx closes a session whose
+// query is cancelled): a cancelled restore still re-enables connections.
+func (e *Engine) cleanup(mc *pgx.Conn, fn func(context.Context, *pgx.Conn) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if mc.IsClosed() {
+		c, err := e.connect(ctx, maintenanceDB(e.cfg.Database))
+		if err != nil {
+			return err
+		}
+		defer c.Close(context.Background())
+		mc = c
+	}
+	return fn(ctx, mc)
 }
 
 // maintenanceDB is where the restore connects to create, rename and drop:
