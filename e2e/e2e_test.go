@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/klauspost/compress/zstd"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -133,11 +138,20 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 					t.Errorf("%s: no %s among %v", bucket, pointer, keys)
 					continue
 				}
-				target := readObject(t, st.S3, bucket, pointer)
+				target := strings.TrimSpace(readObject(t, st.S3, bucket, pointer))
 				if !keys[target] {
 					t.Errorf("%s: %s points to %q, which is not in the bucket", bucket, pointer, target)
 				}
 			}
+		}
+	})
+
+	t.Run("the dumps integration publishes for laptops hold no personal data, unlike staging's", func(t *testing.T) {
+		if found := personalDataInDumps(t, st.S3, "e2e-staging-database-backups", ps); len(found) == 0 {
+			t.Error("staging's dumps hold no personal data: the search finds nothing, so its absence in integration's proves nothing")
+		}
+		if found := personalDataInDumps(t, st.S3, "e2e-integration-database-backups", ps); len(found) > 0 {
+			t.Errorf("personal data in integration's dumps: %s", strings.Join(found, "; "))
 		}
 	})
 
@@ -274,6 +288,55 @@ func personalDataIn(t *testing.T, e *Env, ps []Person) []string {
 	return found
 }
 
+// personalDataInDumps reads every dump in bucket, decompressed, and returns
+// the personal values found in it.
+func personalDataInDumps(t *testing.T, s *testenv.S3Server, bucket string, ps []Person) []string {
+	t.Helper()
+	var text bytes.Buffer
+	dumps := 0
+	for key := range listKeys(t, s, bucket) {
+		base := path.Base(key)
+		if strings.HasPrefix(base, "latest-") || strings.HasSuffix(base, ".sha256") {
+			continue
+		}
+		dumps++
+		raw := []byte(readObject(t, s, bucket, key))
+		var r io.Reader = bytes.NewReader(raw)
+		switch {
+		case bytes.HasPrefix(raw, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+			d, err := zstd.NewReader(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			r = d
+		case bytes.HasPrefix(raw, []byte{0x1f, 0x8b}):
+			g, err := gzip.NewReader(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = g
+		}
+		if _, err := io.Copy(&text, r); err != nil {
+			t.Fatalf("decompressing s3://%s/%s: %v", bucket, key, err)
+		}
+	}
+	if dumps == 0 {
+		t.Fatalf("no dumps in %s", bucket)
+	}
+	dump := strings.ReplaceAll(text.String(), `\'`, `'`)
+	var found []string
+	for _, v := range personalStrings(ps) {
+		if strings.Contains(dump, v) {
+			found = append(found, v)
+		}
+	}
+	if len(found) > 5 {
+		found = append(found[:5], fmt.Sprintf("and %d more", len(found)-5))
+	}
+	return found
+}
+
 func listKeys(t *testing.T, s *testenv.S3Server, bucket string) map[string]bool {
 	t.Helper()
 	keys := map[string]bool{}
@@ -297,16 +360,11 @@ func readObject(t *testing.T, s *testenv.S3Server, bucket, key string) string {
 		t.Fatalf("reading s3://%s/%s: %v", bucket, key, err)
 	}
 	defer o.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := o.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(o.Body)
+	if err != nil {
+		t.Fatalf("reading s3://%s/%s: %v", bucket, key, err)
 	}
-	return strings.TrimSpace(b.String())
+	return string(b)
 }
 
 // withScript copies a manifests directory, replacing one sanitise script in
