@@ -424,6 +424,11 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 
 	t.Run("a reader polling live during a sanitising restore never sees unsanitised rows, and clients are disconnected by the swap", func(t *testing.T) {
 		r.dst.Exec(t, pgDatabase, pgSanitise) // live starts sanitised, as in integration
+		idle := r.dst.Connect(t, pgDatabase)
+		inTx := r.dst.Connect(t, pgDatabase)
+		if _, err := inTx.Exec(ctx, "BEGIN; LOCK TABLE people IN ACCESS SHARE MODE"); err != nil {
+			t.Fatal(err)
+		}
 		rctx, stop := context.WithCancel(ctx)
 		var reads, unsanitised, disconnects atomic.Int64
 		var wg sync.WaitGroup
@@ -460,9 +465,12 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 		if n := unsanitised.Load(); n != 0 {
 			t.Fatalf("the reader saw %d unsanitised rows in live", n)
 		}
-		if disconnects.Load() == 0 {
-			t.Errorf("the reader's session survived the swap: it was reading the old copy")
+		for name, c := range map[string]*pgx.Conn{"an idle client": idle, "a client inside a transaction": inTx} {
+			if _, err := c.Exec(ctx, "SELECT 1"); err == nil {
+				t.Errorf("%s is still connected to the old copy after the swap", name)
+			}
 		}
+		t.Logf("the reader read %d times and was disconnected %d times", reads.Load(), disconnects.Load())
 		if !strings.Contains(logs, `"msg":"swapped the shadow in as the live database"`) {
 			t.Errorf("no swap in the logs:\n%s", logs)
 		}
