@@ -50,11 +50,16 @@ func (c *checker) hazards() {
 		s := &c.e.Syncs[i]
 		for k := range s.Jobs {
 			j := &s.Jobs[k]
-			if !j.Runs() || !j.Has(model.Restore) || j.RestoreFrom == "" {
-				continue
+			f, ok := Finding{}, false
+			if j.Runs() && j.Has(model.Restore) && j.RestoreFrom != "" {
+				f, ok = c.hazard(s, j)
 			}
-			if f, ok := c.hazard(s, j); ok {
+			switch {
+			case ok:
 				c.fs = append(c.fs, f)
+			case j.AcknowledgedHazard != "":
+				// A stale acknowledgement would silence a future hazard.
+				c.add(j.Pos, s.Name, j.Environment, "acknowledgeHazard is set but the job has no ordering hazard: remove it")
 			}
 		}
 	}

@@ -317,6 +317,13 @@ syncs: "app-again": {
 			want: []string{`syncs/app.cue:16:16: sync "app-again" in staging: restores app/app_production, which sync "app" restores too`},
 		},
 		{
+			name: "an acknowledgement of a hazard the job does not have is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", acknowledgeHazard: "old news"}`),
+			want: []string{`syncs/app.cue:6:16: sync "app" in production: acknowledgeHazard is set but the job has no ordering hazard: remove it`},
+		},
+		{
 			name: "restoreFrom on a job that does not restore is refused",
 			files: app(`	engine: "postgres"
 	database: "app_production"
