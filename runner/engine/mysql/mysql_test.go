@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -352,5 +354,48 @@ func TestThePasswordNeverAppearsInChildProcessArguments(t *testing.T) {
 	}
 	if seen.Load() == 0 {
 		t.Errorf("the poller never saw a mysql client process; it proved nothing")
+	}
+}
+
+func TestADumpMadeWithDatabasesLoadsIntoTheShadowNotIntoItsNamedSchema(t *testing.T) {
+	src, dst := testenv.StartMariaDB(t), testenv.StartMariaDB(t)
+	createSource(t, src, "shop_production")
+	want := snap(t, src, "shop_production")
+	cmd := exec.Command("mysqldump", "--single-transaction", "--routines", "--triggers", "--events",
+		"-h", src.Host, "-P", strconv.Itoa(src.Port), "-u", src.User, "--databases", "shop_production")
+	cmd.Env = append(os.Environ(), "MYSQL_PWD="+src.Password)
+	d, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("mysqldump --databases: %v", err)
+	}
+	if !bytes.Contains(d, []byte("USE `shop_production`")) {
+		t.Fatalf("the dump has no USE statement; the test proves nothing")
+	}
+	if err := newEngine(t, dst, "shop").Restore(t.Context(), bytes.NewReader(d), engine.RestoreOptions{}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if dst.SchemaExists(t, "shop_production") {
+		t.Errorf("the restore created the dump's own schema shop_production")
+	}
+	got := snap(t, dst, "shop")
+	if fmt.Sprint(got.Tables, got.Rows, len(got.Views), len(got.Triggers), len(got.Routines)) != fmt.Sprint(want.Tables, want.Rows, len(want.Views), len(want.Triggers), len(want.Routines)) {
+		t.Errorf("restored shop differs from shop_production:\n got: %#v\nwant: %#v", got, want)
+	}
+	assertNoWorkingSchemas(t, dst, "shop")
+}
+
+func TestWorkingSchemaNamesStayWithinMySQLsLimit(t *testing.T) {
+	long := strings.Repeat("a", 60) + "bcde"
+	other := strings.Repeat("a", 60) + "bcdf"
+	for _, n := range []string{mysql.ShadowName(long), mysql.OldName(long), mysql.ShadowName("x")} {
+		if len(n) > 64 {
+			t.Errorf("%q is %d characters, more than 64", n, len(n))
+		}
+	}
+	if mysql.ShadowName(long) == mysql.ShadowName(other) || mysql.ShadowName(long) == mysql.OldName(long) {
+		t.Errorf("working schema names collide: %s, %s, %s", mysql.ShadowName(long), mysql.ShadowName(other), mysql.OldName(long))
+	}
+	if got := mysql.ShadowName("whitehall"); got != "whitehall__envsync_shadow" {
+		t.Errorf("ShadowName(whitehall) = %q", got)
 	}
 }

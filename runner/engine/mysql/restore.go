@@ -351,8 +351,8 @@ func contains(list []string, s string) bool {
 // Lock waits of the swap: a long query on live holds the rename back, and
 // new queries queue behind the waiting rename; give up quickly and retry.
 const (
-	renameLockWait = 2 // seconds
-	renameAttempts = 30
+	renameLockWait = 1 // seconds, MySQL's unit
+	renameAttempts = 60
 )
 
 func (e *Engine) rename(ctx context.Context, conn *sql.Conn, q string) error {
