@@ -1,7 +1,9 @@
 package runner_test
 
 import (
+	"bytes"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,8 +59,15 @@ func BenchmarkMySQLAgainstTheShellPipelines(b *testing.B) {
 
 		// The reader watches live during envsync's restore only.
 		reader := watchLive(b, m, db, []string{"SELECT id FROM items ORDER BY id LIMIT 1", "SELECT id FROM orders ORDER BY id LIMIT 1", "SELECT n FROM order_count"})
-		envRestore, envRestoreRSS := timeRun(b, env, bin, "run", "restore")
+		restoreStart := time.Now()
+		envRestore, envRestoreRSS, restoreLog := timeRunOutput(b, env, bin, "run", "restore")
 		gap, reads, errs, firstErr := reader.stop()
+		if at, ok := logTime(restoreLog, "swapped the shadow schema into live"); ok {
+			around := reader.longestBetween(at.Add(-2*time.Second), at.Add(2*time.Second))
+			b.Logf("the swap was logged %s into the restore; the longest gap ended %s into it; around the swap (±2 s) the longest gap was %s",
+				at.Sub(restoreStart).Round(time.Millisecond), reader.longestAt.Sub(restoreStart).Round(time.Millisecond), around.Round(time.Millisecond))
+			b.ReportMetric(float64(around.Milliseconds()), "swap-unavailable-max-ms")
+		}
 		shellRestore, _ := timeRun(b, shellEnv, "bash", "-c", fmt.Sprintf(
 			`set -euo pipefail; mysql %[1]s -e 'DROP DATABASE IF EXISTS %[2]s_shell; CREATE DATABASE %[2]s_shell'; aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" %[3]s - | gzip -d | mysql %[1]s %[2]s_shell`, conn, db, shellKey))
 
@@ -120,6 +129,12 @@ func generateBenchSchema(b *testing.B, m *testenv.MariaDB, db string) int64 {
 // own peak resident memory (not its children's).
 func timeRun(b *testing.B, env []string, name string, args ...string) (time.Duration, int64) {
 	b.Helper()
+	took, rss, _ := timeRunOutput(b, env, name, args...)
+	return took, rss
+}
+
+func timeRunOutput(b *testing.B, env []string, name string, args ...string) (time.Duration, int64, []byte) {
+	b.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = env
 	start := time.Now()
@@ -132,18 +147,35 @@ func timeRun(b *testing.B, env []string, name string, args ...string) (time.Dura
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss << 10 // KiB on Linux
 	}
-	return took, rss
+	return took, rss, out
+}
+
+// logTime is the time of the runner's first JSON log record whose message
+// is msg.
+func logTime(out []byte, msg string) (time.Time, bool) {
+	for _, line := range bytes.Split(out, []byte("\n")) {
+		var rec struct {
+			Time time.Time `json:"time"`
+			Msg  string    `json:"msg"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == msg {
+			return rec.Time, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // liveWatch queries live in a loop and records the longest stretch without
 // a successful query.
 type liveWatch struct {
-	stopped  atomic.Bool
-	wg       sync.WaitGroup
-	longest  time.Duration
-	reads    int
-	errs     int
-	firstErr error
+	stopped   atomic.Bool
+	wg        sync.WaitGroup
+	longest   time.Duration
+	longestAt time.Time
+	gaps      []gap // the gaps over 10 ms
+	reads     int
+	errs      int
+	firstErr  error
 }
 
 func watchLive(b *testing.B, m *testenv.MariaDB, db string, queries []string) *liveWatch {
@@ -167,8 +199,12 @@ func watchLive(b *testing.B, m *testenv.MariaDB, db string, queries []string) *l
 					}
 					continue
 				}
-				if gap := now.Sub(last); gap > w.longest {
-					w.longest = gap
+				g := now.Sub(last)
+				if g > w.longest {
+					w.longest, w.longestAt = g, now
+				}
+				if g > 10*time.Millisecond {
+					w.gaps = append(w.gaps, gap{now, g})
 				}
 				last = now
 			}
@@ -176,6 +212,22 @@ func watchLive(b *testing.B, m *testenv.MariaDB, db string, queries []string) *l
 		}
 	}()
 	return w
+}
+
+type gap struct {
+	end time.Time
+	d   time.Duration
+}
+
+// longestBetween is the longest gap that ended between from and to.
+func (w *liveWatch) longestBetween(from, to time.Time) time.Duration {
+	var m time.Duration
+	for _, g := range w.gaps {
+		if g.end.After(from) && g.end.Before(to) && g.d > m {
+			m = g.d
+		}
+	}
+	return m
 }
 
 func (w *liveWatch) stop() (time.Duration, int, int, error) {

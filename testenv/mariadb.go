@@ -76,6 +76,16 @@ func StartMariaDB(t testing.TB, extraArgs ...string) *MariaDB {
 	mustf(t, err, "mariadb root connector")
 	admin := sql.OpenDB(conn)
 	t.Cleanup(func() { admin.Close() })
+	// The TCP port opens a moment before the socket accepts.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := admin.Ping()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || p.Exited() {
+			t.Fatalf("testenv: mariadbd not answering on %s: %v\n%s", socket, err, tail(p.Log, 40))
+		}
+	}
 	m := &MariaDB{Host: "127.0.0.1", Port: port, User: "envsync", Password: MariaDBPassword, Dir: dir, Process: p, admin: admin}
 	// The runner's user has what a schema owner has, not SUPER: a DEFINER
 	// of someone else must not be needed to restore.
