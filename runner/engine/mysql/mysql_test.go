@@ -399,3 +399,42 @@ func TestWorkingSchemaNamesStayWithinMySQLsLimit(t *testing.T) {
 		t.Errorf("ShadowName(whitehall) = %q", got)
 	}
 }
+
+func TestATransactionHoldingLiveTablesDelaysTheSwapButDoesNotBreakIt(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	createSource(t, m, "shop")
+	d := dump(t, newEngine(t, m, "shop"))
+	m.Exec(t, "shop", "DELETE FROM orders")
+	holder := m.DB(t, "shop")
+	var released atomic.Bool
+	opts := engine.RestoreOptions{BeforeSwap: func() error {
+		// An application transaction that read live and keeps its
+		// metadata lock for a few seconds, past several lock waits.
+		tx, err := holder.Begin()
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow("SELECT COUNT(*) FROM orders").Scan(&n); err != nil {
+			return err
+		}
+		go func() {
+			time.Sleep(3 * time.Second)
+			released.Store(true)
+			tx.Commit()
+		}()
+		return nil
+	}}
+	if err := newEngine(t, m, "shop").Restore(t.Context(), bytes.NewReader(d), opts); err != nil {
+		t.Fatalf("restore while a transaction held live's tables: %v", err)
+	}
+	if !released.Load() {
+		t.Errorf("the swap finished while the transaction still held live's tables")
+	}
+	var n int
+	m.Root().QueryRow("SELECT COUNT(*) FROM shop.orders").Scan(&n)
+	if n != 3 {
+		t.Errorf("live has %d orders after the swap, want the dump's 3", n)
+	}
+	assertNoWorkingSchemas(t, m, "shop")
+}

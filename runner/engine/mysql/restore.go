@@ -229,6 +229,12 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 		return fmt.Errorf("mysql: %w", err)
 	}
 	defer conn.Close()
+	// Every statement that locks live's tables waits at most a second, and
+	// is retried: while it waits, readers of those tables queue behind it.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", lockWait)); err != nil {
+		return fmt.Errorf("mysql: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION lock_wait_timeout = DEFAULT")
 	create := "CREATE DATABASE IF NOT EXISTS " + quoteName(live)
 	if charset == "" {
 		if cs, co, err := schemaCharset(ctx, db, shadow); err == nil && cs != "" {
@@ -285,7 +291,7 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 		}
 	}
 	for _, o := range liveTriggers {
-		if _, err := conn.ExecContext(ctx, "DROP TRIGGER IF EXISTS "+quoteName(live)+"."+quoteName(o.name)); err != nil {
+		if err := e.ddl(ctx, conn, "DROP TRIGGER IF EXISTS "+quoteName(live)+"."+quoteName(o.name)); err != nil {
 			restoreLiveTriggers()
 			return fmt.Errorf("mysql: dropping trigger %s in live: %w", o.name, err)
 		}
@@ -294,7 +300,7 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 	// A live view in the way of a new table cannot stay.
 	for _, t := range newTables {
 		if liveViews[t] {
-			if _, err := conn.ExecContext(ctx, "DROP VIEW IF EXISTS "+quoteName(live)+"."+quoteName(t)); err != nil {
+			if err := e.ddl(ctx, conn, "DROP VIEW IF EXISTS "+quoteName(live)+"."+quoteName(t)); err != nil {
 				restoreLiveTriggers()
 				return fmt.Errorf("mysql: dropping view %s in live: %w", t, err)
 			}
@@ -309,7 +315,7 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 		pairs = append(pairs, quoteName(shadow)+"."+quoteName(t)+" TO "+quoteName(live)+"."+quoteName(t))
 	}
 	if len(pairs) > 0 {
-		if err := e.rename(ctx, conn, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
+		if err := e.ddl(ctx, conn, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
 			restoreLiveTriggers()
 			return fmt.Errorf("mysql: swapping the shadow into %s (live untouched): %w", live, err)
 		}
@@ -332,7 +338,7 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 		if o.kind == "VIEW" && contains(newTables, o.name) {
 			continue // dropped before the rename
 		}
-		if _, err := conn.ExecContext(ctx, "DROP "+o.kind+" IF EXISTS "+quoteName(live)+"."+quoteName(o.name)); err != nil {
+		if err := e.ddl(ctx, conn, "DROP "+o.kind+" IF EXISTS "+quoteName(live)+"."+quoteName(o.name)); err != nil {
 			return fmt.Errorf("mysql: dropping %s %s, gone from the dump: %w", strings.ToLower(o.kind), o.name, err)
 		}
 	}
@@ -348,33 +354,38 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Lock waits of the swap: a long query on live holds the rename back, and
-// new queries queue behind the waiting rename; give up quickly and retry.
+// Lock waits of the swap: a long transaction on live holds a statement
+// back, and new queries queue behind the waiting statement; give up
+// quickly and retry.
 const (
-	renameLockWait = 1 // seconds, MySQL's unit
-	renameAttempts = 60
+	lockWait     = 1 // seconds, MySQL's unit
+	lockAttempts = 60
 )
 
-func (e *Engine) rename(ctx context.Context, conn *sql.Conn, q string) error {
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", renameLockWait)); err != nil {
-		return err
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION lock_wait_timeout = DEFAULT")
+// ddl runs a statement that locks live's tables, retrying lock waits.
+func (e *Engine) ddl(ctx context.Context, conn *sql.Conn, q string) error {
 	var err error
-	for attempt := 1; attempt <= renameAttempts; attempt++ {
+	for attempt := 1; attempt <= lockAttempts; attempt++ {
 		_, err = conn.ExecContext(ctx, q)
 		var me *mysql.MySQLError
 		if err == nil || !errors.As(err, &me) || (me.Number != 1205 && me.Number != 1213) {
 			return err
 		}
-		e.log.Warn("live tables busy, retrying the swap", "attempt", attempt, "error", err)
+		e.log.Warn("live tables busy, retrying", "attempt", attempt, "statement", truncate(q, 80), "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		case <-time.After(time.Duration(min(attempt, 10)) * 50 * time.Millisecond):
 		}
 	}
 	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func names(ctx context.Context, conn *sql.Conn, q string, args ...any) ([]string, error) {
@@ -487,7 +498,7 @@ func (e *Engine) recreate(ctx context.Context, conn *sql.Conn, schema string, ob
 		var failed []object
 		var lastErr error
 		for _, o := range pending {
-			if err := createObject(ctx, conn, schema, o); err != nil {
+			if err := e.createObject(ctx, conn, schema, o); err != nil {
 				failed = append(failed, o)
 				lastErr = fmt.Errorf("mysql: recreating %s %s in %s: %w", strings.ToLower(o.kind), o.name, schema, err)
 			}
@@ -500,7 +511,7 @@ func (e *Engine) recreate(ctx context.Context, conn *sql.Conn, schema string, ob
 	return nil
 }
 
-func createObject(ctx context.Context, conn *sql.Conn, schema string, o object) error {
+func (e *Engine) createObject(ctx context.Context, conn *sql.Conn, schema string, o object) error {
 	var stmts []string
 	if o.sqlMode != "" || o.kind != "VIEW" {
 		stmts = append(stmts, "SET SESSION sql_mode = '"+strings.ReplaceAll(o.sqlMode, "'", "''")+"'")
@@ -524,7 +535,7 @@ func createObject(ctx context.Context, conn *sql.Conn, schema string, o object) 
 	}
 	stmts = append(stmts, create, "SET NAMES utf8mb4")
 	for _, s := range stmts {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
+		if err := e.ddl(ctx, conn, s); err != nil {
 			return err
 		}
 	}
