@@ -396,3 +396,30 @@ func myCorrupt(b []byte) []byte {
 	}
 	return c
 }
+
+func TestMySQLTransformStopsAtTheFirstErrorAndReports(t *testing.T) {
+	e := newMyEstate(t)
+	before := mySnap(t, e.src)
+	bad := filepath.Join(t.TempDir(), "bad.sql")
+	os.WriteFile(bad, []byte("UPDATE users SET email = 'first@example.invalid';\nUPDATE users SET nope = 1;\n"), 0o644)
+	cmd := exec.Command(envsyncBinary(t), "run", "transform", bad)
+	cmd.Env = e.env(t, e.src)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "nope") {
+		t.Fatalf("a failing transform: err %v, output:\n%s", err, out)
+	}
+	assertMySame(t, "live after a failed transform", mySnap(t, e.src), before)
+	if got := jobState(t, e.pg, "transform"); got != 0 {
+		t.Errorf("transform job state %v, want 0 (failed)", got)
+	}
+	good := filepath.Join(t.TempDir(), "good.sql")
+	os.WriteFile(good, []byte("SET @d = 'example.invalid';\nUPDATE users u JOIN authorships a ON a.user_id = u.id SET u.email = CONCAT(u.name, '@', @d);\n"), 0o644)
+	mustRun(t, e, e.src, "transform", "SANITISE_SCRIPT="+good)
+	var emails string
+	e.src.Root().QueryRow("SELECT GROUP_CONCAT(email ORDER BY id) FROM " + myDatabase + ".users").Scan(&emails)
+	if emails != "Ada@example.invalid,Brian@example.invalid" {
+		t.Errorf("emails after the transform: %q", emails)
+	}
+	if got := jobState(t, e.pg, "transform"); got != 2 {
+		t.Errorf("transform job state %v, want 2 (succeeded)", got)
+	}
+}
