@@ -576,3 +576,51 @@ func TestARestoreCancelledPartWayLeavesLiveIntactAndNoShadow(t *testing.T) {
 		t.Fatal("live refuses connections")
 	}
 }
+
+func TestTheSwapKeepsLivesEncodingSettingsGrantsLimitAndComment(t *testing.T) {
+	pg := newServer(t)
+	pg.Exec(t, "postgres", "CREATE DATABASE app ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+	pg.Exec(t, "app", fixture)
+	data := dump(t, pg, "app")
+	pg.Exec(t, "postgres", `CREATE ROLE reader;
+		ALTER DATABASE app SET work_mem TO '7MB';
+		ALTER DATABASE app SET search_path TO "$user", audit, public;
+		ALTER DATABASE app SET envsync.flag TO 'on';
+		ALTER ROLE app_owner IN DATABASE app SET statement_timeout TO '5s';
+		REVOKE ALL ON DATABASE app FROM PUBLIC;
+		GRANT CONNECT ON DATABASE app TO reader;
+		ALTER DATABASE app CONNECTION LIMIT 42;
+		COMMENT ON DATABASE app IS 'the app''s database'`)
+	properties := func() []string {
+		c := pg.Connect(t, "postgres")
+		rows, err := c.Query(context.Background(), `
+			SELECT 'encoding ' || pg_encoding_to_char(encoding) || ' ' || datcollate || ' ' || datctype FROM pg_database WHERE datname = 'app'
+			UNION ALL SELECT 'limit ' || datconnlimit FROM pg_database WHERE datname = 'app'
+			UNION ALL SELECT 'comment ' || shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'app'
+			UNION ALL SELECT 'grant ' || coalesce(r.rolname, 'PUBLIC') || ' ' || a.privilege_type
+				FROM pg_database d, aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+				WHERE d.datname = 'app' AND a.grantee <> d.datdba
+			UNION ALL SELECT 'setting ' || coalesce(r.rolname, '') || ' ' || cfg
+				FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+				LEFT JOIN pg_roles r ON r.oid = s.setrole, unnest(s.setconfig) cfg WHERE d.datname = 'app'
+			ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := properties()
+	if len(before) != 8 {
+		t.Fatalf("the fixture's properties: %q", before)
+	}
+	if err := newEngine(t, pg, "app", "app_owner").Restore(context.Background(), bytes.NewReader(data), engine.RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := properties(); !slices.Equal(after, before) {
+		t.Fatalf("the swap changed live's properties:\nbefore %q\nafter  %q", before, after)
+	}
+}

@@ -93,8 +93,12 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	}
 
 	e.log().Info("creating the shadow database", "shadow", shadow)
-	if _, err := mc.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 OWNER %s",
-		ident(shadow), ident(owner))); err != nil {
+	locale, err := localeOf(ctx, mc, live)
+	if err != nil {
+		return err
+	}
+	if _, err := mc.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE template0 OWNER %s%s",
+		ident(shadow), ident(owner), locale)); err != nil {
 		return fmt.Errorf("postgres: creating the shadow database %q: %w", shadow, err)
 	}
 	swapped := false
@@ -122,6 +126,10 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	e.log().Info("restored into the shadow database", "shadow", shadow, "seconds", time.Since(started).Seconds())
 
 	if err := e.prepareShadow(ctx, shadow, owner, opts.SanitiseScript); err != nil {
+		return err
+	}
+	// Last, as they may refuse connections to the shadow (ours included).
+	if err := copyDatabaseProperties(ctx, mc, live, shadow); err != nil {
 		return err
 	}
 	if opts.BeforeSwap != nil {
