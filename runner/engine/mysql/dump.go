@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 )
 
 // A complete mysqldump starts with this header (after MariaDB's optional
@@ -136,13 +137,20 @@ var (
 // it strips DEFINER clauses from the DDL, drops the CREATE DATABASE and USE
 // of a dump made with --databases (so that it loads into the shadow), and
 // refuses a dump of several schemas. Data lines, which can be many
-// megabytes long, are passed through without being held whole.
+// megabytes long, are never rewritten. With inserters, INSERT statements go
+// to them instead of the client, in parallel; a barrier keeps each table's
+// rows after its CREATE TABLE and before what follows (its triggers).
 type loadFilter struct {
 	br      *bufio.Reader
-	w       io.Writer
+	w       io.Writer // the mysql client
+	tee     io.Writer // sees every byte, for the trailer check
 	usedDB  string
 	sawData bool
 	onData  func() // called once, at the first row of data
+
+	sink    *inserters
+	barrier *barrier
+	inData  bool
 }
 
 // isData tells a data line by its start; only DDL lines are rewritten.
@@ -150,27 +158,60 @@ func isData(prefix []byte) bool {
 	return bytes.HasPrefix(prefix, []byte("INSERT ")) || bytes.HasPrefix(prefix, []byte("("))
 }
 
+// endsStatement tells the last line of an INSERT: mysqldump escapes
+// newlines in values, so only a statement's end has ";" before its newline.
+func endsStatement(line []byte) bool {
+	return bytes.HasSuffix(bytes.TrimRight(line, "\r\n"), []byte(";"))
+}
+
+func (f *loadFilter) read() ([]byte, error) {
+	line, err := f.br.ReadSlice('\n')
+	f.tee.Write(line)
+	return line, err
+}
+
 func (f *loadFilter) run() error {
 	for {
-		line, err := f.br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) || (len(line) > 0 && isData(line)) {
-			if !f.sawData && isData(line) {
-				f.sawData = true
-				if f.onData != nil {
-					f.onData()
+		line, err := f.read()
+		switch {
+		case f.sink != nil && bytes.HasPrefix(line, []byte("INSERT ")):
+			if !f.inData {
+				// The table exists before its rows go in.
+				if berr := f.barrier.wait(); berr != nil {
+					return berr
 				}
+				f.inData = true
+			}
+			f.firstData()
+			stmt := append(make([]byte, 0, len(line)), line...)
+			for errors.Is(err, bufio.ErrBufferFull) || (err == nil && !endsStatement(line)) {
+				line, err = f.read()
+				stmt = append(stmt, line...)
+			}
+			if ierr := f.sink.insert(stmt); ierr != nil {
+				return ierr
+			}
+		case errors.Is(err, bufio.ErrBufferFull) || (len(line) > 0 && isData(line)):
+			if isData(line) {
+				f.firstData()
+			}
+			if derr := f.drain(); derr != nil {
+				return derr
 			}
 			// A long or data line: pass it through in pieces, untouched.
 			if _, werr := f.w.Write(line); werr != nil {
 				return werr
 			}
 			for errors.Is(err, bufio.ErrBufferFull) {
-				line, err = f.br.ReadSlice('\n')
+				line, err = f.read()
 				if _, werr := f.w.Write(line); werr != nil {
 					return werr
 				}
 			}
-		} else if len(line) > 0 {
+		case len(line) > 0:
+			if derr := f.drain(); derr != nil {
+				return derr
+			}
 			out, ferr := f.ddl(line)
 			if ferr != nil {
 				return ferr
@@ -180,13 +221,36 @@ func (f *loadFilter) run() error {
 			}
 		}
 		if err == io.EOF {
-			return nil
+			return f.drain()
 		}
 		if err != nil {
 			return err
 		}
 	}
 }
+
+func (f *loadFilter) firstData() {
+	if !f.sawData {
+		f.sawData = true
+		if f.onData != nil {
+			f.onData()
+		}
+	}
+}
+
+// drain waits for the rows of the table just loaded.
+func (f *loadFilter) drain() error {
+	if f.sink == nil || !f.inData {
+		return nil
+	}
+	f.inData = false
+	return f.sink.drain()
+}
+
+var (
+	lockTablesRE = regexp.MustCompile(`^(LOCK TABLES |UNLOCK TABLES;)`)
+	sessionSetRE = regexp.MustCompile(`^(/\*!\d+ )?SET `)
+)
 
 func (f *loadFilter) ddl(line []byte) ([]byte, error) {
 	if m := useRE.FindSubmatch(line); m != nil {
@@ -199,6 +263,16 @@ func (f *loadFilter) ddl(line []byte) ([]byte, error) {
 	}
 	if createDatabaseRE.Match(line) {
 		return nil, nil
+	}
+	if f.sink != nil {
+		// The client's table locks would shut the inserters out.
+		if lockTablesRE.Match(line) {
+			return nil, nil
+		}
+		// The inserters' sessions get the dump's settings.
+		if !f.sawData && sessionSetRE.Match(line) {
+			f.sink.setup = append(f.sink.setup, strings.TrimRight(strings.TrimSpace(string(line)), ";"))
+		}
 	}
 	if bytes.Contains(line, []byte("DEFINER=")) {
 		return stripDefiner(line), nil

@@ -177,18 +177,31 @@ func (e *Engine) load(ctx context.Context, br *bufio.Reader, shadow string) erro
 		return err
 	}
 	defer c.close()
-	cmd := c.command(ctx, bin, "--batch", "--default-character-set=utf8mb4", "--max-allowed-packet=1G", "--database="+shadow)
+	cmd := c.command(ctx, bin, "--batch", "--skip-column-names", "--unbuffered",
+		"--default-character-set=utf8mb4", "--max-allowed-packet=1G", "--database="+shadow)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return err
 	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
 	var stderr stderrTail
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("mysql: starting %s: %w", bin, err)
 	}
 	var tw trailerWatch
-	f := &loadFilter{br: br, w: io.MultiWriter(in, &tw), onData: func() { pause("restore") }}
+	f := &loadFilter{br: br, w: in, tee: &tw, onData: func() { pause("restore") }, barrier: newBarrier(in, out)}
+	if n := loadWorkers(); n > 0 {
+		if f.sink, err = e.newInserters(ctx, shadow, n); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return err
+		}
+		defer f.sink.close()
+	}
 	ferr := f.run()
 	if ferr == nil {
 		ferr = tw.check()
