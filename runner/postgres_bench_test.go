@@ -67,7 +67,13 @@ func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 			`set -euo pipefail; createdb %[1]s_shell; aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" %[2]s - | pg_restore -f - | psql -q -v ON_ERROR_STOP=1 -d %[1]s_shell >/dev/null`,
 			db, shellKey))
 		// The restore follows the pointer that the backup wrote.
-		envRestore, envRestoreRSS := pgTimeRun(b, env(dst), bin, "run", "restore")
+		envRestore, envRestoreRSS, logs := pgTimeRunLogs(b, env(dst), bin, "run", "restore")
+		for _, line := range strings.Split(logs, "\n") {
+			// Where the restore's time goes: verification, then the load.
+			if strings.Contains(line, `"msg":"transfer done"`) || strings.Contains(line, `"msg":"restored into the shadow database"`) {
+				b.Log(line)
+			}
+		}
 
 		b.Logf("backup: envsync %s (peak RSS %d MiB); pg_dump -Fc -Z1 | aws s3 cp %s; pg_dump -Fc -Z0 > /dev/null %s",
 			envBackup.Round(time.Millisecond), envBackupRSS>>20, shellBackup.Round(time.Millisecond), limit.Round(time.Millisecond))
@@ -110,6 +116,12 @@ func generatePGBench(b *testing.B, pg *testenv.Postgres, db string, scale int) i
 // own peak resident memory (VmHWM, polled; its children, pg_dump or
 // pg_restore, are not counted).
 func pgTimeRun(b *testing.B, env []string, name string, args ...string) (time.Duration, int64) {
+	took, peak, _ := pgTimeRunLogs(b, env, name, args...)
+	return took, peak
+}
+
+// pgTimeRunLogs is pgTimeRun that also returns the end of the output.
+func pgTimeRunLogs(b *testing.B, env []string, name string, args ...string) (time.Duration, int64, string) {
 	b.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = env
@@ -145,7 +157,7 @@ func pgTimeRun(b *testing.B, env []string, name string, args ...string) (time.Du
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && peak == 0 {
 		peak = ru.Maxrss << 10
 	}
-	return took, peak
+	return took, peak, out.String()
 }
 
 // vmHWM is the peak resident set of pid so far, in bytes; 0 once it is gone.
