@@ -151,6 +151,7 @@ type loadFilter struct {
 	sink    *inserters
 	barrier *barrier
 	inData  bool
+	delim   string // the client's delimiter: "" is ";"
 }
 
 // isData tells a data line by its start; only DDL lines are rewritten.
@@ -174,7 +175,9 @@ func (f *loadFilter) run() error {
 	for {
 		line, err := f.read()
 		switch {
-		case f.sink != nil && bytes.HasPrefix(line, []byte("INSERT ")):
+		// Rows only at top level: a routine or trigger body (under another
+		// DELIMITER) may hold an INSERT line too.
+		case f.sink != nil && f.delim == "" && bytes.HasPrefix(line, []byte("INSERT ")):
 			if !f.inData {
 				// The table exists before its rows go in.
 				if berr := f.barrier.wait(); berr != nil {
@@ -253,6 +256,13 @@ var (
 )
 
 func (f *loadFilter) ddl(line []byte) ([]byte, error) {
+	if d, ok := bytes.CutPrefix(line, []byte("DELIMITER ")); ok {
+		f.delim = string(bytes.TrimSpace(d))
+		if f.delim == ";" {
+			f.delim = ""
+		}
+		return line, nil
+	}
 	if m := useRE.FindSubmatch(line); m != nil {
 		name := string(m[1])
 		if f.usedDB != "" && f.usedDB != name {

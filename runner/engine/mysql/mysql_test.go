@@ -39,6 +39,8 @@ const sourceSchema = "CREATE TABLE users (id INT PRIMARY KEY AUTO_INCREMENT, ema
 	"CREATE DEFINER='ghost'@'%' TRIGGER orders_bi BEFORE INSERT ON orders FOR EACH ROW SET NEW.total = ROUND(NEW.total, 1);\n" +
 	"CREATE FUNCTION order_count(uid INT) RETURNS INT READS SQL DATA RETURN (SELECT COUNT(*) FROM orders WHERE user_id = uid);\n" +
 	"CREATE PROCEDURE purge_audit() BEGIN DELETE FROM audit; END;\n" +
+	// A body line that looks like a row of data must stay in the body.
+	"CREATE PROCEDURE log_call()\nBEGIN\nINSERT INTO audit (what) VALUES ('called');\nEND;\n" +
 	"CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit;\n"
 
 func newEngine(t *testing.T, m *testenv.MariaDB, database string) engine.Engine {
