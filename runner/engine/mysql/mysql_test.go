@@ -113,7 +113,7 @@ func TestARoundTripCopiesTablesViewsTriggersRoutinesAndRows(t *testing.T) {
 
 	// Over an existing, different copy: everything is replaced, tables
 	// and views that are not in the dump go.
-	dst.Exec(t, "shop", "INSERT INTO audit (what) VALUES ('stale'); CREATE TABLE only_here (x INT); CREATE VIEW only_here_v AS SELECT x FROM only_here; CREATE PROCEDURE only_here_p() SELECT 1")
+	dst.Exec(t, "shop", "INSERT INTO audit (what) VALUES ('stale'); CREATE TABLE only_here (x INT); CREATE VIEW only_here_v AS SELECT x FROM only_here; CREATE PROCEDURE only_here_p() SELECT 1; DROP PROCEDURE purge_audit; CREATE PROCEDURE purge_audit() SELECT 'changed here'; CREATE OR REPLACE VIEW big_spenders AS SELECT 1 AS changed")
 	if err := newEngine(t, dst, "shop").Restore(t.Context(), bytes.NewReader(d), engine.RestoreOptions{}); err != nil {
 		t.Fatalf("restore over an existing schema: %v", err)
 	}

@@ -336,8 +336,21 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 	e.log.Info("swapped the shadow schema into live", "tables", len(newTables), "replaced", len(oldTables))
 
 	// Live now holds the new tables. Recreate what RENAME TABLE does not
-	// move, in dependency-free order: triggers, views, routines, events.
-	if err := e.recreate(ctx, conn, live, newObjects); err != nil {
+	// move: triggers, views, routines, events. A routine or event already
+	// in live as defined in the dump is left alone, never missing a moment.
+	same := map[string]bool{}
+	for _, o := range oldObjects {
+		if o.kind != "TRIGGER" && o.kind != "VIEW" {
+			same[o.kind+" "+o.name+"\x00"+o.sqlMode+"\x00"+o.create] = true
+		}
+	}
+	var changed []object
+	for _, o := range newObjects {
+		if !same[o.kind+" "+o.name+"\x00"+o.sqlMode+"\x00"+o.create] {
+			changed = append(changed, o)
+		}
+	}
+	if err := e.recreate(ctx, conn, live, changed); err != nil {
 		return err
 	}
 	keep := map[string]bool{}
