@@ -34,13 +34,13 @@ var (
 	envsyncErr  error
 )
 
-// envsyncBinary builds the test build of envsync once per test binary.
+// envsyncBinary builds the test build of envsync once per test binary,
+// into a fixed temporary path that each run overwrites.
 func envsyncBinary(t testing.TB) string {
 	t.Helper()
 	envsyncOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "envsync-bin-")
-		if err != nil {
-			envsyncErr = err
+		dir := filepath.Join(os.TempDir(), "envsync-runner-mysqltest")
+		if envsyncErr = os.MkdirAll(dir, 0o755); envsyncErr != nil {
 			return
 		}
 		envsyncPath = filepath.Join(dir, "envsync")
