@@ -9,6 +9,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-pushgateway >/dev/null || need_apt+=(prometheus-pushgateway)
 command -v rclone >/dev/null || need_apt+=(rclone)
+command -v aws >/dev/null || need_apt+=(awscli)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${need_apt[*]}"
 	export DEBIAN_FRONTEND=noninteractive

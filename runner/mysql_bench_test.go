@@ -38,6 +38,9 @@ func BenchmarkMySQLAgainstTheShellPipelines(b *testing.B) {
 	s3srv := testenv.StartS3(b)
 	bucket := s3srv.CreateBucket(b, "mysql-bench")
 	bin := envsyncBinary(b)
+	// The baselines' tools.
+	testenv.LookPath(b, "aws", "apt-get install awscli")
+	testenv.LookPath(b, "mysqldump", "apt-get install mariadb-client")
 
 	gen := time.Now()
 	dumpSize := generateBenchSchema(b, m, db)

@@ -261,6 +261,8 @@ func TestMySQLAGzipDumpFromTheShellPipelineRestores(t *testing.T) {
 mysqldump --single-transaction --routines --triggers -h %s -P %d -u %s %s | gzip | aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" - s3://%s/%s
 printf %%s %s | aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" - s3://%s/%s/latest-%s.txt`,
 		e.src.Host, e.src.Port, e.src.User, myDatabase, e.bucket, key, key, e.bucket, myInstance, myDatabase)
+	testenv.LookPath(t, "aws", "apt-get install awscli")
+	testenv.LookPath(t, "mysqldump", "apt-get install mariadb-client")
 	cmd := exec.Command("bash", "-c", sh)
 	cmd.Env = append(append(os.Environ(), e.s3.Env()...), "MYSQL_PWD="+e.src.Password)
 	if out, err := cmd.CombinedOutput(); err != nil {
