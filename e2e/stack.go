@@ -22,7 +22,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -77,7 +76,7 @@ type StackOptions struct {
 // order given), creates every bucket the generated jobs name, the owner
 // roles their restores hand databases to, and a secrets file mapping every
 // Secret the jobs reference to the local servers' credentials.
-func StartStack(t testing.TB, o StackOptions) *Stack {
+func StartStack(t testenv.T, o StackOptions) *Stack {
 	t.Helper()
 	s := &Stack{Binary: o.Binary, Out: o.Out, S3: testenv.StartS3(t)}
 	buckets := map[string]bool{}
@@ -227,7 +226,7 @@ func RepoRoot() string {
 }
 
 // BuildEnvsync builds the envsync binary into a temporary directory.
-func BuildEnvsync(t testing.TB) string {
+func BuildEnvsync(t testenv.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "envsync")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/envsync")

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -36,7 +35,7 @@ const MariaDBPassword = `s3cr3t-"pw'#;\x`
 // StartMariaDB initialises a data directory with mariadb-install-db and
 // runs mariadbd on a free loopback port until the test ends. extraArgs are
 // added to mariadbd's (a benchmark's larger buffer pool).
-func StartMariaDB(t testing.TB, extraArgs ...string) *MariaDB {
+func StartMariaDB(t T, extraArgs ...string) *MariaDB {
 	t.Helper()
 	const hint = "apt-get install mariadb-server mariadb-client"
 	installDB := LookPath(t, "mariadb-install-db", hint, "/usr/bin", "/usr/sbin")
@@ -102,7 +101,7 @@ func (m *MariaDB) Root() *sql.DB { return m.admin }
 
 // DB connects as the test user over TCP, with schema as the default (may be
 // empty), allowing several statements per Exec.
-func (m *MariaDB) DB(t testing.TB, schema string) *sql.DB {
+func (m *MariaDB) DB(t T, schema string) *sql.DB {
 	t.Helper()
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr, c.DBName = m.User, m.Password, "tcp", fmt.Sprintf("%s:%d", m.Host, m.Port), schema
@@ -116,7 +115,7 @@ func (m *MariaDB) DB(t testing.TB, schema string) *sql.DB {
 }
 
 // Exec runs a script (several statements) in schema as root.
-func (m *MariaDB) Exec(t testing.TB, schema, script string) {
+func (m *MariaDB) Exec(t T, schema, script string) {
 	t.Helper()
 	conn, err := m.admin.Conn(t.Context())
 	mustf(t, err, "mariadb connection")
@@ -130,7 +129,7 @@ func (m *MariaDB) Exec(t testing.TB, schema, script string) {
 }
 
 // SchemaExists says whether schema exists.
-func (m *MariaDB) SchemaExists(t testing.TB, schema string) bool {
+func (m *MariaDB) SchemaExists(t T, schema string) bool {
 	t.Helper()
 	var n int
 	err := m.admin.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", schema).Scan(&n)
@@ -139,12 +138,12 @@ func (m *MariaDB) SchemaExists(t testing.TB, schema string) bool {
 }
 
 // Schemas lists the schemas that are not the server's own.
-func (m *MariaDB) Schemas(t testing.TB) []string {
+func (m *MariaDB) Schemas(t T) []string {
 	t.Helper()
 	return m.strings(t, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql','information_schema','performance_schema','sys') ORDER BY 1")
 }
 
-func (m *MariaDB) strings(t testing.TB, q string, args ...any) []string {
+func (m *MariaDB) strings(t T, q string, args ...any) []string {
 	t.Helper()
 	rows, err := m.admin.Query(q, args...)
 	mustf(t, err, "%s", q)
@@ -160,31 +159,31 @@ func (m *MariaDB) strings(t testing.TB, q string, args ...any) []string {
 }
 
 // Tables lists schema's base tables.
-func (m *MariaDB) Tables(t testing.TB, schema string) []string {
+func (m *MariaDB) Tables(t T, schema string) []string {
 	t.Helper()
 	return m.strings(t, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", schema)
 }
 
 // Views lists schema's views as "name: definition".
-func (m *MariaDB) Views(t testing.TB, schema string) []string {
+func (m *MariaDB) Views(t T, schema string) []string {
 	t.Helper()
 	return m.strings(t, "SELECT CONCAT(TABLE_NAME, ': ', VIEW_DEFINITION) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME", schema)
 }
 
 // Triggers lists schema's triggers as "name: timing event ON table: body".
-func (m *MariaDB) Triggers(t testing.TB, schema string) []string {
+func (m *MariaDB) Triggers(t T, schema string) []string {
 	t.Helper()
 	return m.strings(t, "SELECT CONCAT(TRIGGER_NAME, ': ', ACTION_TIMING, ' ', EVENT_MANIPULATION, ' ON ', EVENT_OBJECT_TABLE, ': ', ACTION_STATEMENT) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY TRIGGER_NAME", schema)
 }
 
 // Routines lists schema's functions and procedures as "type name: body".
-func (m *MariaDB) Routines(t testing.TB, schema string) []string {
+func (m *MariaDB) Routines(t T, schema string) []string {
 	t.Helper()
 	return m.strings(t, "SELECT CONCAT(ROUTINE_TYPE, ' ', ROUTINE_NAME, ': ', ROUTINE_DEFINITION) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY ROUTINE_TYPE, ROUTINE_NAME", schema)
 }
 
 // Events lists schema's events as "name: body".
-func (m *MariaDB) Events(t testing.TB, schema string) []string {
+func (m *MariaDB) Events(t T, schema string) []string {
 	t.Helper()
 	return m.strings(t, "SELECT CONCAT(EVENT_NAME, ': ', EVENT_DEFINITION) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME", schema)
 }
@@ -192,7 +191,7 @@ func (m *MariaDB) Events(t testing.TB, schema string) []string {
 // Checksums is, per base table of schema, the row count and a SHA-256 of
 // every row in primary-key (else all-column) order, NULLs told apart from
 // empty strings.
-func (m *MariaDB) Checksums(t testing.TB, schema string) map[string]string {
+func (m *MariaDB) Checksums(t T, schema string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, table := range m.Tables(t, schema) {

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,7 +36,7 @@ type Postgres struct {
 }
 
 // StartPostgres initialises and starts a server, stopped when the test ends.
-func StartPostgres(t testing.TB) *Postgres {
+func StartPostgres(t T) *Postgres {
 	t.Helper()
 	initdb := LookPath(t, "initdb", pgInstallHint, pgDirs)
 	// /usr/local/bin may hold links to the server's directory: the client
@@ -136,7 +135,7 @@ func (pg *Postgres) Env(database string) []string {
 func (pg *Postgres) Tool(name string) string { return filepath.Join(pg.BinDir, name) }
 
 // Connect opens a session on database, closed when the test ends.
-func (pg *Postgres) Connect(t testing.TB, database string) *pgx.Conn {
+func (pg *Postgres) Connect(t T, database string) *pgx.Conn {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), pg.DSN(database))
 	mustf(t, err, "connecting to %s", database)
@@ -145,7 +144,7 @@ func (pg *Postgres) Connect(t testing.TB, database string) *pgx.Conn {
 }
 
 // Exec runs sql (several statements allowed) on database.
-func (pg *Postgres) Exec(t testing.TB, database, sql string) {
+func (pg *Postgres) Exec(t T, database, sql string) {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), pg.DSN(database))
 	mustf(t, err, "connecting to %s", database)
@@ -155,7 +154,7 @@ func (pg *Postgres) Exec(t testing.TB, database, sql string) {
 }
 
 // Databases lists the databases other than the templates and postgres.
-func (pg *Postgres) Databases(t testing.TB) []string {
+func (pg *Postgres) Databases(t T) []string {
 	t.Helper()
 	c := pg.Connect(t, "postgres")
 	rows, err := c.Query(context.Background(),
@@ -167,7 +166,7 @@ func (pg *Postgres) Databases(t testing.TB) []string {
 }
 
 // AllowsConnections reports pg_database.datallowconn of database.
-func (pg *Postgres) AllowsConnections(t testing.TB, database string) bool {
+func (pg *Postgres) AllowsConnections(t T, database string) bool {
 	t.Helper()
 	c := pg.Connect(t, "postgres")
 	var allow bool
@@ -191,7 +190,7 @@ type TableSum struct {
 }
 
 // Snapshot reads database's schema and the checksum of every table.
-func (pg *Postgres) Snapshot(t testing.TB, database string) Snapshot {
+func (pg *Postgres) Snapshot(t T, database string) Snapshot {
 	t.Helper()
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, pg.DSN(database))

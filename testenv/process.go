@@ -6,6 +6,7 @@
 package testenv
 
 import (
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -13,12 +14,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 )
 
 // FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
+func FreePort(t T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,7 +31,7 @@ func FreePort(t testing.TB) int {
 // LookPath finds a server binary on PATH, then in the extra directories
 // (globs allowed), and fails the test with the install hint when it is
 // nowhere.
-func LookPath(t testing.TB, name, installHint string, extraDirs ...string) string {
+func LookPath(t T, name, installHint string, extraDirs ...string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
 		return p
@@ -70,7 +70,7 @@ type Process struct {
 // Start runs cmd in the background with its output in a log file under a
 // temporary directory, and stops it (SIGTERM, then SIGKILL) when the test
 // ends. When the test failed, the log's tail is printed.
-func Start(t testing.TB, name string, cmd *exec.Cmd) *Process {
+func Start(t T, name string, cmd *exec.Cmd) *Process {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
@@ -127,7 +127,7 @@ func (p *Process) Exited() bool {
 
 // WaitTCP waits until addr accepts connections, or fails the test after
 // timeout (with the process's log when it died).
-func WaitTCP(t testing.TB, p *Process, addr string, timeout time.Duration) {
+func WaitTCP(t T, p *Process, addr string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -167,7 +167,7 @@ func tail(path string, lines int) string {
 // Unprivileged returns the credentials that servers refusing root
 // (PostgreSQL) run under when the tests run as root, as CI does; nil when
 // the tests already run as an ordinary user.
-func Unprivileged(t testing.TB) *syscall.Credential {
+func Unprivileged(t T) *syscall.Credential {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		return nil
@@ -182,7 +182,7 @@ func Unprivileged(t testing.TB) *syscall.Credential {
 }
 
 // Chown gives dir (recursively) to cred's user; a nil cred does nothing.
-func Chown(t testing.TB, dir string, cred *syscall.Credential) {
+func Chown(t T, dir string, cred *syscall.Credential) {
 	t.Helper()
 	if cred == nil {
 		return
@@ -200,7 +200,7 @@ func Chown(t testing.TB, dir string, cred *syscall.Credential) {
 
 // TempDir is a temporary directory the unprivileged server user can enter:
 // t.TempDir's parents are private to root.
-func TempDir(t testing.TB, cred *syscall.Credential) string {
+func TempDir(t T, cred *syscall.Credential) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "envsync-test-")
 	if err != nil {
@@ -212,9 +212,23 @@ func TempDir(t testing.TB, cred *syscall.Credential) string {
 	return dir
 }
 
-func mustf(t testing.TB, err error, format string, args ...any) {
+func mustf(t T, err error, format string, args ...any) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("testenv: "+format+": %v", append(args, err)...)
 	}
+}
+
+// T is the part of testing.TB the harness uses. Tests pass their *testing.T;
+// the demo (e2e/demo) passes a small session of its own.
+type T interface {
+	Helper()
+	Cleanup(func())
+	TempDir() string
+	Context() context.Context
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Failed() bool
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -63,7 +62,7 @@ type promTargets struct {
 
 // StartPrometheus starts Prometheus with a generated configuration and waits
 // until it is ready and has loaded every rule file.
-func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
+func StartPrometheus(t T, opts PrometheusOptions) *Prometheus {
 	t.Helper()
 	bin := LookPath(t, "prometheus", "apt-get install prometheus")
 	if opts.Interval == 0 {
@@ -130,7 +129,7 @@ func StartPrometheus(t testing.TB, opts PrometheusOptions) *Prometheus {
 
 // Eventually calls check until it returns nil, every half interval, and
 // fails the test with check's last error after timeout.
-func (p *Prometheus) Eventually(t testing.TB, timeout time.Duration, what string, check func(ctx context.Context) error) {
+func (p *Prometheus) Eventually(t T, timeout time.Duration, what string, check func(ctx context.Context) error) {
 	t.Helper()
 	if err := p.Poll(timeout, check); err != nil {
 		t.Fatalf("testenv: prometheus %s: still failing after %s: %v", what, timeout, err)
@@ -260,7 +259,7 @@ func (p *Prometheus) ScrapedSince(ctx context.Context, since time.Time) error {
 // Settled waits until Prometheus has scraped after since and then evaluated
 // every rule after that scrape, so that queries and alerts reflect
 // everything pushed before since.
-func (p *Prometheus) Settled(t testing.TB, since time.Time) {
+func (p *Prometheus) Settled(t T, since time.Time) {
 	t.Helper()
 	var scraped time.Time
 	p.Eventually(t, 30*time.Second, "scraping the Pushgateway", func(ctx context.Context) error {

@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -23,7 +22,7 @@ const pushgatewayHint = "apt-get install prometheus-pushgateway"
 
 // StartPushgateway starts prometheus-pushgateway on a loopback port with its
 // persistence file in a temporary directory.
-func StartPushgateway(t testing.TB) *Pushgateway {
+func StartPushgateway(t T) *Pushgateway {
 	t.Helper()
 	bin := LookPath(t, "prometheus-pushgateway", pushgatewayHint)
 	port := FreePort(t)
@@ -36,7 +35,7 @@ func StartPushgateway(t testing.TB) *Pushgateway {
 }
 
 // Families scrapes /metrics as Prometheus would and parses it.
-func (g *Pushgateway) Families(t testing.TB) map[string]*dto.MetricFamily {
+func (g *Pushgateway) Families(t T) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(g.URL + "/metrics")
 	mustf(t, err, "scraping %s", g.URL)
@@ -54,7 +53,7 @@ type Series struct {
 }
 
 // Series returns the samples of metric name whose labels include match.
-func (g *Pushgateway) Series(t testing.TB, name string, match map[string]string) []Series {
+func (g *Pushgateway) Series(t T, name string, match map[string]string) []Series {
 	t.Helper()
 	fam := g.Families(t)[name]
 	if fam == nil {

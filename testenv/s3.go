@@ -28,7 +28,7 @@ type S3Server struct {
 const versitygwHint = "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
 
 // StartS3 starts versitygw on a loopback port and stops it when the test ends.
-func StartS3(t testing.TB) *S3Server {
+func StartS3(t T) *S3Server {
 	t.Helper()
 	bin := LookPath(t, "versitygw", versitygwHint)
 	dir := filepath.Join(t.TempDir(), "s3")
@@ -99,7 +99,7 @@ func (s *S3Server) Client() *s3.Client {
 }
 
 // CreateBucket creates a bucket and returns its name.
-func (s *S3Server) CreateBucket(t testing.TB, name string) string {
+func (s *S3Server) CreateBucket(t T, name string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -3,25 +3,24 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"sync"
-	"testing"
+
+	"github.com/envsync/envsync/testenv"
 )
 
-// session lets the demo use the test harness (package testenv starts its
-// servers for a testing.TB): it keeps the cleanups, in reverse order like a
-// test, and ends the program on a fatal error after running them.
+// session lets the demo use the test harness, which starts its servers for a
+// testenv.T: it keeps the cleanups, runs them in reverse order like a test,
+// and ends the program on a fatal error after running them.
 type session struct {
 	mu       sync.Mutex
 	cleanups []func()
 	failed   bool
 	ctx      context.Context
 	cancel   context.CancelFunc
-	// The interface's unexported method is satisfied by embedding; every
-	// method the harness can call is implemented below.
-	testing.TB
 }
+
+var _ testenv.T = (*session)(nil)
 
 func newSession() *session {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -42,48 +41,21 @@ func (s *session) close() {
 
 func (s *session) Cleanup(f func()) { s.mu.Lock(); s.cleanups = append(s.cleanups, f); s.mu.Unlock() }
 func (s *session) Helper()          {}
-func (s *session) Name() string     { return "demo" }
 func (s *session) Failed() bool     { return s.failed }
-func (s *session) Skipped() bool    { return false }
 func (s *session) Context() context.Context {
 	return s.ctx
 }
-func (s *session) Output() io.Writer         { return os.Stderr }
-func (s *session) ArtifactDir() string       { return s.TempDir() }
-func (s *session) Attr(key, value string)    {}
-func (s *session) Log(args ...any)           { fmt.Fprintln(os.Stderr, args...) }
 func (s *session) Logf(f string, a ...any)   { fmt.Fprintf(os.Stderr, f+"\n", a...) }
-func (s *session) Error(args ...any)         { s.failed = true; s.Log(args...) }
 func (s *session) Errorf(f string, a ...any) { s.failed = true; s.Logf(f, a...) }
-func (s *session) Fail()                     { s.failed = true }
-func (s *session) FailNow() {
+func (s *session) Fatal(args ...any)         { fmt.Fprintln(os.Stderr, args...); s.stop() }
+func (s *session) Fatalf(f string, a ...any) { s.Logf(f, a...); s.stop() }
+
+// stop ends the demo after a fatal error, stopping every server first.
+func (s *session) stop() {
 	s.failed = true
 	s.close()
 	fmt.Fprintln(os.Stderr, "demo: stopped everything after the error above")
 	os.Exit(1)
-}
-func (s *session) Fatal(args ...any)         { s.Log(args...); s.FailNow() }
-func (s *session) Fatalf(f string, a ...any) { s.Logf(f, a...); s.FailNow() }
-func (s *session) Skip(args ...any)          { s.Fatal(args...) }
-func (s *session) SkipNow()                  { s.FailNow() }
-func (s *session) Skipf(f string, a ...any)  { s.Fatalf(f, a...) }
-func (s *session) Setenv(key, value string) {
-	old, had := os.LookupEnv(key)
-	os.Setenv(key, value)
-	s.Cleanup(func() {
-		if had {
-			os.Setenv(key, old)
-		} else {
-			os.Unsetenv(key)
-		}
-	})
-}
-func (s *session) Chdir(dir string) {
-	old, _ := os.Getwd()
-	if err := os.Chdir(dir); err != nil {
-		s.Fatal(err)
-	}
-	s.Cleanup(func() { os.Chdir(old) })
 }
 
 // TempDir is a fresh directory removed at the end.
