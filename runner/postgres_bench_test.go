@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -132,12 +133,12 @@ func pgTimeRunLogs(b *testing.B, env []string, name string, args ...string) (tim
 		b.Fatal(err)
 	}
 	done := make(chan struct{})
-	hwm := make(chan int64, 1)
+	hwm := make(chan memStatus, 1)
 	go func() {
-		var peak int64
+		var peak memStatus
 		for {
-			if v := vmHWM(cmd.Process.Pid); v > peak {
-				peak = v
+			if m := readMemStatus(cmd.Process.Pid); m.hwm > peak.hwm {
+				peak = m
 			}
 			select {
 			case <-done:
@@ -150,9 +151,16 @@ func pgTimeRunLogs(b *testing.B, env []string, name string, args ...string) (tim
 	err := cmd.Wait()
 	took := time.Since(start)
 	close(done)
-	peak := <-hwm
+	m := <-hwm
+	peak := m.hwm
 	if err != nil {
 		b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	if name != "bash" {
+		// The Go heap and stacks are anonymous memory; the binary's code is
+		// file-backed.
+		b.Logf("%s %v: peak RSS %d MiB (when it rose last: %d MiB anonymous, %d MiB of mapped files)",
+			filepath.Base(name), args, m.hwm>>20, m.anon>>20, m.file>>20)
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && peak == 0 {
 		peak = ru.Maxrss << 10
@@ -160,21 +168,31 @@ func pgTimeRunLogs(b *testing.B, env []string, name string, args ...string) (tim
 	return took, peak, out.String()
 }
 
-// vmHWM is the peak resident set of pid so far, in bytes; 0 once it is gone.
-func vmHWM(pid int) int64 {
+// memStatus is a process's peak resident set so far and its current
+// anonymous and file-backed parts, in bytes; zeros once it is gone.
+type memStatus struct{ hwm, anon, file int64 }
+
+func readMemStatus(pid int) memStatus {
+	var m memStatus
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return m
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
+		name, rest, _ := strings.Cut(s.Text(), ":")
+		kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		switch name {
+		case "VmHWM":
+			m.hwm = kb << 10
+		case "RssAnon":
+			m.anon = kb << 10
+		case "RssFile":
+			m.file = kb << 10
 		}
 	}
-	return 0
+	return m
 }
 
 // tailWriter keeps the last 16 KiB of a command's output for the failure

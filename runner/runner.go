@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/envsync/envsync/runner/compress"
 	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/metrics"
 	"github.com/envsync/envsync/runner/storage"
@@ -94,9 +95,7 @@ func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineF
 		return nil, red.Err(fmt.Errorf("DB_ENGINE %s: %w", cfg.Engine, err))
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// The upload's part buffers stay live for the whole run; without a
-		// limit the collector lets the heap grow to twice them.
-		debug.SetMemoryLimit(cfg.Upload.BufferBytes() + 24<<20)
+		debug.SetMemoryLimit(memoryLimit(cfg))
 	}
 	var store storage.Store
 	if op != OpTransform {
@@ -105,6 +104,16 @@ func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineF
 		}
 	}
 	return New(cfg, store, eng, log), nil
+}
+
+// memoryLimit is the Go heap the runner lets itself use: the upload's part
+// buffers, the compressor's window and block buffers, and headroom for the
+// SDK, HTTP and the collector's own pacing. The buffers stay live for the
+// whole backup; without a limit the collector would let the heap grow to
+// twice them. The resident set is this limit plus the binary's code
+// (about 20 MiB), whatever the database's size: about 90 MiB by default.
+func memoryLimit(cfg Config) int64 {
+	return cfg.Upload.BufferBytes() + compress.EncoderBytes + 16<<20
 }
 
 func names(m map[string]EngineFactory) []string { return slices.Sorted(maps.Keys(m)) }

@@ -32,9 +32,23 @@ var (
 	gzipMagic = []byte{0x1f, 0x8b}
 )
 
-// NewWriter compresses into w with zstd on up to concurrency cores (all
-// cores when 0). Zstd's fastest level still compresses better than gzip -1
-// and, on its own cores, keeps pace with pg_dump -Z0. Close flushes.
+// Encoder settings: zstd streams with one encoder goroutine beside the
+// writer, whatever its concurrency, so its memory is a history of twice the
+// window plus a few 128 KiB blocks. The fastest level finds its matches in
+// a small hash table of recent positions: a longer window barely changes
+// the ratio. (WithLowerEncoderMem would halve the history, but then moves
+// the whole window down after every block.)
+const (
+	window = 1 << 20
+	// EncoderBytes bounds what NewWriter's encoder holds.
+	EncoderBytes = 2*window + 1<<20
+)
+
+// NewWriter compresses into w with zstd's fastest level: it compresses
+// better than gzip -1 and, in a goroutine beside the dump tool, keeps pace
+// with pg_dump -Z0. concurrency 1 compresses in the writer's goroutine; more
+// (or 0, all cores) lets the writer fill the next block while the previous
+// is compressed. Close flushes.
 func NewWriter(w io.Writer, concurrency int) (io.WriteCloser, error) {
 	if concurrency <= 0 {
 		concurrency = runtime.GOMAXPROCS(0)
@@ -42,8 +56,7 @@ func NewWriter(w io.Writer, concurrency int) (io.WriteCloser, error) {
 	return zstd.NewWriter(w,
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderConcurrency(concurrency),
-		// Bounded memory: each of the concurrent blocks holds a window.
-		zstd.WithWindowSize(4<<20),
+		zstd.WithWindowSize(window),
 	)
 }
 

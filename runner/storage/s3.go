@@ -17,17 +17,17 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// S3Options size the streaming multipart upload. Put holds about
-// (Concurrency+1) × PartSize bytes in memory whatever the stream's length,
-// and S3 allows at most 10,000 parts, so PartSize also bounds the largest
-// object: 16 MiB parts allow 156 GiB of compressed dump, 64 MiB allow 625 GiB.
+// S3Options size the streaming multipart upload. S3 allows at most 10,000
+// parts, so PartSize bounds the largest object: the default 8 MiB parts
+// allow 78 GiB of compressed dump (a database dump of roughly 150-300 GiB);
+// ENVSYNC_PART_SIZE_MIB=64 allows 625 GiB, for BufferBytes of 320 MiB.
 type S3Options struct {
-	PartSize    int64 // bytes per part, at least 5 MiB; default 16 MiB
+	PartSize    int64 // bytes per part, at least 5 MiB; default 8 MiB
 	Concurrency int   // parts in flight; default 3
 }
 
 const (
-	DefaultPartSize    = 16 << 20
+	DefaultPartSize    = 8 << 20
 	DefaultConcurrency = 3
 	minPartSize        = 5 << 20
 	maxParts           = 10000
@@ -36,10 +36,13 @@ const (
 // MaxObjectSize is the largest object Put can store with these options.
 func (o S3Options) MaxObjectSize() int64 { return o.withDefaults().PartSize * maxParts }
 
-// BufferBytes is the memory Put's part buffers take.
+// BufferBytes bounds the memory Put's part buffers take: transfermanager
+// keeps a pool of Concurrency+1 parts, plus the first part, which it reads
+// into a buffer of its own (io.ReadAll, up to twice the part size while it
+// grows) before the pool exists. 40-48 MiB with the defaults.
 func (o S3Options) BufferBytes() int64 {
 	o = o.withDefaults()
-	return int64(o.Concurrency+1) * o.PartSize
+	return int64(o.Concurrency+1)*o.PartSize + 2*o.PartSize
 }
 
 func (o S3Options) withDefaults() S3Options {
