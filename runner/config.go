@@ -27,6 +27,7 @@ type Config struct {
 
 	Upload           storage.S3Options // ENVSYNC_PART_SIZE_MIB, ENVSYNC_UPLOAD_CONCURRENCY
 	CompressThreads  int               // ENVSYNC_COMPRESS_THREADS; 0: all cores
+	NoLocalCopy      bool              // ENVSYNC_RESTORE_LOCAL_COPY=false: a restore downloads the dump twice, keeps nothing under TMPDIR
 	ProgressInterval time.Duration     // between progress lines
 }
 
@@ -74,6 +75,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if c.Upload.Concurrency, err = strconv.Atoi(v); err != nil || c.Upload.Concurrency < 1 {
 			return c, fmt.Errorf("ENVSYNC_UPLOAD_CONCURRENCY %q: want a positive number", v)
 		}
+	}
+	if v := getenv("ENVSYNC_RESTORE_LOCAL_COPY"); v != "" {
+		keep, err := parseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("ENVSYNC_RESTORE_LOCAL_COPY %q: want true or false", v)
+		}
+		c.NoLocalCopy = !keep
 	}
 	if v := getenv("ENVSYNC_COMPRESS_THREADS"); v != "" {
 		if c.CompressThreads, err = strconv.Atoi(v); err != nil || c.CompressThreads < 0 {

@@ -610,6 +610,29 @@ printf '%%s' "%s" | aws s3 cp - "s3://dumps/%s"`, key, key, pointer)
 		}
 	})
 
+	t.Run("a restore loads from a local copy of the verified dump with parallel jobs, or downloads it twice when told to; both leave nothing in TMPDIR", func(t *testing.T) {
+		r.mustRun(t, r.src, "backup")
+		for _, c := range []struct {
+			setting, want, notWant string
+		}{
+			{"ENVSYNC_RESTORE_LOCAL_COPY=true", "from the verified local copy", "downloading it again"},
+			{"ENVSYNC_RESTORE_LOCAL_COPY=false", "restore pass read the verified bytes", "from the verified local copy"},
+		} {
+			r.dst.Exec(t, pgDatabase, "UPDATE people SET name = 'before the restore' WHERE id = 1")
+			tmp := t.TempDir()
+			logs := r.mustRun(t, r.dst, "restore", "TMPDIR="+tmp, c.setting)
+			if !strings.Contains(logs, c.want) || strings.Contains(logs, c.notWant) {
+				t.Errorf("with %s the logs do not say %q (or say %q):\n%s", c.setting, c.want, c.notWant, logs)
+			}
+			if ok, diff := r.src.Snapshot(t, pgDatabase).Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
+				t.Fatalf("with %s restored data differs: %s", c.setting, diff)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("with %s files left in TMPDIR: %v", c.setting, left)
+			}
+		}
+	})
+
 	t.Run("a restore into production is refused without the opt-in and touches nothing", func(t *testing.T) {
 		r.dst.Exec(t, pgDatabase, "UPDATE people SET name = 'production data' WHERE id = 1")
 		before := r.dst.Snapshot(t, pgDatabase)

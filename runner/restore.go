@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/envsync/envsync/runner/compress"
 	"github.com/envsync/envsync/runner/engine"
@@ -23,7 +25,9 @@ import (
 var ErrChecksum = errors.New("checksum mismatch")
 
 // restore chooses the dump, verifies it without touching any database, then
-// streams it again into the engine's shadow-and-swap restore. The swap
+// loads it into the engine's shadow-and-swap restore: from the local copy
+// that the verification pass kept, when the engine can read one and TMPDIR
+// had room; otherwise streamed again from the store, in which case the swap
 // happens only if the second pass read the very bytes the first verified.
 func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, error) {
 	d, how, err := layout.Choose(ctx, r.store, r.cfg.Instance, r.cfg.DB.Database, r.cfg.Filename)
@@ -37,9 +41,16 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 		return metrics.Result{}, err
 	}
 
+	fr, canReadFile := r.eng.(fileRestorer)
+	var local *localCopy
+	if canReadFile && !r.cfg.NoLocalCopy {
+		local = r.openLocalCopy(os.TempDir())
+		defer local.Close()
+	}
+
 	// Pass 1: download, decompress, hash, let the engine read it whole. A
 	// truncated, corrupt or foreign dump stops here.
-	verified, size, err := r.verify(ctx, d.Key)
+	verified, size, err := r.verify(ctx, d.Key, local)
 	if err != nil {
 		return metrics.Result{}, err
 	}
@@ -48,6 +59,27 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 	}
 	if recorded == "" {
 		r.log.Warn("no checksum sidecar (a dump from the old scripts?): checking both passes read the same bytes only", "key", d.Key)
+	}
+
+	if local != nil && local.err == nil {
+		// The file holds exactly the bytes the verification read; it has no
+		// name, so nothing else can change it.
+		r.log.Info("loading into the shadow copy from the verified local copy", "key", d.Key, "bytes", local.n)
+		check := func() error {
+			fi, err := local.f.Stat()
+			if err != nil || fi.Size() != local.n {
+				return fmt.Errorf("the local copy of %s changed size after verification (%v)", d.Key, err)
+			}
+			return nil
+		}
+		if err := fr.RestoreFile(ctx, local.f, engine.RestoreOptions{SanitiseScript: script, BeforeSwap: check}); err != nil {
+			return metrics.Result{}, err
+		}
+		return metrics.Result{Size: size, DumpTime: d.Time}, nil
+	}
+	if local != nil {
+		r.log.Warn("no local copy of the dump; downloading it again", "key", d.Key, "reason", local.err)
+		local.Close() // give the space back before the second pass
 	}
 
 	// Pass 2: the real restore.
@@ -119,7 +151,8 @@ func (r *Runner) recordedSum(ctx context.Context, key string) (string, error) {
 
 // verify reads the whole dump once, touching no database: it returns the
 // object's SHA-256 and size if it decompresses and the engine accepts it.
-func (r *Runner) verify(ctx context.Context, key string) (string, int64, error) {
+// The decompressed bytes also go to local, when it is not nil.
+func (r *Runner) verify(ctx context.Context, key string, local *localCopy) (string, int64, error) {
 	rc, err := r.store.Get(ctx, key)
 	if err != nil {
 		return "", 0, err
@@ -134,15 +167,95 @@ func (r *Runner) verify(ctx context.Context, key string) (string, int64, error) 
 		return "", 0, fmt.Errorf("%s: %w", key, err)
 	}
 	defer dec.Close()
-	r.log.Info("verifying the dump before touching any database", "key", key, "format", string(format))
-	if err := r.eng.Check(ctx, dec); err != nil {
+	var plain io.Reader = dec
+	if local != nil {
+		plain = io.TeeReader(dec, local)
+	}
+	r.log.Info("verifying the dump before touching any database", "key", key, "format", string(format), "local_copy", local != nil)
+	if err := r.eng.Check(ctx, plain); err != nil {
 		return "", 0, fmt.Errorf("refusing %s: not a complete, readable %s dump: %w", key, r.cfg.Engine, err)
 	}
-	if _, err := io.Copy(io.Discard, dec); err != nil {
+	if _, err := io.Copy(io.Discard, plain); err != nil {
 		return "", 0, fmt.Errorf("refusing %s: %s stream damaged: %w", key, format, err)
 	}
 	if _, err := io.Copy(io.Discard, raw); err != nil {
 		return "", 0, fmt.Errorf("reading %s: %w", key, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), meter.Bytes(), nil
+}
+
+// fileRestorer is an engine that can also restore from a seekable local
+// file (PostgreSQL: pg_restore --jobs).
+type fileRestorer interface {
+	RestoreFile(ctx context.Context, f *os.File, opts engine.RestoreOptions) error
+}
+
+// localCopy is the decompressed dump written to an unlinked file while the
+// verification pass reads it: the restore reads it back instead of
+// downloading again, and the file disappears with its descriptor on every
+// path, a SIGKILL included. It never fails the verification: a write error,
+// or a dump larger than the space it may take, abandons the copy (err).
+type localCopy struct {
+	f      *os.File
+	budget int64 // bytes it may take
+	n      int64
+	err    error
+}
+
+// openLocalCopy makes a local copy in dir if its filesystem is on disk and
+// has room: it may fill the free space down to a reserve of a tenth of the
+// filesystem, at least 1 GiB. A filesystem in memory (tmpfs, an emptyDir of
+// medium Memory) is refused: the copy would count against the pod's memory.
+// nil when there is no room.
+func (r *Runner) openLocalCopy(dir string) *localCopy {
+	const tmpfsMagic, ramfsMagic = 0x01021994, 0x858458f6
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		r.log.Warn("no local copy of the dump: cannot read the free space", "dir", dir, "error", err)
+		return nil
+	}
+	if st.Type == tmpfsMagic || st.Type == ramfsMagic {
+		r.log.Info("no local copy of the dump: the temporary directory is in memory", "dir", dir)
+		return nil
+	}
+	free, total := int64(st.Bavail)*st.Bsize, int64(st.Blocks)*st.Bsize
+	budget := free - max(1<<30, total/10)
+	if budget < 64<<20 {
+		r.log.Info("no local copy of the dump: too little free space", "dir", dir, "free_bytes", free)
+		return nil
+	}
+	f, err := os.CreateTemp(dir, "envsync-restore-*.dump")
+	if err != nil {
+		r.log.Warn("no local copy of the dump", "dir", dir, "error", err)
+		return nil
+	}
+	os.Remove(f.Name())
+	return &localCopy{f: f, budget: budget}
+}
+
+func (c *localCopy) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return len(p), nil
+	}
+	if c.n+int64(len(p)) > c.budget {
+		c.err = fmt.Errorf("the dump is larger than the %d MiB the local copy may take", c.budget>>20)
+		return len(p), nil
+	}
+	n, err := c.f.Write(p)
+	c.n += int64(n)
+	if err != nil {
+		c.err = fmt.Errorf("writing the local copy: %w", err)
+	}
+	return len(p), nil
+}
+
+// Close frees the copy's space; it may be called more than once.
+func (c *localCopy) Close() {
+	if c != nil && c.f != nil {
+		c.f.Close()
+		c.f = nil
+		if c.err == nil {
+			c.err = errors.New("closed")
+		}
+	}
 }

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,14 +50,48 @@ const swapAttempts = 10
 // <db>_envsync_old and the shadow to live in one transaction. Until that
 // transaction commits, live is the old copy; from then on, the new one.
 func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOptions) error {
-	live := e.cfg.Database
-	shadow, old := sideName(live, shadowSuffix), sideName(live, oldSuffix)
 	// Refuse what is plainly not a custom-format dump before any database
 	// is touched; the runner's Check has read the whole stream already.
 	br, err := peekMagic(r)
 	if err != nil {
 		return err
 	}
+	return e.restore(ctx, opts, func(cmd *exec.Cmd) error {
+		return e.feed(cmd, "pg_restore", br, "restore")
+	})
+}
+
+// RestoreFile is Restore reading the dump from f, a seekable local file (it
+// may be unlinked already): `pg_restore --jobs` then loads tables and builds
+// indexes on several connections at once, which it cannot do from a pipe.
+func (e *Engine) RestoreFile(ctx context.Context, f *os.File, opts engine.RestoreOptions) error {
+	head := make([]byte, len(magic))
+	if _, err := f.ReadAt(head, 0); err != nil || string(head) != magic {
+		return fmt.Errorf("postgres: the local copy is not a pg_dump custom-format archive (it starts with %q, not %q)", printable(head), magic)
+	}
+	// Beyond a few connections the server's cores and disks, not the
+	// client, are the limit; each connection may take maintenance_work_mem.
+	jobs := min(max(2, runtime.NumCPU()), 4)
+	return e.restore(ctx, opts, func(cmd *exec.Cmd) error {
+		// The child and each of its workers reopen the file by its
+		// descriptor, so it needs no name in the filesystem.
+		cmd.ExtraFiles = []*os.File{f}
+		cmd.Args = append(cmd.Args, fmt.Sprintf("--jobs=%d", jobs), "/dev/fd/3")
+		stderr := &tailBuffer{max: 16 << 10}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("postgres: starting pg_restore: %w", err)
+		}
+		pause("restore")
+		return e.result("pg_restore", cmd.Wait(), stderr)
+	})
+}
+
+// restore is Restore around load, which runs the prepared pg_restore
+// command (its input still to be given) into the shadow database.
+func (e *Engine) restore(ctx context.Context, opts engine.RestoreOptions, load func(*exec.Cmd) error) error {
+	live := e.cfg.Database
+	shadow, old := sideName(live, shadowSuffix), sideName(live, oldSuffix)
 	pgRestore, err := tool("pg_restore")
 	if err != nil {
 		return err
@@ -122,9 +159,11 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 		"--dbname="+conninfoDB(shadow))
 	// pg_restore commits once per object; waiting for each WAL flush buys
 	// nothing for a shadow that a crash leaves to be dropped, and the
-	// swap's own commit flushes everything written before it.
-	cmd.Env = append(cmd.Env, "PGOPTIONS=-c synchronous_commit=off")
-	if err := e.feed(cmd, "pg_restore", br, "restore"); err != nil {
+	// swap's own commit flushes everything written before it. The index
+	// builds sort in memory rather than in temporary files up to a few
+	// million rows: 256 MB per connection of pg_restore (at most 4).
+	cmd.Env = append(cmd.Env, "PGOPTIONS=-c synchronous_commit=off -c maintenance_work_mem=256MB")
+	if err := load(cmd); err != nil {
 		return err
 	}
 	e.log().Info("restored into the shadow database", "shadow", shadow, "seconds", time.Since(started).Seconds())
