@@ -27,7 +27,7 @@ type Config struct {
 
 	Upload           storage.S3Options // ENVSYNC_PART_SIZE_MIB, ENVSYNC_UPLOAD_CONCURRENCY
 	CompressThreads  int               // ENVSYNC_COMPRESS_THREADS; 0: all cores
-	NoLocalCopy      bool              // ENVSYNC_RESTORE_LOCAL_COPY=false: a restore downloads the dump twice, keeps nothing under TMPDIR
+	LocalCopy        bool              // ENVSYNC_RESTORE_LOCAL_COPY: a restore keeps the verified dump under TMPDIR and loads it from there
 	ProgressInterval time.Duration     // between progress lines
 }
 
@@ -77,11 +77,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	if v := getenv("ENVSYNC_RESTORE_LOCAL_COPY"); v != "" {
-		keep, err := parseBool(v)
-		if err != nil {
+		if c.LocalCopy, err = parseBool(v); err != nil {
 			return c, fmt.Errorf("ENVSYNC_RESTORE_LOCAL_COPY %q: want true or false", v)
 		}
-		c.NoLocalCopy = !keep
 	}
 	if v := getenv("ENVSYNC_COMPRESS_THREADS"); v != "" {
 		if c.CompressThreads, err = strconv.Atoi(v); err != nil || c.CompressThreads < 0 {

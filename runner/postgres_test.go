@@ -481,18 +481,20 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 		}
 	})
 
-	for _, point := range []struct{ name, pause string }{
-		{"during the download that verifies the dump", "check"},
-		{"during the restore into the shadow", "restore"},
-		{"during the sanitise script", "sanitise"},
-		{"just before the swap, with live refusing connections", "swap"},
+	for _, point := range []struct{ name, pause, localCopy string }{
+		{"during the download that verifies the dump", "check", "false"},
+		{"during the restore into the shadow", "restore", "false"},
+		{"during the restore into the shadow from a local copy", "restore", "true"},
+		{"during the sanitise script", "sanitise", "false"},
+		{"just before the swap, with live refusing connections", "swap", "false"},
 	} {
 		t.Run("a restore killed "+point.name+" leaves live intact, and the next run succeeds and leaves no shadow", func(t *testing.T) {
 			r.dst.Exec(t, pgDatabase, "UPDATE people SET name = 'marker of the old copy' WHERE id = 1")
 			before := r.dst.Snapshot(t, pgDatabase)
-			dir := t.TempDir()
+			dir, tmp := t.TempDir(), t.TempDir()
 			script := "SANITISE_SCRIPT=" + writeScript(t, pgSanitise)
-			run := r.start(t, r.dst, "restore", script, "ENVSYNC_TEST_PAUSE="+point.pause+":"+dir)
+			run := r.start(t, r.dst, "restore", script, "ENVSYNC_TEST_PAUSE="+point.pause+":"+dir,
+				"TMPDIR="+tmp, "ENVSYNC_RESTORE_LOCAL_COPY="+point.localCopy)
 			deadline := time.Now().Add(2 * time.Minute)
 			for {
 				if _, err := os.Stat(filepath.Join(dir, point.pause)); err == nil {
@@ -510,6 +512,12 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 			run.cmd.Process.Signal(syscall.SIGKILL)
 			<-run.done
 			run.done <- nil
+			if point.localCopy == "true" && !strings.Contains(run.logs.String(), "from the verified local copy") {
+				t.Fatalf("the run was not loading a local copy when killed: the test proves less than it says:\n%s", run.logs.String())
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("files left in TMPDIR by the killed run: %v", left)
+			}
 			if point.pause == "swap" && r.dst.AllowsConnections(t, pgDatabase) {
 				t.Fatal("the kill point is not where live refuses connections: the test proves less than it says")
 			}
@@ -610,7 +618,7 @@ printf '%%s' "%s" | aws s3 cp - "s3://dumps/%s"`, key, key, pointer)
 		}
 	})
 
-	t.Run("a restore loads from a local copy of the verified dump with parallel jobs, or downloads it twice when told to; both leave nothing in TMPDIR", func(t *testing.T) {
+	t.Run("a restore downloads the dump twice, or when told to loads a local copy of the verified dump with parallel jobs; both leave nothing in TMPDIR", func(t *testing.T) {
 		r.mustRun(t, r.src, "backup")
 		for _, c := range []struct {
 			setting, want, notWant string

@@ -231,25 +231,25 @@ func TestTheRunnerOverS3AndPostgreSQL(t *testing.T) {
 	})
 
 	t.Run("a restore verifies first, then loads the same bytes into another server", func(t *testing.T) {
-		for _, noLocalCopy := range []bool{false, true} {
+		for _, localCopy := range []bool{false, true} {
 			r.dst.Exec(t, "postgres", "DROP DATABASE IF EXISTS "+database+" WITH (FORCE)")
 			rec := &recorder{Store: r.s3store}
 			cfg := r.config(r.dst)
-			cfg.NoLocalCopy = noLocalCopy
+			cfg.LocalCopy = localCopy
 			if err := r.runner(t, cfg, rec, day1.Add(time.Hour)).Run(ctx, "restore", nil); err != nil {
 				t.Fatal(err)
 			}
-			// pointer, sidecar, then the dump: once, verified into a local
-			// copy that the restore reads; or twice, verification then restore.
+			// pointer, sidecar, then the dump twice, verification then
+			// restore; or once, verified into a local copy that the restore reads.
 			want := []string{"get " + pointer, "get " + key1 + ".sha256", "get " + key1}
-			if noLocalCopy {
+			if !localCopy {
 				want = append(want, "get "+key1)
 			}
 			if got := rec.Calls(); !slices.Equal(got, want) {
-				t.Errorf("without a local copy %v: store calls %q, want %q", noLocalCopy, got, want)
+				t.Errorf("with a local copy %v: store calls %q, want %q", localCopy, got, want)
 			}
 			if ok, diff := r.src.Snapshot(t, database).Equal(r.dst.Snapshot(t, database)); !ok {
-				t.Fatalf("without a local copy %v: restored data differs: %s", noLocalCopy, diff)
+				t.Fatalf("with a local copy %v: restored data differs: %s", localCopy, diff)
 			}
 		}
 	})
