@@ -88,8 +88,8 @@ func run(b *testing.B, cmd *exec.Cmd) (time.Duration, float64) {
 // BenchmarkBackupPeakMemory runs `envsync run backup` as its own process
 // against a generated database and versitygw, beside the limit
 // `pg_dump -Fc -Z0 > /dev/null`, and reports the runner's peak memory (which
-// must not grow with the database: about (concurrency+1) x part size plus
-// zstd's windows) and the wall-time ratio.
+// must not grow with the database: the upload's part buffers, zstd's window
+// and the binary's code) and the wall-time ratio.
 func BenchmarkBackupPeakMemory(b *testing.B) {
 	mb := benchMB(b)
 	bin, err := os.Executable()
@@ -127,7 +127,7 @@ func BenchmarkBackupPeakMemory(b *testing.B) {
 		runWall += w
 		runRSS = max(runRSS, rss)
 	}
-	budget := float64((storage.DefaultConcurrency+1)*storage.DefaultPartSize) / (1 << 20)
+	budget := float64(storage.S3Options{}.BufferBytes()) / (1 << 20)
 	b.ReportMetric(float64(mb), "db_MiB")
 	b.ReportMetric(runRSS, "runner_peak_MiB")
 	b.ReportMetric(runRSS/budget, "peak_vs_part_buffers")

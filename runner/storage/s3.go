@@ -127,6 +127,10 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 		Key:    aws.String(key),
 		Body:   cr,
 	})
+	if err != nil && cr.n >= s.opts.MaxObjectSize() {
+		return 0, fmt.Errorf("uploading %s/%s: the dump is larger than the %d GiB that 10,000 parts of %d MiB hold; raise the part size (ENVSYNC_PART_SIZE_MIB): %w",
+			s, key, s.opts.MaxObjectSize()>>30, s.opts.PartSize>>20, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("uploading %s/%s: %w", s, key, err)
 	}
