@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -69,21 +70,12 @@ func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 			db, shellKey))
 		// The restore follows the pointer that the backup wrote.
 		envRestore, envRestoreRSS, logs := pgTimeRunLogs(b, env(dst), bin, "run", "restore")
-		for _, line := range strings.Split(logs, "\n") {
-			// Where the restore's time goes: verification, then the load.
-			if strings.Contains(line, `"msg":"transfer done"`) || strings.Contains(line, `"msg":"restored into the shadow database"`) {
-				b.Log(line)
-			}
-		}
+		b.Log("where the restore's time goes: " + timeline(logs))
 
 		// The same restore with a local copy of the verified dump loaded
 		// by pg_restore --jobs instead of a second download.
 		local, _, localLogs := pgTimeRunLogs(b, append(env(dst), "ENVSYNC_RESTORE_LOCAL_COPY=true"), bin, "run", "restore")
-		for _, line := range strings.Split(localLogs, "\n") {
-			if strings.Contains(line, `"msg":"restored into the shadow database"`) {
-				b.Log("with a local copy: " + line)
-			}
-		}
+		b.Log("with a local copy: " + timeline(localLogs))
 		b.Logf("restore with ENVSYNC_RESTORE_LOCAL_COPY=true (one download, pg_restore --jobs): %s", local.Round(time.Millisecond))
 		b.ReportMetric(local.Seconds()/shellRestore.Seconds(), "restore-local-copy-time/shell")
 
@@ -122,6 +114,26 @@ func generatePGBench(b *testing.B, pg *testenv.Postgres, db string, scale int) i
 		b.Fatal(err)
 	}
 	return size
+}
+
+// timeline is the runner's log messages with the seconds since the first.
+func timeline(logs string) string {
+	var out []string
+	var first time.Time
+	for _, line := range strings.Split(logs, "\n") {
+		var rec struct {
+			Time time.Time `json:"time"`
+			Msg  string    `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg == "progress" {
+			continue
+		}
+		if first.IsZero() {
+			first = rec.Time
+		}
+		out = append(out, fmt.Sprintf("%.1fs %s", rec.Time.Sub(first).Seconds(), rec.Msg))
+	}
+	return strings.Join(out, "; ")
 }
 
 // pgTimeRun runs a command to completion and returns its wall time and its
