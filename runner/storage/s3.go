@@ -21,14 +21,16 @@ import (
 // parts, so PartSize bounds the largest object: the default 8 MiB parts
 // allow 78 GiB of compressed dump (a database dump of roughly 150-300 GiB);
 // ENVSYNC_PART_SIZE_MIB=64 allows 625 GiB, for BufferBytes of 320 MiB.
+// Two parts in flight keep up with pg_dump: each 8 MiB PUT takes a fraction
+// of a second, and the compressed stream is a few tens of MB/s.
 type S3Options struct {
 	PartSize    int64 // bytes per part, at least 5 MiB; default 8 MiB
-	Concurrency int   // parts in flight; default 3
+	Concurrency int   // parts in flight; default 2
 }
 
 const (
 	DefaultPartSize    = 8 << 20
-	DefaultConcurrency = 3
+	DefaultConcurrency = 2
 	minPartSize        = 5 << 20
 	maxParts           = 10000
 )
@@ -39,7 +41,7 @@ func (o S3Options) MaxObjectSize() int64 { return o.withDefaults().PartSize * ma
 // BufferBytes bounds the memory Put's part buffers take: transfermanager
 // keeps a pool of Concurrency+1 parts, plus the first part, which it reads
 // into a buffer of its own (io.ReadAll, up to twice the part size while it
-// grows) before the pool exists. 40-48 MiB with the defaults.
+// grows) before the pool exists: 40 MiB with the defaults.
 func (o S3Options) BufferBytes() int64 {
 	o = o.withDefaults()
 	return int64(o.Concurrency+1)*o.PartSize + 2*o.PartSize
