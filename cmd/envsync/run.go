@@ -37,8 +37,10 @@ Flags override the environment. There is no password flag: the password is
 read from DB_PASSWORD only, as arguments are visible to every process.
 S3 is configured by the AWS SDK's standard environment (AWS_REGION,
 AWS_ENDPOINT_URL_S3, keys or a web identity token). Tuning:
-ENVSYNC_PART_SIZE_MIB (16), ENVSYNC_UPLOAD_CONCURRENCY (3),
-ENVSYNC_COMPRESS_THREADS (all cores).`,
+ENVSYNC_PART_SIZE_MIB (8: dumps up to 78 GiB compressed),
+ENVSYNC_UPLOAD_CONCURRENCY (2), ENVSYNC_COMPRESS_THREADS (all cores),
+ENVSYNC_RESTORE_LOCAL_COPY (false: true keeps the verified dump under TMPDIR
+and restores it with pg_restore --jobs instead of downloading it again).`,
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{runner.OpBackup, runner.OpRestore, runner.OpTransform},
 		RunE: func(cmd *cobra.Command, args []string) error {
