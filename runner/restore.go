@@ -35,8 +35,9 @@ var ErrChecksum = errors.New("checksum mismatch")
 // restores with pg_restore --jobs. It is not the default: on the 2-core
 // benchmark (one large table, the server on the same cores) writing the copy
 // costs more than the parallel load saves, and the second download overlaps
-// the load anyway. It pays where downloads are slow or many large tables and
-// indexes meet a server with cores to spare.
+// the load anyway. It should pay (not measured here) where downloads are
+// slow, or where many large tables and indexes meet a server with cores to
+// spare.
 func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, error) {
 	d, how, err := layout.Choose(ctx, r.store, r.cfg.Instance, r.cfg.DB.Database, r.cfg.Filename)
 	if err != nil {
