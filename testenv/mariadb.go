@@ -47,8 +47,12 @@ func StartMariaDB(t T, extraArgs ...string) *MariaDB {
 		// CI runs as root; mariadbd refuses that unless told.
 		asRoot = []string{"--user=root"}
 	}
+	// Its own tmpdir: two packages' tests bootstrap at once, and the
+	// bootstrap's temporary tables must not meet in a shared /tmp.
 	install := exec.Command(installDB, append([]string{"--no-defaults", "--datadir=" + data,
-		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"}, asRoot...)...)
+		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
+		"--tmpdir=" + dir}, asRoot...)...)
+	install.Env = append(os.Environ(), "TMPDIR="+dir)
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("testenv: mariadb-install-db: %v\n%s", err, out)
 	}
