@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/testpause"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -210,7 +211,7 @@ func (e *Engine) runScript(ctx context.Context, schema, script string) error {
 	// "at line N" counts the script's own lines.
 	_, werr := io.WriteString(in, "START TRANSACTION; "+script+"\n;\n")
 	if werr == nil {
-		pause("sanitise")
+		testpause.At("sanitise")
 		_, werr = io.WriteString(in, "COMMIT;\n")
 	}
 	in.Close()

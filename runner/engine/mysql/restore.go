@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/testpause"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -101,7 +102,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 			return fmt.Errorf("mysql: before the swap (live untouched): %w", err)
 		}
 	}
-	pause("swap")
+	testpause.At("swap")
 	if err := e.swap(ctx, db, live, shadow, old, charset, collation); err != nil {
 		return err
 	}
@@ -193,7 +194,7 @@ func (e *Engine) load(ctx context.Context, br *bufio.Reader, shadow string) erro
 		return fmt.Errorf("mysql: starting %s: %w", bin, err)
 	}
 	var tw trailerWatch
-	f := &loadFilter{br: br, w: in, tee: &tw, onData: func() { pause("restore") }, barrier: newBarrier(in, out)}
+	f := &loadFilter{br: br, w: in, tee: &tw, onData: func() { testpause.At("restore") }, barrier: newBarrier(in, out)}
 	if n := loadWorkers(); n > 0 {
 		if f.sink, err = e.newInserters(ctx, shadow, n); err != nil {
 			cmd.Process.Kill()

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/testpause"
 )
 
 // Engine dumps, restores and transforms one PostgreSQL database.
@@ -139,7 +140,7 @@ func runScript(ctx context.Context, conn *pgx.Conn, script, pausePoint string) e
 		return fmt.Errorf("script failed, nothing of it was applied: %w", scriptError(script, err))
 	}
 	if pausePoint != "" {
-		pause(pausePoint)
+		testpause.At(pausePoint)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("committing the script: %w", err)
@@ -203,7 +204,7 @@ func (e *Engine) feed(cmd *exec.Cmd, name string, r io.Reader, pausePoint string
 	}
 	var src io.Reader = r
 	if pausePoint != "" {
-		src = &pauseReader{r: r, point: pausePoint}
+		src = testpause.Reader(r, pausePoint)
 	}
 	// The copy runs beside the tool. When the tool dies (cancelled, or
 	// refusing the input), Wait closes its stdin and the copy stops at its

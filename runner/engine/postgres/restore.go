@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/testpause"
 )
 
 // Suffixes of the databases a restore works with beside the live one.
@@ -82,7 +83,7 @@ func (e *Engine) RestoreFile(ctx context.Context, f *os.File, opts engine.Restor
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("postgres: starting pg_restore: %w", err)
 		}
-		pause("restore")
+		testpause.At("restore")
 		return e.result("pg_restore", cmd.Wait(), stderr)
 	})
 }
@@ -291,7 +292,7 @@ func (e *Engine) swap(ctx context.Context, mc *pgx.Conn, live, shadow, old strin
 			WHERE datname = $1 AND pid <> pg_backend_pid()`, live).Scan(&terminated); err != nil {
 			return fmt.Errorf("postgres: terminating the sessions on %q: %w", live, err)
 		}
-		pause("swap")
+		testpause.At("swap")
 		err := pgx.BeginFunc(ctx, mc, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(live), ident(old))); err != nil {
 				return err
