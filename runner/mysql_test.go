@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -27,33 +26,6 @@ import (
 // Whole operations on MySQL: the envsync binary (a test build that can
 // pause at named points, -tags envsynctest) run with the DESIGN.md
 // environment against real MariaDB, versitygw and a Pushgateway.
-
-var (
-	envsyncOnce sync.Once
-	envsyncPath string
-	envsyncErr  error
-)
-
-// envsyncBinary builds the test build of envsync once per test binary,
-// into a fixed temporary path that each run overwrites.
-func envsyncBinary(t testing.TB) string {
-	t.Helper()
-	envsyncOnce.Do(func() {
-		dir := filepath.Join(os.TempDir(), "envsync-runner-mysqltest")
-		if envsyncErr = os.MkdirAll(dir, 0o755); envsyncErr != nil {
-			return
-		}
-		envsyncPath = filepath.Join(dir, "envsync")
-		out, err := exec.Command("go", "build", "-tags", "envsynctest", "-o", envsyncPath, "github.com/envsync/envsync/cmd/envsync").CombinedOutput()
-		if err != nil {
-			envsyncErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if envsyncErr != nil {
-		t.Fatalf("building envsync: %v", envsyncErr)
-	}
-	return envsyncPath
-}
 
 const (
 	myInstance = "whitehall-mysql"

@@ -38,7 +38,7 @@ func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 	pg, dst := testenv.StartPostgres(b), testenv.StartPostgres(b)
 	s3srv := testenv.StartS3(b)
 	bucket := s3srv.CreateBucket(b, "pg-bench")
-	bin := pgEnvsyncBinary(b)
+	bin := envsyncBinary(b)
 	path := "PATH=" + pg.BinDir + string(os.PathListSeparator) + os.Getenv("PATH")
 
 	gen := time.Now()

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,35 +64,6 @@ TRUNCATE audit.events;
 	+ (SELECT count(*) FROM audit.events)`
 )
 
-var (
-	pgEnvsyncOnce sync.Once
-	pgEnvsyncBin  string
-	pgEnvsyncErr  error
-)
-
-// pgEnvsyncBinary builds cmd/envsync once per test binary, with the test pause
-// points, into a fixed temporary path that each run overwrites.
-func pgEnvsyncBinary(t testing.TB) string {
-	t.Helper()
-	pgEnvsyncOnce.Do(func() {
-		dir := filepath.Join(os.TempDir(), "envsync-runner-pgtest")
-		if pgEnvsyncErr = os.MkdirAll(dir, 0o755); pgEnvsyncErr != nil {
-			return
-		}
-		pgEnvsyncBin = filepath.Join(dir, "envsync")
-		_, file, _, _ := runtime.Caller(0)
-		cmd := exec.Command("go", "build", "-tags", "envsynctest", "-o", pgEnvsyncBin, "./cmd/envsync")
-		cmd.Dir = filepath.Dir(filepath.Dir(file))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pgEnvsyncErr = fmt.Errorf("go build ./cmd/envsync: %v\n%s", err, out)
-		}
-	})
-	if pgEnvsyncErr != nil {
-		t.Fatal(pgEnvsyncErr)
-	}
-	return pgEnvsyncBin
-}
-
 type pgRig struct {
 	bin      string
 	s3       *testenv.S3Server
@@ -103,7 +73,7 @@ type pgRig struct {
 
 func newPGRig(t *testing.T) *pgRig {
 	t.Helper()
-	r := &pgRig{bin: pgEnvsyncBinary(t), s3: testenv.StartS3(t), src: testenv.StartPostgres(t), dst: testenv.StartPostgres(t), pgw: testenv.StartPushgateway(t)}
+	r := &pgRig{bin: envsyncBinary(t), s3: testenv.StartS3(t), src: testenv.StartPostgres(t), dst: testenv.StartPostgres(t), pgw: testenv.StartPushgateway(t)}
 	r.s3.CreateBucket(t, "dumps")
 	r.src.Exec(t, "postgres", "CREATE DATABASE "+pgDatabase)
 	r.src.Exec(t, pgDatabase, pgFixture)
