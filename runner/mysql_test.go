@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -281,41 +280,22 @@ func TestMySQLACorruptTruncatedOrForeignDumpIsRefusedBeforeAnythingIsTouched(t *
 
 func TestMySQLPasswordNeverAppearsInChildProcessArguments(t *testing.T) {
 	e := newMyEstate(t)
-	var stop atomic.Bool
-	var leaked atomic.Value
-	var clients atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for !stop.Load() {
-			procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-			for _, p := range procs {
-				b, err := os.ReadFile(p)
-				if err != nil {
-					continue
-				}
-				if bytes.Contains(b, []byte("mariadb")) || bytes.Contains(b, []byte("mysql")) {
-					clients.Add(1)
-				}
-				if bytes.Contains(b, []byte("s3cr3t")) {
-					leaked.Store(strings.ReplaceAll(string(b), "\x00", " "))
-				}
-			}
-		}
-	}()
+	stop := testenv.WatchArguments(e.src.Password, myClientTools...)
 	mustRun(t, e, e.src, "backup")
 	script := filepath.Join(t.TempDir(), "sanitise.sql")
 	os.WriteFile(script, []byte("UPDATE users SET email = NULL;\n"), 0o644)
 	mustRun(t, e, e.dst, "restore", "SANITISE_SCRIPT="+script)
-	stop.Store(true)
-	<-done
-	if l := leaked.Load(); l != nil {
-		t.Errorf("the password appeared in a process's arguments: %s", l)
+	args := stop()
+	if len(args.Leaks) > 0 {
+		t.Errorf("the password appeared in a process's arguments: %q", args.Leaks)
 	}
-	if clients.Load() == 0 {
+	if len(args.Tools) == 0 {
 		t.Errorf("the poller never saw a MySQL client process; it proved nothing")
 	}
 }
+
+// myClientTools are the MySQL client programs the runner starts.
+var myClientTools = []string{"mariadb", "mysql", "mariadb-dump", "mysqldump"}
 
 func myS3Read(t *testing.T, e *myEstate, key string) []byte {
 	t.Helper()

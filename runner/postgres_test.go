@@ -233,56 +233,6 @@ func watchDatabases(t *testing.T, pg *testenv.Postgres) (stop func() []string) {
 	}
 }
 
-// watchArguments polls every process's /proc/<pid>/cmdline until stopped;
-// it returns the PostgreSQL client tools it saw and the command lines that
-// held secret.
-func watchArguments(secret string) (stop func() (tools []string, leaks []string)) {
-	var mu sync.Mutex
-	var tools, leaks []string
-	seen := map[int]bool{}
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			entries, _ := os.ReadDir("/proc")
-			for _, de := range entries {
-				pid, err := strconv.Atoi(de.Name())
-				if err != nil || pid == os.Getpid() || seen[pid] {
-					continue
-				}
-				b, err := os.ReadFile("/proc/" + de.Name() + "/cmdline")
-				if err != nil || len(b) == 0 {
-					continue
-				}
-				argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-				mu.Lock()
-				switch filepath.Base(argv[0]) {
-				case "pg_dump", "pg_restore", "psql":
-					seen[pid] = true
-					tools = append(tools, filepath.Base(argv[0]))
-				}
-				if strings.Contains(string(b), secret) {
-					leaks = append(leaks, strings.Join(argv, " "))
-				}
-				mu.Unlock()
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	return func() ([]string, []string) {
-		close(done)
-		<-stopped
-		mu.Lock()
-		defer mu.Unlock()
-		return tools, leaks
-	}
-}
-
 func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 	r := newPGRig(t)
 	ctx := context.Background()
@@ -290,10 +240,11 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 	pointer := layout.PointerKey(pgInstance, pgDatabase)
 
 	t.Run("backup then restore into another server gives identical data, and the password is in no child's arguments nor in the logs", func(t *testing.T) {
-		stopArgs := watchArguments(r.src.Password)
+		stopArgs := testenv.WatchArguments(r.src.Password, "pg_dump", "pg_restore", "psql")
 		backupLogs := r.mustRun(t, r.src, "backup")
 		restoreLogs := r.mustRun(t, r.dst, "restore")
-		tools, leaks := stopArgs()
+		args := stopArgs()
+		tools, leaks := args.Tools, args.Leaks
 		if ok, diff := r.src.Snapshot(t, pgDatabase).Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
 			t.Fatalf("restored data differs: %s", diff)
 		}

@@ -2,12 +2,10 @@ package mysql_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -320,28 +318,7 @@ func TestThePasswordNeverAppearsInChildProcessArguments(t *testing.T) {
 	m := testenv.StartMariaDB(t)
 	createSource(t, m, "shop")
 	e := newEngine(t, m, "shop")
-	ctx, cancel := context.WithCancel(t.Context())
-	var seen atomic.Int64
-	var leaked atomic.Value
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-			for _, p := range procs {
-				b, err := os.ReadFile(p)
-				if err != nil || len(b) == 0 {
-					continue
-				}
-				if bytes.Contains(b, []byte("mysql")) || bytes.Contains(b, []byte("mariadb")) {
-					seen.Add(1)
-				}
-				if bytes.Contains(b, []byte(m.Password)) || bytes.Contains(b, []byte("s3cr3t")) {
-					leaked.Store(strings.ReplaceAll(string(b), "\x00", " "))
-				}
-			}
-		}
-	}()
+	stop := testenv.WatchArguments(m.Password, "mariadb", "mysql", "mariadb-dump", "mysqldump")
 	d := dump(t, e)
 	if err := e.Restore(t.Context(), bytes.NewReader(d), engine.RestoreOptions{SanitiseScript: "UPDATE users SET note = NULL;"}); err != nil {
 		t.Fatalf("restore: %v", err)
@@ -349,12 +326,11 @@ func TestThePasswordNeverAppearsInChildProcessArguments(t *testing.T) {
 	if err := e.Transform(t.Context(), "UPDATE users SET note = 'x';"); err != nil {
 		t.Fatalf("transform: %v", err)
 	}
-	cancel()
-	<-done
-	if l := leaked.Load(); l != nil {
-		t.Errorf("the password appeared in a process's arguments: %s", l)
+	args := stop()
+	if len(args.Leaks) > 0 {
+		t.Errorf("the password appeared in a process's arguments: %q", args.Leaks)
 	}
-	if seen.Load() == 0 {
+	if len(args.Tools) == 0 {
 		t.Errorf("the poller never saw a mysql client process; it proved nothing")
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -395,7 +393,7 @@ func TestTransformRunsInOneTransactionThatStopsAtTheFirstError(t *testing.T) {
 func TestThePasswordNeverAppearsInChildProcessArgumentsNorErrors(t *testing.T) {
 	pg := newServer(t)
 	seed(t, pg, "app")
-	stop := watchCmdlines(t, pg.Password)
+	stop := testenv.WatchArguments(pg.Password, "pg_dump", "pg_restore", "psql")
 	data := dump(t, pg, "app")
 	e := newEngine(t, pg, "app", "app_owner")
 	if err := e.Check(context.Background(), bytes.NewReader(data)); err != nil {
@@ -404,8 +402,9 @@ func TestThePasswordNeverAppearsInChildProcessArgumentsNorErrors(t *testing.T) {
 	if err := e.Restore(context.Background(), bytes.NewReader(data), engine.RestoreOptions{SanitiseScript: sanitise}); err != nil {
 		t.Fatal(err)
 	}
-	seen, leaks := stop()
-	if seen == 0 {
+	args := stop()
+	leaks := args.Leaks
+	if len(args.Tools) == 0 {
 		t.Fatal("no child process was seen: the watch proves nothing")
 	}
 	if len(leaks) > 0 {
@@ -430,62 +429,6 @@ func TestThePasswordNeverAppearsInChildProcessArgumentsNorErrors(t *testing.T) {
 // that come and go.
 func pgConnect(ctx context.Context, pg *testenv.Postgres, db string) (*pgx.Conn, error) {
 	return pgx.Connect(ctx, pg.DSN(db))
-}
-
-// watchCmdlines polls /proc for processes whose arguments hold secret, until
-// the returned function is called; it returns how many child processes of
-// this test it saw and which ones held the secret.
-func watchCmdlines(t *testing.T, secret string) func() (int, []string) {
-	t.Helper()
-	var mu sync.Mutex
-	seen := map[int]bool{}
-	var leaks []string
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	self := os.Getpid()
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			entries, _ := os.ReadDir("/proc")
-			for _, de := range entries {
-				pid, err := strconv.Atoi(de.Name())
-				if err != nil || pid == self {
-					continue
-				}
-				cmdline, err := os.ReadFile(filepath.Join("/proc", de.Name(), "cmdline"))
-				if err != nil {
-					continue
-				}
-				mu.Lock()
-				if isPgTool(cmdline) {
-					seen[pid] = true
-				}
-				if bytes.Contains(cmdline, []byte(secret)) {
-					leaks = append(leaks, strings.ReplaceAll(string(cmdline), "\x00", " "))
-				}
-				mu.Unlock()
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	return func() (int, []string) {
-		close(done)
-		<-stopped
-		mu.Lock()
-		defer mu.Unlock()
-		return len(seen), leaks
-	}
-}
-
-func isPgTool(cmdline []byte) bool {
-	argv0 := string(bytes.SplitN(cmdline, []byte{0}, 2)[0])
-	base := filepath.Base(argv0)
-	return base == "pg_dump" || base == "pg_restore" || base == "psql"
 }
 
 // startWatchingDatabases records every database name that exists while a
