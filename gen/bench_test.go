@@ -2,7 +2,6 @@ package gen_test
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,51 +9,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envsync/envsync/declare/declaretest"
+
 	"github.com/envsync/envsync/check"
 	"github.com/envsync/envsync/declare"
 	"github.com/envsync/envsync/gen"
 )
-
-// copyRepo copies what envsync gen reads (cue.mod, schema, syncs) into a
-// temporary directory, so benchmarks write their out/ there.
-func copyRepo(b *testing.B, withSyncs bool) string {
-	b.Helper()
-	repo, err := declare.FindRoot(".")
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	for _, top := range []string{"cue.mod", "schema", "syncs"} {
-		err := filepath.WalkDir(filepath.Join(repo, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(repo, p)
-			if d.IsDir() {
-				return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-			}
-			if !withSyncs && top == "syncs" && filepath.Dir(rel) == "syncs" && rel != filepath.Join("syncs", "estate.cue") {
-				return nil // keep the estate and the scripts, drop the example's syncs
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // synthetic writes n syncs shaped like the example's rows (a nightly
 // production backup, a weekday staging restore, a Monday integration
 // restore; one in four sanitised, one in five MySQL) in files of 50.
 func synthetic(b *testing.B, n int) string {
 	b.Helper()
-	dir := copyRepo(b, false)
+	dir := declaretest.CopyEstate(b, false)
 	for f := 0; f*50 < n; f++ {
 		var s strings.Builder
 		s.WriteString("package syncs\n")
@@ -127,7 +94,7 @@ func fastest(rounds int, f func()) time.Duration {
 // schema and three environments for 27 syncs), so growth is also shown on
 // one shape: 1,000 synthetic syncs beside 100, per sync (1 is linear).
 func BenchmarkGen(b *testing.B) {
-	example := copyRepo(b, true)
+	example := declaretest.CopyEstate(b, true)
 	small := synthetic(b, 100)
 	big := synthetic(b, 1000)
 	var exampleTime, smallTime, bigTime time.Duration
@@ -151,7 +118,7 @@ func BenchmarkGen(b *testing.B) {
 // for every environment (rendering the same CronJobs), and reports the
 // ratio gen/helm.
 func BenchmarkGenBesideHelmTemplate(b *testing.B) {
-	root := copyRepo(b, true)
+	root := declaretest.CopyEstate(b, true)
 	repo, _ := declare.FindRoot(".")
 	chart := filepath.Join(repo, "chart", "envsync")
 	helm := helmBinary(b)

@@ -2,45 +2,13 @@ package main
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/envsync/envsync/declare"
+	"github.com/envsync/envsync/declare/declaretest"
 )
-
-// copyEstate copies cue.mod, schema and syncs of the repository into a
-// temporary directory and returns it.
-func copyEstate(t *testing.T) string {
-	t.Helper()
-	repo, err := declare.FindRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, top := range []string{"cue.mod", "schema", "syncs"} {
-		err := filepath.WalkDir(filepath.Join(repo, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(repo, p)
-			if d.IsDir() {
-				return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // envsync runs the command line in-process.
 func envsync(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -54,7 +22,7 @@ func envsync(t *testing.T, args ...string) (stdout, stderr string, err error) {
 }
 
 func TestVetOnTheExampleEstateListsEveryHazardMarksTheAcknowledgedOnesAndSucceeds(t *testing.T) {
-	out, _, err := envsync(t, "vet", "--root", copyEstate(t))
+	out, _, err := envsync(t, "vet", "--root", declaretest.CopyEstate(t, true))
 	if err != nil {
 		t.Fatalf("vet failed: %v\n%s", err, out)
 	}
@@ -81,7 +49,7 @@ func breakEstate(t *testing.T, dir string) {
 }
 
 func TestVetExitsNonZeroOnAnErrorAndNamesTheSyncAndEnvironment(t *testing.T) {
-	dir := copyEstate(t)
+	dir := declaretest.CopyEstate(t, true)
 	breakEstate(t, dir)
 	out, _, err := envsync(t, "vet", "--root", dir)
 	if err == nil {
@@ -94,7 +62,7 @@ func TestVetExitsNonZeroOnAnErrorAndNamesTheSyncAndEnvironment(t *testing.T) {
 }
 
 func TestGenWritesNothingWhenTheEstateHasAnError(t *testing.T) {
-	dir := copyEstate(t)
+	dir := declaretest.CopyEstate(t, true)
 	sentinel := filepath.Join(dir, "out", "staging", "values.yaml")
 	if err := os.MkdirAll(filepath.Dir(sentinel), 0o755); err != nil {
 		t.Fatal(err)
@@ -118,7 +86,7 @@ func TestGenWritesNothingWhenTheEstateHasAnError(t *testing.T) {
 }
 
 func TestGenWarnsOnStderrAboutUnacknowledgedHazardsOnly(t *testing.T) {
-	_, stderr, _ := envsync(t, "gen", "--root", copyEstate(t))
+	_, stderr, _ := envsync(t, "gen", "--root", declaretest.CopyEstate(t, true))
 	if n := strings.Count(stderr, "warning: "); n != 5 {
 		t.Errorf("%d warnings, want the 5 unacknowledged hazards:\n%s", n, stderr)
 	}
