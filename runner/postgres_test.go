@@ -198,41 +198,6 @@ func pgSideDatabases(t *testing.T, pg *testenv.Postgres) []string {
 	return side
 }
 
-// watchDatabases records every database that exists while it runs.
-func watchDatabases(t *testing.T, pg *testenv.Postgres) (stop func() []string) {
-	t.Helper()
-	c := pg.Connect(t, "postgres")
-	seen := map[string]bool{}
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			rows, err := c.Query(context.Background(), "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'")
-			if err == nil {
-				names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-				for _, n := range names {
-					seen[n] = true
-				}
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	return func() []string {
-		close(done)
-		<-stopped
-		var names []string
-		for n := range seen {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return names
-	}
-}
-
 func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 	r := newPGRig(t)
 	ctx := context.Background()
@@ -500,7 +465,7 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 				// A sidecar that agrees: the engine's check, not the checksum, must refuse it.
 				r.put(t, key, c.data)
 				r.put(t, key+".sha256", []byte(hex.EncodeToString(sum[:])+"\n"))
-				stop := watchDatabases(t, r.dst)
+				stop := r.dst.WatchDatabases(t)
 				err, logs := r.run(t, r.dst, "restore", "FILENAME="+key)
 				seen := stop()
 				if err == nil {
@@ -565,7 +530,7 @@ printf '%%s' "%s" | aws s3 cp - "s3://dumps/%s"`, key, key, pointer)
 	t.Run("a restore into production is refused without the opt-in and touches nothing", func(t *testing.T) {
 		r.dst.Exec(t, pgDatabase, "UPDATE people SET name = 'production data' WHERE id = 1")
 		before := r.dst.Snapshot(t, pgDatabase)
-		stop := watchDatabases(t, r.dst)
+		stop := r.dst.WatchDatabases(t)
 		err, logs := r.run(t, r.dst, "restore", "ENVIRONMENT=production")
 		seen := stop()
 		if err == nil || !strings.Contains(logs, "REALLY_RESTORE_ONTO_PRODUCTION") {

@@ -3,9 +3,11 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -238,4 +240,38 @@ func (s Snapshot) Equal(o Snapshot) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+// WatchDatabases records every database (templates and postgres aside)
+// that exists, even for a moment, until stop is called: a test sees a
+// shadow that a restore created and dropped again.
+func (pg *Postgres) WatchDatabases(t T) (stop func() []string) {
+	t.Helper()
+	c := pg.Connect(t, "postgres")
+	seen := map[string]bool{}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			rows, err := c.Query(context.Background(), "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'")
+			if err == nil {
+				names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+				for _, n := range names {
+					seen[n] = true
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	return func() []string {
+		close(done)
+		<-stopped
+		names := slices.Collect(maps.Keys(seen))
+		slices.Sort(names)
+		return names
+	}
 }

@@ -282,7 +282,7 @@ func TestBadDumpsAreRefusedBeforeAnyDatabaseIsTouched(t *testing.T) {
 	}
 	// Restore itself refuses a stream that is not a custom-format archive
 	// before creating the shadow.
-	watch := startWatchingDatabases(t, pg)
+	watch := pg.WatchDatabases(t)
 	err := newEngine(t, pg, "app", "app_owner").Restore(context.Background(), strings.NewReader("-- MySQL dump 10.13\n"), engine.RestoreOptions{})
 	if err == nil {
 		t.Fatal("restore accepted a mysqldump")
@@ -429,44 +429,6 @@ func TestThePasswordNeverAppearsInChildProcessArgumentsNorErrors(t *testing.T) {
 // that come and go.
 func pgConnect(ctx context.Context, pg *testenv.Postgres, db string) (*pgx.Conn, error) {
 	return pgx.Connect(ctx, pg.DSN(db))
-}
-
-// startWatchingDatabases records every database name that exists while a
-// step runs; the returned function stops and returns them.
-func startWatchingDatabases(t *testing.T, pg *testenv.Postgres) func() []string {
-	t.Helper()
-	c := pg.Connect(t, "postgres")
-	seen := map[string]bool{}
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			rows, err := c.Query(context.Background(), "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'")
-			if err == nil {
-				for rows.Next() {
-					var s string
-					rows.Scan(&s)
-					seen[s] = true
-				}
-				rows.Close()
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	return func() []string {
-		close(done)
-		<-stopped
-		var names []string
-		for n := range seen {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return names
-	}
 }
 
 func TestARestoreCancelledPartWayLeavesLiveIntactAndNoShadow(t *testing.T) {
