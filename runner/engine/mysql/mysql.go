@@ -71,11 +71,17 @@ func (e *Engine) open() (*sql.DB, error) {
 // client is one run of a MySQL client tool (mysqldump, mysql). Its option
 // file carries the credentials; it is removed by close.
 type client struct {
+	bin        string // the client tool this client runs
 	optionFile string
 }
 
-// newClient writes a private option file with the connection settings.
-func (e *Engine) newClient() (*client, error) {
+// newClient finds the first of tools on PATH and writes a private option
+// file with the connection settings for it.
+func (e *Engine) newClient(tools ...string) (*client, error) {
+	bin, err := tool(tools...)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.CreateTemp("", "envsync-mysql-*.cnf")
 	if err != nil {
 		return nil, fmt.Errorf("mysql: option file: %w", err)
@@ -96,7 +102,7 @@ func (e *Engine) newClient() (*client, error) {
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("mysql: option file: %w", err)
 	}
-	return &client{optionFile: f.Name()}, nil
+	return &client{bin: bin, optionFile: f.Name()}, nil
 }
 
 func (c *client) close() { os.Remove(c.optionFile) }
@@ -111,8 +117,8 @@ func optionValue(s string) string {
 // command builds a client tool invocation; --defaults-extra-file must come
 // first. The child dies with the runner, so a killed run leaves no client
 // writing into the shadow.
-func (c *client) command(ctx context.Context, tool string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, tool, append([]string{"--defaults-extra-file=" + c.optionFile}, args...)...)
+func (c *client) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.bin, append([]string{"--defaults-extra-file=" + c.optionFile}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Env = append(os.Environ(), "MYSQL_PWD=") // never a stray password from the environment
 	cmd.WaitDelay = 10 * time.Second
@@ -147,16 +153,12 @@ func (s *stderrTail) String() string { return string(bytes.TrimSpace(s.b)) }
 
 // Dump streams mysqldump of the schema into w.
 func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
-	bin, err := tool("mariadb-dump", "mysqldump")
-	if err != nil {
-		return err
-	}
-	c, err := e.newClient()
+	c, err := e.newClient("mariadb-dump", "mysqldump")
 	if err != nil {
 		return err
 	}
 	defer c.close()
-	cmd := c.command(ctx, bin,
+	cmd := c.command(ctx,
 		"--single-transaction", // a consistent snapshot without locking InnoDB tables
 		"--routines", "--triggers", "--events",
 		"--hex-blob", // binary columns survive any client character set
@@ -167,7 +169,7 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 		"--", e.cfg.Database)
 	var stderr stderrTail
 	cmd.Stdout, cmd.Stderr = w, &stderr
-	e.log.Info("dumping", "tool", bin)
+	e.log.Info("dumping", "tool", c.bin)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("mysql: mysqldump of %s: %w: %s", e.cfg.Database, err, stderr.String())
 	}
@@ -188,16 +190,12 @@ func (e *Engine) Transform(ctx context.Context, script string) error {
 // transaction: the client stops at the first error and the server rolls
 // back what InnoDB can roll back. Line numbers in errors are the script's.
 func (e *Engine) runScript(ctx context.Context, schema, script string) error {
-	bin, err := tool("mariadb", "mysql")
-	if err != nil {
-		return err
-	}
-	c, err := e.newClient()
+	c, err := e.newClient("mariadb", "mysql")
 	if err != nil {
 		return err
 	}
 	defer c.close()
-	cmd := c.command(ctx, bin, "--batch", "--silent", "--default-character-set=utf8mb4", "--database="+schema)
+	cmd := c.command(ctx, "--batch", "--silent", "--default-character-set=utf8mb4", "--database="+schema)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -205,7 +203,7 @@ func (e *Engine) runScript(ctx context.Context, schema, script string) error {
 	var stderr stderrTail
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", bin, err)
+		return fmt.Errorf("starting %s: %w", c.bin, err)
 	}
 	// START TRANSACTION shares the script's first line so that the client's
 	// "at line N" counts the script's own lines.

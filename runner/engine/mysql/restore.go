@@ -169,16 +169,12 @@ func schemaCharset(ctx context.Context, db *sql.DB, schema string) (string, stri
 
 // load streams the dump into the mysql client connected to the shadow.
 func (e *Engine) load(ctx context.Context, br *bufio.Reader, shadow string) error {
-	bin, err := tool("mariadb", "mysql")
-	if err != nil {
-		return err
-	}
-	c, err := e.newClient()
+	c, err := e.newClient("mariadb", "mysql")
 	if err != nil {
 		return err
 	}
 	defer c.close()
-	cmd := c.command(ctx, bin, "--batch", "--skip-column-names", "--unbuffered",
+	cmd := c.command(ctx, "--batch", "--skip-column-names", "--unbuffered",
 		"--default-character-set=utf8mb4", "--max-allowed-packet=1G", "--database="+shadow)
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -191,7 +187,7 @@ func (e *Engine) load(ctx context.Context, br *bufio.Reader, shadow string) erro
 	var stderr stderrTail
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("mysql: starting %s: %w", bin, err)
+		return fmt.Errorf("mysql: starting %s: %w", c.bin, err)
 	}
 	var tw trailerWatch
 	f := &loadFilter{br: br, w: in, tee: &tw, onData: func() { testpause.At("restore") }, barrier: newBarrier(in, out)}
