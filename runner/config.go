@@ -1,10 +1,13 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/progress"
@@ -41,6 +44,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			Password: getenv("DB_PASSWORD"),
 			Database: getenv("DB_DATABASE"),
 			Owner:    getenv("DB_OWNER"),
+			TLS:      engine.TLS{RootCert: getenv("DB_SSLROOTCERT")},
 		},
 		Instance:       getenv("DB_INSTANCE"),
 		Bucket:         getenv("BUCKET"),
@@ -53,40 +57,47 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.Environment == "" {
 		c.Environment = getenv("GOVUK_ENVIRONMENT")
 	}
+	// Every bad setting is reported at once, and the settings that parsed
+	// stay in c: the caller still knows which series to report the failure to.
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	var err error
+	if c.DB.TLS.Mode, err = engine.ParseTLSMode(getenv("DB_SSLMODE")); err != nil {
+		errs = append(errs, err)
+	}
 	if v := getenv("DB_PORT"); v != "" {
 		if c.DB.Port, err = strconv.Atoi(v); err != nil || c.DB.Port <= 0 || c.DB.Port > 65535 {
-			return c, fmt.Errorf("DB_PORT %q is not a TCP port", v)
+			bad("DB_PORT %q is not a TCP port", v)
 		}
 	}
 	if v := getenv("REALLY_RESTORE_ONTO_PRODUCTION"); v != "" {
 		if c.ReallyRestoreOntoProduction, err = parseBool(v); err != nil {
-			return c, fmt.Errorf("REALLY_RESTORE_ONTO_PRODUCTION %q: want true or false", v)
+			bad("REALLY_RESTORE_ONTO_PRODUCTION %q: want true or false", v)
 		}
 	}
 	if v := getenv("ENVSYNC_PART_SIZE_MIB"); v != "" {
 		mib, err := strconv.Atoi(v)
 		if err != nil || mib < 5 || mib > 5120 {
-			return c, fmt.Errorf("ENVSYNC_PART_SIZE_MIB %q: want a number of MiB from 5 to 5120", v)
+			bad("ENVSYNC_PART_SIZE_MIB %q: want a number of MiB from 5 to 5120", v)
 		}
 		c.Upload.PartSize = int64(mib) << 20
 	}
 	if v := getenv("ENVSYNC_UPLOAD_CONCURRENCY"); v != "" {
 		if c.Upload.Concurrency, err = strconv.Atoi(v); err != nil || c.Upload.Concurrency < 1 {
-			return c, fmt.Errorf("ENVSYNC_UPLOAD_CONCURRENCY %q: want a positive number", v)
+			bad("ENVSYNC_UPLOAD_CONCURRENCY %q: want a positive number", v)
 		}
 	}
 	if v := getenv("ENVSYNC_RESTORE_LOCAL_COPY"); v != "" {
 		if c.LocalCopy, err = parseBool(v); err != nil {
-			return c, fmt.Errorf("ENVSYNC_RESTORE_LOCAL_COPY %q: want true or false", v)
+			bad("ENVSYNC_RESTORE_LOCAL_COPY %q: want true or false", v)
 		}
 	}
 	if v := getenv("ENVSYNC_COMPRESS_THREADS"); v != "" {
 		if c.CompressThreads, err = strconv.Atoi(v); err != nil || c.CompressThreads < 0 {
-			return c, fmt.Errorf("ENVSYNC_COMPRESS_THREADS %q: want a number of threads", v)
+			bad("ENVSYNC_COMPRESS_THREADS %q: want a number of threads", v)
 		}
 	}
-	return c, nil
+	return c, errors.Join(errs...)
 }
 
 func parseBool(v string) (bool, error) {
@@ -123,40 +134,65 @@ func DefaultOwner(database string) string {
 	return strings.ReplaceAll(o, "-", "_")
 }
 
-// Validate names the first missing or wrong setting for operation op.
+// Validate names every missing or wrong setting for operation op.
 func (c Config) Validate(op string) error {
+	var errs []error
 	need := []struct{ name, value string }{
 		{"DB_ENGINE", c.Engine}, {"DB_HOST", c.DB.Host}, {"DB_DATABASE", c.DB.Database},
 	}
-	if op != "transform" {
+	if op != OpTransform {
 		need = append(need, struct{ name, value string }{"BUCKET", c.Bucket})
 	}
 	for _, n := range need {
 		if strings.TrimSpace(n.value) == "" {
-			return fmt.Errorf("%s is not set (needed by %s)", n.name, op)
+			errs = append(errs, fmt.Errorf("%s is not set (needed by %s)", n.name, op))
 		}
 	}
-	if op == "restore" && c.DB.Owner == "" {
-		return fmt.Errorf("DB_OWNER is not set and cannot be derived from DB_DATABASE %q", c.DB.Database)
+	if op == OpRestore && c.DB.Owner == "" && c.DB.Database != "" {
+		errs = append(errs, fmt.Errorf("DB_OWNER is not set and cannot be derived from DB_DATABASE %q", c.DB.Database))
 	}
-	if strings.ContainsAny(c.Instance, "/") || c.Instance == "" {
-		return fmt.Errorf("DB_INSTANCE %q: want a name without '/' (default DB_HOST)", c.Instance)
+	if err := c.DB.TLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
-	return nil
+	if strings.ContainsAny(c.Instance, "/") || (c.Instance == "" && c.DB.Host != "") {
+		errs = append(errs, fmt.Errorf("DB_INSTANCE %q: want a name without '/' (default DB_HOST)", c.Instance))
+	}
+	return errors.Join(errs...)
 }
 
 // IsProduction says whether an environment's name means production: a
-// restore or transform there needs REALLY_RESTORE_ONTO_PRODUCTION.
+// restore or transform there needs REALLY_RESTORE_ONTO_PRODUCTION. The name
+// contains "prod" (production, prod, preprod), or one of its words is "live"
+// or "prd" (words split at anything but letters and digits, so that
+// "delivery" is not live). An empty name is not decided here: a restore or
+// transform without ENVIRONMENT is refused by Validate.
 func IsProduction(environment string) bool {
-	return strings.Contains(strings.ToLower(environment), "prod")
+	env := strings.ToLower(environment)
+	if strings.Contains(env, "prod") {
+		return true
+	}
+	words := strings.FieldsFunc(env, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	return slices.ContainsFunc(words, func(w string) bool { return w == "live" || w == "prd" })
 }
 
 // refuseProduction stops a restore or transform into production unless
 // REALLY_RESTORE_ONTO_PRODUCTION says so: overwriting or sanitising
-// production data is never what a misconfigured CronJob should do.
+// production data is never what a misconfigured CronJob should do. It fails
+// closed: a restore or transform that does not say where it runs is refused.
 func (c Config) refuseProduction(op string) error {
-	if (op == OpRestore || op == OpTransform) && IsProduction(c.Environment) && !c.ReallyRestoreOntoProduction {
+	if op != OpRestore && op != OpTransform {
+		return nil
+	}
+	if strings.TrimSpace(c.Environment) == "" {
+		return fmt.Errorf("refusing to %s: ENVIRONMENT (or GOVUK_ENVIRONMENT) is not set, so the runner cannot tell whether this is production", op)
+	}
+	if IsProduction(c.Environment) && !c.ReallyRestoreOntoProduction {
 		return fmt.Errorf("refusing to %s into environment %q: its name says production; set REALLY_RESTORE_ONTO_PRODUCTION=true if you mean it", op, c.Environment)
 	}
 	return nil
+}
+
+// IsOperation says whether op is one the runner knows.
+func IsOperation(op string) bool {
+	return op == OpBackup || op == OpRestore || op == OpTransform
 }

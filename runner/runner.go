@@ -76,8 +76,12 @@ func (r *Runner) WithClock(now func() time.Time) *Runner {
 }
 
 // Open assembles a runner for operation op from its configuration: the
-// engine named by DB_ENGINE among engines, the store named by BUCKET.
+// engine named by DB_ENGINE among engines, the store named by BUCKET. When
+// it fails, the caller reports the failure with ReportFailure.
 func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineFactory, log *slog.Logger) (*Runner, error) {
+	if !IsOperation(op) {
+		return nil, unknownOperation(op)
+	}
 	cfg = cfg.WithDefaults()
 	red := newRedactor(secrets(cfg)...)
 	if err := cfg.refuseProduction(op); err != nil {
@@ -106,6 +110,32 @@ func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineF
 	return New(cfg, store, eng, log), nil
 }
 
+// ReportFailure reports operation op as failed (state 0) before it could
+// start: bad settings, an engine or a store the runner cannot open. The
+// series is the one the settings name (engine, instance, database,
+// operation; a setting that is missing is an empty label), so that
+// "operation failed" fires at once instead of "not completed" a day later.
+// An unknown operation is never reported: it would make a series no run
+// ever clears.
+func ReportFailure(ctx context.Context, op string, cfg Config, err error, log *slog.Logger) {
+	if !IsOperation(op) {
+		return
+	}
+	cfg = cfg.WithDefaults()
+	err = newRedactor(secrets(cfg)...).Err(err)
+	r := New(cfg, nil, nil, log)
+	now := r.now()
+	r.log.Error("operation failed before it started", "op", op, "error", err)
+	r.push.Finished(ctx, r.labels(op), now, now, metrics.Result{Err: err})
+	if r.alsoTransform(op) {
+		r.push.Finished(ctx, r.labels(OpTransform), now, now, metrics.Result{Err: err})
+	}
+}
+
+func unknownOperation(op string) error {
+	return fmt.Errorf("unknown operation %q: want backup, restore or transform", op)
+}
+
 // memoryLimit is the Go heap the runner lets itself use: the upload's part
 // buffers, the compressor's window and block buffers, and headroom for the
 // SDK, HTTP and the collector's own pacing. The buffers stay live for the
@@ -119,22 +149,16 @@ func memoryLimit(cfg Config) int64 {
 func names(m map[string]EngineFactory) []string { return slices.Sorted(maps.Keys(m)) }
 
 // Run runs operation op (with its arguments) and reports it: logs, and
-// metrics when PROMETHEUS_PUSHGATEWAY_URL is set. The error it returns
-// carries no secret.
+// metrics when PROMETHEUS_PUSHGATEWAY_URL is set. Every failure of a known
+// operation, including a refusal, is reported as state 0. The error it
+// returns carries no secret.
 func (r *Runner) Run(ctx context.Context, op string, args []string) error {
-	// Refused before anything else: no download, no connection, no metric.
-	if err := r.cfg.refuseProduction(op); err != nil {
-		return err
-	}
-	script, err := r.script(op, args)
-	if err != nil {
-		return err
+	if !IsOperation(op) {
+		return unknownOperation(op)
 	}
 	labels := r.labels(op)
-	// A restore that sanitises also reports a transform, so that the
-	// transform alerts and panels keep working.
-	alsoTransform := op == OpRestore && script != ""
 	transformLabels := r.labels(OpTransform)
+	alsoTransform := r.alsoTransform(op)
 
 	start := r.now()
 	r.log.Info("operation started", "op", op, "store", storeName(r.store), "environment", r.cfg.Environment)
@@ -144,15 +168,22 @@ func (r *Runner) Run(ctx context.Context, op string, args []string) error {
 	}
 
 	var res metrics.Result
-	switch op {
-	case OpBackup:
-		res, err = r.backup(ctx)
-	case OpRestore:
-		res, err = r.restore(ctx, script)
-	case OpTransform:
-		err = r.transform(ctx, script)
-	default:
-		err = fmt.Errorf("unknown operation %q: want backup, restore or transform", op)
+	// The production guard comes before the script is read and anything is
+	// opened: no download, no connection.
+	err := r.cfg.refuseProduction(op)
+	var script string
+	if err == nil {
+		script, err = r.script(op, args)
+	}
+	if err == nil {
+		switch op {
+		case OpBackup:
+			res, err = r.backup(ctx)
+		case OpRestore:
+			res, err = r.restore(ctx, script)
+		case OpTransform:
+			err = r.transform(ctx, script)
+		}
 	}
 	err = r.redact.Err(err)
 	res.Err = err
@@ -167,6 +198,12 @@ func (r *Runner) Run(ctx context.Context, op string, args []string) error {
 	}
 	r.log.Info("operation succeeded", "op", op, "seconds", end.Sub(start).Seconds(), "bytes", res.Size)
 	return nil
+}
+
+// alsoTransform says whether op also reports a transform: a restore that
+// sanitises does, so that the transform alerts and panels keep working.
+func (r *Runner) alsoTransform(op string) bool {
+	return op == OpRestore && r.cfg.SanitiseScript != ""
 }
 
 func (r *Runner) labels(op string) metrics.Labels {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -44,10 +45,13 @@ and restores it with pg_restore --jobs instead of downloading it again).`,
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{runner.OpBackup, runner.OpRestore, runner.OpTransform},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := runner.FromEnv(os.Getenv)
-			if err != nil {
-				return err
+			op := args[0]
+			// A typo is refused before anything is pushed: a series named
+			// after it would fire "operation failed" forever.
+			if !runner.IsOperation(op) {
+				return fmt.Errorf("unknown operation %q: want backup, restore or transform", op)
 			}
+			cfg, cfgErr := runner.FromEnv(os.Getenv)
 			fl := cmd.Flags()
 			set := func(name string, dst *string, v string) {
 				if fl.Changed(name) {
@@ -76,15 +80,20 @@ and restores it with pg_restore --jobs instead of downloading it again).`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log := runner.NewLogger(cfg)
-			// The engines log through the default logger: same format, same redaction.
-			slog.SetDefault(log)
 			// The engines log through the default logger: same JSON, same redaction.
 			slog.SetDefault(log)
-			r, err := runner.Open(ctx, args[0], cfg, engines, log)
+			// Every failure from here on is one of a known operation: it is
+			// reported, so that the "operation failed" alert fires.
+			if cfgErr != nil {
+				runner.ReportFailure(ctx, op, cfg, cfgErr, log)
+				return cfgErr
+			}
+			r, err := runner.Open(ctx, op, cfg, engines, log)
 			if err != nil {
+				runner.ReportFailure(ctx, op, cfg, err, log)
 				return err
 			}
-			return r.Run(ctx, args[0], args[1:])
+			return r.Run(ctx, op, args[1:])
 		},
 	}
 	fl := cmd.Flags()
