@@ -10,7 +10,8 @@ import (
 )
 
 // Config is how to reach the database, from the runner environment
-// (DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_DATABASE, DB_OWNER).
+// (DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_DATABASE, DB_OWNER,
+// DB_SSLMODE, DB_SSLROOTCERT).
 // The password is handed to child tools through their environment or a
 // file, never through their arguments, and never logged.
 type Config struct {
@@ -20,6 +21,7 @@ type Config struct {
 	Password string
 	Database string // the live database (PostgreSQL) or schema (MySQL)
 	Owner    string // role that owns the database after a restore
+	TLS      TLS    // DB_SSLMODE, DB_SSLROOTCERT
 }
 
 // RestoreOptions steer one restore.

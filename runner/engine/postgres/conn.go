@@ -2,30 +2,68 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/envsync/envsync/runner/engine"
 )
 
-// connect opens a session on database with the engine's credentials.
+// connect opens a session on database with the engine's credentials and
+// TLS settings. Every setting is explicit, so that nothing depends on which
+// folders exist (pgx picks a Unix socket by default when /tmp does) and the
+// session is protected exactly as the client tools' (sslmode means what it
+// means to libpq: prefer falls back to plaintext only when the server
+// offers no TLS). The first session of a run logs how it is protected.
 func (e *Engine) connect(ctx context.Context, database string) (*pgx.Conn, error) {
-	cc, err := pgx.ParseConfig("")
+	cc, err := pgx.ParseConfig(e.connString(database))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, fmt.Errorf("postgres: %s", e.redact(err.Error()))
 	}
-	cc.Host, cc.Port, cc.User, cc.Password, cc.Database = e.cfg.Host, uint16(e.cfg.Port), e.cfg.User, e.cfg.Password, database
-	cc.Fallbacks = nil
-	cc.ConnectTimeout = 30 * time.Second
-	cc.RuntimeParams["application_name"] = "envsync"
+	// The password is set here, not in the connection string, so that no
+	// parse error can quote it.
+	cc.Password = e.cfg.Password
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: connecting to %q on %s:%d as %q: %s", database, e.cfg.Host, e.cfg.Port, e.cfg.User, e.redact(err.Error()))
+		return nil, fmt.Errorf("postgres: connecting to %q on %s:%d as %q (sslmode %s): %s", database, e.cfg.Host, e.cfg.Port, e.cfg.User, e.cfg.TLS.Effective(), e.redact(err.Error()))
 	}
+	e.logTLS.Do(func() {
+		var cs *tls.ConnectionState
+		if tc, ok := conn.PgConn().Conn().(*tls.Conn); ok {
+			s := tc.ConnectionState()
+			cs = &s
+		}
+		e.log().Info("database sessions", "sslmode", e.cfg.TLS.Effective(), "protection", engine.Describe(cs))
+	})
 	return conn, nil
+}
+
+// connString is the libpq keyword/value string of a session on database,
+// without the password.
+func (e *Engine) connString(database string) string {
+	kv := [][2]string{
+		{"host", e.cfg.Host},
+		{"port", strconv.Itoa(e.cfg.Port)},
+		{"user", e.cfg.User},
+		{"dbname", database},
+		{"sslmode", string(e.cfg.TLS.Effective())},
+		{"connect_timeout", "30"},
+		{"application_name", "envsync"},
+	}
+	if e.cfg.TLS.RootCert != "" {
+		kv = append(kv, [2]string{"sslrootcert", e.cfg.TLS.RootCert})
+	}
+	var b strings.Builder
+	q := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	for _, p := range kv {
+		fmt.Fprintf(&b, "%s='%s' ", p[0], q.Replace(p[1]))
+	}
+	return b.String()
 }
 
 // scriptError names the line of the script where the server found the

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,7 +28,8 @@ import (
 
 // Engine dumps, restores and transforms one PostgreSQL database.
 type Engine struct {
-	cfg engine.Config
+	cfg    engine.Config
+	logTLS sync.Once // the first session of a run logs how it is protected
 }
 
 // New checks cfg and returns the PostgreSQL engine for it. The client tools
@@ -62,6 +64,12 @@ const magic = "PGDMP"
 func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 	bin, err := tool("pg_dump")
 	if err != nil {
+		return err
+	}
+	// One session of the runner's own first: a server that refuses the TLS
+	// mode fails here with a clear error, and the run logs how its sessions
+	// are protected, as restores and transforms do.
+	if err := e.ping(ctx); err != nil {
 		return err
 	}
 	cmd := e.command(ctx, bin, e.cfg.Database, "--format=custom", "--compress=0", "--no-password")
@@ -126,6 +134,15 @@ func (e *Engine) Transform(ctx context.Context, script string) error {
 	return nil
 }
 
+// ping opens and closes one session on the live database.
+func (e *Engine) ping(ctx context.Context) error {
+	conn, err := e.connect(ctx, e.cfg.Database)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
+}
+
 // runScript runs script in one transaction. Without arguments pgx sends it
 // with the simple query protocol, so the server runs the statements in order
 // and skips the rest after the first error; the transaction then rolls back.
@@ -166,7 +183,11 @@ func (e *Engine) command(ctx context.Context, bin, database string, args ...stri
 		"PGUSER="+e.cfg.User,
 		"PGAPPNAME=envsync",
 		"PGCONNECT_TIMEOUT=30",
+		"PGSSLMODE="+string(e.cfg.TLS.Effective()),
 	)
+	if e.cfg.TLS.RootCert != "" {
+		env = append(env, "PGSSLROOTCERT="+e.cfg.TLS.RootCert)
+	}
 	if e.cfg.Password != "" {
 		env = append(env, "PGPASSWORD="+e.cfg.Password)
 	}
