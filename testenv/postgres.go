@@ -37,8 +37,21 @@ type Postgres struct {
 	proc   *Process
 }
 
+// PostgresOptions change how a test server is started.
+type PostgresOptions struct {
+	// TLS, when set, turns ssl on with this certificate and logs every
+	// connection with its protection (ConnectionLog).
+	TLS *ServerCert
+	// RequireTLS accepts TCP sessions over TLS only (pg_hba hostssl), as RDS
+	// does with rds.force_ssl.
+	RequireTLS bool
+}
+
 // StartPostgres initialises and starts a server, stopped when the test ends.
-func StartPostgres(t T) *Postgres {
+func StartPostgres(t T) *Postgres { return StartPostgresWith(t, PostgresOptions{}) }
+
+// StartPostgresWith starts a server with opts.
+func StartPostgresWith(t T, opts PostgresOptions) *Postgres {
 	t.Helper()
 	initdb := LookPath(t, "initdb", pgInstallHint, pgDirs)
 	// /usr/local/bin may hold links to the server's directory: the client
@@ -70,16 +83,20 @@ func StartPostgres(t T) *Postgres {
 		t.Fatalf("testenv: initdb: %v\n%s", err, out)
 	}
 	os.Remove(pwfile)
-	cmd = exec.Command(postgres, "-D", data,
+	var extra []string
+	if opts.TLS != nil {
+		extra = pg.enableTLS(t, data, cred, opts)
+	}
+	cmd = exec.Command(postgres, append([]string{"-D", data,
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "port="+strconv.Itoa(pg.Port),
-		"-c", "unix_socket_directories="+dir,
+		"-c", "port=" + strconv.Itoa(pg.Port),
+		"-c", "unix_socket_directories=" + dir,
 		"-c", "fsync=off",
 		"-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off",
 		"-c", "max_connections=100",
 		"-c", "log_min_messages=warning",
-	)
+	}, extra...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	cmd.Dir = dir
 	pg.proc = Start(t, "postgres", cmd)
@@ -100,6 +117,41 @@ func StartPostgres(t T) *Postgres {
 	return pg
 }
 
+// enableTLS installs the certificate in the data directory (the server
+// wants its key private and its own) and returns the server's settings.
+func (pg *Postgres) enableTLS(t T, data string, cred *syscall.Credential, opts PostgresOptions) []string {
+	t.Helper()
+	for src, dst := range map[string]string{opts.TLS.CertFile: "server.crt", opts.TLS.KeyFile: "server.key"} {
+		b, err := os.ReadFile(src)
+		mustf(t, err, "reading %s", src)
+		p := filepath.Join(data, dst)
+		mustf(t, os.WriteFile(p, b, 0o600), "writing %s", p)
+		Chown(t, p, cred)
+	}
+	if opts.RequireTLS {
+		hba := "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostssl all all ::1/128 scram-sha-256\n"
+		mustf(t, os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600), "writing pg_hba.conf")
+	}
+	return []string{"-c", "ssl=on", "-c", "log_connections=on"}
+}
+
+// ConnectionLog returns the server log's "connection authorized" lines of
+// sessions whose application_name is app: each says "SSL enabled
+// (protocol=…)" or not, so a test sees how every session of a run, the
+// client tools' included, was protected.
+func (pg *Postgres) ConnectionLog(t T, app string) []string {
+	t.Helper()
+	b, err := os.ReadFile(pg.proc.Log)
+	mustf(t, err, "reading the server log")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "connection authorized") && strings.Contains(l, "application_name="+app+" ") || strings.HasSuffix(l, "application_name="+app) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // Addr is host:port.
 func (pg *Postgres) Addr() string { return fmt.Sprintf("%s:%d", pg.Host, pg.Port) }
 
@@ -109,7 +161,7 @@ func (pg *Postgres) Stop() { pg.proc.Stop() }
 // DSN is a pgx/libpq URL for database, password included: for the test's
 // own connections only.
 func (pg *Postgres) DSN(database string) string {
-	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&application_name=envsync-test",
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=prefer&application_name=envsync-test",
 		pg.User, urlEscape(pg.Password), pg.Addr(), urlEscape(database))
 }
 
