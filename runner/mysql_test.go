@@ -41,7 +41,12 @@ type myEstate struct {
 }
 
 func newMyEstate(t *testing.T) *myEstate {
-	e := &myEstate{src: testenv.StartMariaDB(t), dst: testenv.StartMariaDB(t), s3: testenv.StartS3(t), pg: testenv.StartPushgateway(t)}
+	return newMyEstateOn(t, testenv.StartMariaDB(t), testenv.StartMariaDB(t))
+}
+
+// newMyEstateOn is newMyEstate on servers the test started.
+func newMyEstateOn(t *testing.T, src, dst *testenv.MariaDB) *myEstate {
+	e := &myEstate{src: src, dst: dst, s3: testenv.StartS3(t), pg: testenv.StartPushgateway(t)}
 	e.bucket = e.s3.CreateBucket(t, "mysql-backups")
 	for _, m := range []*testenv.MariaDB{e.src, e.dst} {
 		m.Exec(t, "", "CREATE DATABASE "+myDatabase+" CHARACTER SET utf8mb4")

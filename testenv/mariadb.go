@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
@@ -37,6 +38,30 @@ const MariaDBPassword = `s3cr3t-"pw'#;\x`
 // added to mariadbd's (a benchmark's larger buffer pool).
 func StartMariaDB(t T, extraArgs ...string) *MariaDB {
 	t.Helper()
+	return StartMariaDBWith(t, MariaDBOptions{ExtraArgs: extraArgs})
+}
+
+// MariaDBOptions change how a test server is started.
+type MariaDBOptions struct {
+	ExtraArgs []string // added to mariadbd's
+	// TLS, when set, serves TLS with this certificate.
+	TLS *ServerCert
+	// RequireTLS refuses TCP sessions without TLS (require_secure_transport),
+	// as RDS can: on such a server, a run that succeeds was encrypted on
+	// every session.
+	RequireTLS bool
+}
+
+// StartMariaDBWith starts a server with opts.
+func StartMariaDBWith(t T, opts MariaDBOptions) *MariaDB {
+	t.Helper()
+	extraArgs := opts.ExtraArgs
+	if opts.TLS != nil {
+		extraArgs = append(extraArgs, "--ssl-cert="+opts.TLS.CertFile, "--ssl-key="+opts.TLS.KeyFile, "--ssl-ca="+opts.TLS.CA.CertFile)
+	}
+	if opts.RequireTLS {
+		extraArgs = append(extraArgs, "--require-secure-transport=ON")
+	}
 	const hint = "apt-get install mariadb-server mariadb-client"
 	installDB := LookPath(t, "mariadb-install-db", hint, "/usr/bin", "/usr/sbin")
 	mariadbd := LookPath(t, "mariadbd", hint, "/usr/sbin")
@@ -110,6 +135,8 @@ func (m *MariaDB) DB(t T, schema string) *sql.DB {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr, c.DBName = m.User, m.Password, "tcp", fmt.Sprintf("%s:%d", m.Host, m.Port), schema
 	c.MultiStatements = true
+	// TLS when the server offers it: a server may require it.
+	c.TLS, c.AllowFallbackToPlaintext = &tls.Config{InsecureSkipVerify: true}, true
 	c.Apply(mysql.Charset("utf8mb4", ""))
 	conn, err := mysql.NewConnector(c)
 	mustf(t, err, "mariadb connector")

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,8 +30,9 @@ import (
 
 // Engine dumps, restores and transforms one MySQL schema.
 type Engine struct {
-	cfg engine.Config
-	log *slog.Logger
+	cfg    engine.Config
+	log    *slog.Logger
+	logTLS sync.Once // the first session of a run logs how it is protected
 }
 
 // New returns the MySQL engine for cfg.
@@ -50,22 +52,72 @@ func New(cfg engine.Config) (engine.Engine, error) {
 	return &Engine{cfg: cfg, log: slog.Default().With("engine", "mysql", "database", cfg.Database)}, nil
 }
 
-// open connects to the server with no default schema.
-func (e *Engine) open() (*sql.DB, error) {
+// open connects to the server with no default schema. The first session of
+// a run logs how it is protected, as the server sees it.
+func (e *Engine) open(ctx context.Context) (*sql.DB, error) {
+	db, err := e.connector("")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxIdleConns(2)
+	var logErr error
+	e.logTLS.Do(func() { logErr = e.logProtection(ctx, db) })
+	if logErr != nil {
+		db.Close()
+		return nil, logErr
+	}
+	return db, nil
+}
+
+// ping is the run's own first session before a client tool's: a refused
+// TLS mode fails here, and the run logs how its sessions are protected.
+func (e *Engine) ping(ctx context.Context) error {
+	db, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// connector is a pool of driver sessions on schema (may be empty) with the
+// run's credentials and TLS settings: prefer falls back to plaintext only
+// when the server offers no TLS.
+func (e *Engine) connector(schema string) (*sql.DB, error) {
 	c := mysql.NewConfig()
 	c.User = e.cfg.User
 	c.Passwd = e.cfg.Password
 	c.Net = "tcp"
 	c.Addr = e.cfg.Host + ":" + strconv.Itoa(e.cfg.Port)
+	c.DBName = schema
 	c.Timeout = 30 * time.Second
 	c.Apply(mysql.Charset("utf8mb4", ""))
+	tc, err := e.cfg.TLS.ClientConfig(e.cfg.Host)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	c.TLS = tc
+	c.AllowFallbackToPlaintext = e.cfg.TLS.Effective() == engine.TLSPrefer
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return nil, fmt.Errorf("mysql: %w", err)
 	}
-	db := sql.OpenDB(conn)
-	db.SetMaxIdleConns(2)
-	return db, nil
+	return sql.OpenDB(conn), nil
+}
+
+// logProtection asks the server how this session is protected and logs
+// it; it is also the run's first connection, so a refused TLS mode fails
+// here, before anything is touched.
+func (e *Engine) logProtection(ctx context.Context, db *sql.DB) error {
+	var name, version string
+	if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Ssl_version'").Scan(&name, &version); err != nil {
+		return fmt.Errorf("mysql: connecting to %s:%d as %q (sslmode %s): %w", e.cfg.Host, e.cfg.Port, e.cfg.User, e.cfg.TLS.Effective(), err)
+	}
+	protection := "plaintext"
+	if version != "" {
+		protection = "TLS " + version
+	}
+	e.log.Info("database sessions", "sslmode", e.cfg.TLS.Effective(), "protection", protection)
+	return nil
 }
 
 // client is one run of a MySQL client tool (mysqldump, mysql). Its option
@@ -96,6 +148,7 @@ func (e *Engine) newClient(tools ...string) (*client, error) {
 	if e.cfg.Password != "" {
 		fmt.Fprintf(&b, "password=%s\n", optionValue(e.cfg.Password))
 	}
+	b.WriteString(clientTLSOptions(e.cfg.TLS))
 	_, werr := f.WriteString(b.String())
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
@@ -106,6 +159,25 @@ func (e *Engine) newClient(tools ...string) (*client, error) {
 }
 
 func (c *client) close() { os.Remove(c.optionFile) }
+
+// clientTLSOptions are the option-file lines of the MariaDB clients
+// (mariadb, mariadb-dump) for a TLS mode. These clients use TLS whenever
+// the server offers it and fail without it only when verifying; so for
+// require the runner's own first session (logProtection), which does fail
+// without TLS, runs before any client. A CA bundle makes them verify the
+// chain; ssl-verify-server-cert adds the host name.
+func clientTLSOptions(t engine.TLS) string {
+	switch t.Effective() {
+	case engine.TLSDisable:
+		return "skip-ssl\n"
+	case engine.TLSVerifyFull:
+		return fmt.Sprintf("ssl\nssl-ca=%s\nssl-verify-server-cert\n", optionValue(t.RootCert))
+	}
+	if t.Verifies() {
+		return fmt.Sprintf("ssl\nssl-ca=%s\n", optionValue(t.RootCert))
+	}
+	return "ssl\n"
+}
 
 // optionValue quotes a value for a MySQL option file, where # starts a
 // comment and backslash escapes.
@@ -158,6 +230,9 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer c.close()
+	if err := e.ping(ctx); err != nil {
+		return err
+	}
 	cmd := c.command(ctx,
 		"--single-transaction", // a consistent snapshot without locking InnoDB tables
 		"--routines", "--triggers", "--events",
@@ -179,6 +254,9 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 // Transform runs script on the live schema in one transaction that stops
 // at the first error.
 func (e *Engine) Transform(ctx context.Context, script string) error {
+	if err := e.ping(ctx); err != nil {
+		return err
+	}
 	e.log.Info("running transform script on live schema")
 	if err := e.runScript(ctx, e.cfg.Database, script); err != nil {
 		return fmt.Errorf("mysql: transform of %s: %w", e.cfg.Database, err)

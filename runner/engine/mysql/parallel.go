@@ -45,19 +45,10 @@ type inserters struct {
 }
 
 func (e *Engine) newInserters(ctx context.Context, shadow string, n int) (*inserters, error) {
-	c := mysql.NewConfig()
-	c.User = e.cfg.User
-	c.Passwd = e.cfg.Password
-	c.Net = "tcp"
-	c.Addr = e.cfg.Host + ":" + strconv.Itoa(e.cfg.Port)
-	c.DBName = shadow
-	c.Timeout = 30 * time.Second
-	c.Apply(mysql.Charset("utf8mb4", ""))
-	conn, err := mysql.NewConnector(c)
+	db, err := e.connector(shadow)
 	if err != nil {
-		return nil, fmt.Errorf("mysql: %w", err)
+		return nil, err
 	}
-	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	return &inserters{ctx: ctx, db: db, n: n, jobs: make(chan []byte, n)}, nil

@@ -53,7 +53,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 		return err
 	}
 
-	db, err := e.open()
+	db, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
