@@ -232,6 +232,9 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	if !classOK {
 		add("unknown class %q", j.Class)
 	}
+	if (j.TLS.Mode == "verify-ca" || j.TLS.Mode == "verify-full") && j.TLS.CA == nil {
+		add("tls mode %s checks the server's certificate against a CA bundle, but none is declared: set tls.ca (a configMap or secret of namespace %q, and its key)", j.TLS.Mode, env.Namespace)
+	}
 	if sched, err := ParseSchedule(j.Schedule); err != nil {
 		add("invalid cron schedule %q: %v", j.Schedule, err)
 	} else if classOK {

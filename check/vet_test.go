@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -87,6 +88,37 @@ func vet(t *testing.T, files map[string]string) (errs, hazards []string, e *mode
 	return errs, hazards, e
 }
 
+func TestTLSIsResolvedFieldByFieldFromTheJobTheSyncAndTheEnvironment(t *testing.T) {
+	errs, _, e := vet(t, map[string]string{"syncs/app.cue": `package syncs
+
+syncs: app: {
+	engine: "postgres"
+	database: "app_production"
+	tls: ca: {secret: "db-ca"}
+	environments: {
+		production: at: "23:00"
+		staging: {at: "01:00", tls: mode: "verify-full"}
+	}
+}
+`})
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	got := map[string]model.TLS{}
+	for _, j := range e.Syncs[0].Jobs {
+		got[j.Environment] = j.TLS
+	}
+	ca := &model.CA{Secret: "db-ca", Key: "ca.pem"}
+	for env, want := range map[string]model.TLS{
+		"production": {Mode: "prefer", CA: ca},      // the environment's default mode, the sync's CA
+		"staging":    {Mode: "verify-full", CA: ca}, // the job's mode, the sync's CA
+	} {
+		if !reflect.DeepEqual(got[env], want) {
+			t.Errorf("%s: TLS %+v (CA %+v), want %+v (CA %+v)", env, got[env], got[env].CA, want, want.CA)
+		}
+	}
+}
+
 func TestMalformedDeclarations(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -120,7 +152,7 @@ syncs: app: {
 			files: app(`	engine: "oracle"
 	database: "app_production"
 	environments: production: at: "23:00"`),
-			want: []string{`syncs/app.cue:4:10: syncs.app.engine: 3 errors in empty disjunction`, `conflicting values "mongo" and "oracle"`, `conflicting values "mysql" and "oracle"`, `conflicting values "postgres" and "oracle"`},
+			want: []string{`syncs/app.cue:4:10: syncs.app.engine: invalid value "oracle" (want one of "mongo", "mysql", "postgres")`},
 		},
 		{
 			name: "a cron line with six fields is refused",
@@ -234,7 +266,7 @@ syncs: app: {
 			files: app(`	engine: "postgres"
 	database: "app_production"
 	environments: production: {at: "23:00", ensure: "gone"}`),
-			want: []string{`syncs/app.cue:6:50: syncs.app.environments.production.ensure: 3 errors in empty disjunction`, `conflicting values "absent" and "gone"`, `conflicting values "disabled" and "gone"`, `conflicting values "present" and "gone"`},
+			want: []string{`syncs/app.cue:6:50: syncs.app.environments.production.ensure: invalid value "gone" (want one of "absent", "disabled", "present")`},
 		},
 		{
 			name: "a job with both a time of day and a cron line is refused",
@@ -329,6 +361,29 @@ syncs: "app-again": {
 	database: "app_production"
 	environments: production: {at: "23:00", operations: ["backup"], restoreFrom: "staging"}`),
 			want: []string{`syncs/app.cue:6:66: syncs.app.environments.production.restoreFrom: sync "app" in production: restoreFrom is set but the job does not restore (operations [backup])`},
+		},
+		{
+			name: "a TLS mode that verifies certificates without a CA bundle is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	tls: mode: "verify-full"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:7:16: sync "app" in production: tls mode verify-full checks the server's certificate against a CA bundle, but none is declared: set tls.ca (a configMap or secret of namespace "apps", and its key)`},
+		},
+		{
+			name: "a CA bundle in both a ConfigMap and a Secret is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", tls: ca: {configMap: "a", secret: "b"}}`),
+			want: []string{`syncs.app.environments.production.tls.ca: ca: set exactly one of configMap and secret`},
+		},
+		{
+			name: "a TLS mode libpq does not know is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	tls: mode: "on"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:6:13: syncs.app.tls.mode: invalid value "on" (want one of "disable", "prefer", "require", "verify-ca", "verify-full")`},
 		},
 	}
 	for _, tc := range cases {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,7 +145,55 @@ func (r *resolver) cueErrors(err error) Errors {
 	if len(out) == 0 {
 		out = append(out, Error{Msg: err.Error()})
 	}
+	out = collapseEnums(out)
 	sortErrors(out)
+	return out
+}
+
+var (
+	emptyDisjunction = regexp.MustCompile(`^\d+ errors in empty disjunction:?$`)
+	conflicting      = regexp.MustCompile(`^conflicting values ("(?:[^"\\]|\\.)*"|[-\w.]+) and ("(?:[^"\\]|\\.)*"|[-\w.]+)$`)
+)
+
+// collapseEnums turns CUE's report of a value outside an enum (a summary,
+// then "conflicting values A and X" once per allowed A) into one error that
+// says what was written and what is allowed.
+func collapseEnums(es Errors) Errors {
+	byPath := map[string][]int{}
+	for i, e := range es {
+		byPath[e.Path] = append(byPath[e.Path], i)
+	}
+	drop := map[int]bool{}
+	for _, idx := range byPath {
+		var allowed []string
+		value, summary, ok := "", -1, true
+		for _, i := range idx {
+			if emptyDisjunction.MatchString(es[i].Msg) {
+				summary = i
+				continue
+			}
+			m := conflicting.FindStringSubmatch(es[i].Msg)
+			if m == nil || (value != "" && m[2] != value) {
+				ok = false
+				break
+			}
+			value = m[2]
+			allowed = append(allowed, m[1])
+		}
+		if !ok || summary < 0 || len(allowed) < 2 {
+			continue
+		}
+		for _, i := range idx {
+			drop[i] = i != summary
+		}
+		es[summary].Msg = fmt.Sprintf("invalid value %s (want one of %s)", value, strings.Join(allowed, ", "))
+	}
+	out := es[:0:0]
+	for i, e := range es {
+		if !drop[i] {
+			out = append(out, e)
+		}
+	}
 	return out
 }
 
@@ -254,12 +303,24 @@ type resourcesDecl struct {
 }
 
 type environmentDecl struct {
-	Bucket         string `json:"bucket"`
-	Namespace      string `json:"namespace"`
-	Sanitise       bool   `json:"sanitise"`
-	TransformLimit string `json:"transformLimit"`
-	RestoreFrom    string `json:"restoreFrom"`
-	Class          string `json:"class"`
+	Bucket         string  `json:"bucket"`
+	Namespace      string  `json:"namespace"`
+	Sanitise       bool    `json:"sanitise"`
+	TransformLimit string  `json:"transformLimit"`
+	RestoreFrom    string  `json:"restoreFrom"`
+	Class          string  `json:"class"`
+	TLS            tlsDecl `json:"tls"`
+}
+
+type tlsDecl struct {
+	Mode string  `json:"mode"`
+	CA   *caDecl `json:"ca"`
+}
+
+type caDecl struct {
+	ConfigMap string `json:"configMap"`
+	Secret    string `json:"secret"`
+	Key       string `json:"key"`
 }
 
 type classDecl struct {
@@ -318,6 +379,7 @@ type syncDecl struct {
 	MaxRunTime   string             `json:"maxRunTime"`
 	Env          map[string]string  `json:"env"`
 	PersonalData bool               `json:"personalData"`
+	TLS          *tlsDecl           `json:"tls"`
 	Environments map[string]jobDecl `json:"environments"`
 }
 
@@ -332,4 +394,5 @@ type jobDecl struct {
 	Ensure                 string   `json:"ensure"`
 	AllowProductionRestore bool     `json:"allowProductionRestore"`
 	AcknowledgeHazard      string   `json:"acknowledgeHazard"`
+	TLS                    *tlsDecl `json:"tls"`
 }

@@ -127,6 +127,7 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 			Name: name, Bucket: ed.Bucket, Namespace: ed.Namespace, Sanitise: ed.Sanitise,
 			TransformLimit: r.duration(ed.TransformLimit, "environments", name, "transformLimit"),
 			RestoreFrom:    ed.RestoreFrom, Class: ed.Class,
+			TLS: r.tls(model.TLS{}, &ed.TLS, "environments", name, "tls"),
 		})
 	}
 	for _, name := range sortedKeys(d.Classes) {
@@ -255,6 +256,8 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 	if j.Class == "" {
 		j.Class = env.Class
 	}
+	j.TLS = r.tls(env.TLS, sd.TLS, "syncs", s.Name, "tls")
+	j.TLS = r.tls(j.TLS, d.TLS, append(labels, "tls")...)
 
 	// When: a time of day on the class's days, or an explicit cron line.
 	switch {
@@ -328,6 +331,25 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 			"%s: restoreFrom is set but the job does not restore (operations %v)", where, j.Operations)
 	}
 	return j
+}
+
+// tls overrides base with what d sets, field by field; a CA must name
+// exactly one of a ConfigMap and a Secret.
+func (r *resolver) tls(base model.TLS, d *tlsDecl, labels ...string) model.TLS {
+	if d == nil {
+		return base
+	}
+	if d.Mode != "" {
+		base.Mode = d.Mode
+	}
+	if d.CA != nil {
+		if (d.CA.ConfigMap == "") == (d.CA.Secret == "") {
+			r.errorf(r.at(append(labels, "ca")...), cuePath(append(labels, "ca")...),
+				"ca: set exactly one of configMap and secret (the ConfigMap or Secret holding the CA bundle)")
+		}
+		base.CA = &model.CA{ConfigMap: d.CA.ConfigMap, Secret: d.CA.Secret, Key: d.CA.Key}
+	}
+	return base
 }
 
 func inOrder(ops []model.Operation) bool {

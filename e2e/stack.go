@@ -120,14 +120,16 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 				}
 			}
 		}
+		// The estate declares TLS as RDS requires it: the servers require it too.
+		ca := testenv.NewCA(t)
 		if engines["postgres"] {
-			e.Postgres = testenv.StartPostgres(t)
+			e.Postgres = testenv.StartPostgresWith(t, testenv.PostgresOptions{TLS: ca.Server(t, "postgres", "127.0.0.1", "localhost"), RequireTLS: true})
 			for o := range owners {
 				e.Postgres.Exec(t, "postgres", fmt.Sprintf(`CREATE ROLE %q`, o))
 			}
 		}
 		if engines["mysql"] {
-			e.MariaDB = testenv.StartMariaDB(t)
+			e.MariaDB = testenv.StartMariaDBWith(t, testenv.MariaDBOptions{TLS: ca.Server(t, "mariadb", "127.0.0.1", "localhost"), RequireTLS: true})
 		}
 		// Every Secret holds the credentials of the server of its engine.
 		final := local.Secrets{}

@@ -65,6 +65,23 @@ type Environment struct {
 	RestoreFrom string
 	// Class is the default schedule class of jobs in this environment.
 	Class string
+	// TLS is its jobs' default TLS settings.
+	TLS TLS
+}
+
+// TLS is how a job's database sessions use TLS: DB_SSLMODE and, from CA,
+// DB_SSLROOTCERT.
+type TLS struct {
+	Mode string // disable, prefer, require, verify-ca, verify-full
+	CA   *CA    // nil: no bundle
+}
+
+// CA is where a CA bundle is mounted from: a ConfigMap or a Secret of the
+// job's namespace (exactly one of them), and its key.
+type CA struct {
+	ConfigMap string
+	Secret    string
+	Key       string
 }
 
 // Class is a schedule class: on which days jobs run and when "not
@@ -166,6 +183,9 @@ type Job struct {
 	// AcknowledgedHazard, when not empty, is the estate's reason for
 	// accepting this job's ordering hazard.
 	AcknowledgedHazard string
+	// TLS is resolved field by field: the job's, else the sync's, else the
+	// environment's.
+	TLS TLS
 }
 
 // Runs reports whether the job is scheduled to run at all.

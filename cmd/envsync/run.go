@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/envsync/envsync/runner"
+	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/engine/mysql"
 	"github.com/envsync/envsync/runner/engine/postgres"
 )
@@ -23,17 +25,23 @@ var engines = map[string]runner.EngineFactory{
 func init() {
 	var f struct {
 		engine, host, user, database, owner, instance, bucket, environment,
-		sanitise, filename, pushgateway, pod string
+		sanitise, filename, pushgateway, pod, sslmode, sslrootcert string
 		port   int
 		really bool
 	}
 	cmd := &cobra.Command{
 		Use:   "run backup|restore|transform [script]",
 		Short: "Run one operation inside a CronJob: back up, restore or transform a database",
-		Long: `Run one operation, configured by the runner environment (DESIGN.md):
-DB_ENGINE, DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_DATABASE, DB_OWNER,
-DB_INSTANCE, BUCKET, ENVIRONMENT (or GOVUK_ENVIRONMENT), SANITISE_SCRIPT,
-FILENAME, REALLY_RESTORE_ONTO_PRODUCTION, PROMETHEUS_PUSHGATEWAY_URL, HOSTNAME.
+		Long: `Run one operation, configured by the runner environment (README, "The
+runner"): DB_ENGINE, DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_DATABASE,
+DB_OWNER, DB_INSTANCE, DB_SSLMODE, DB_SSLROOTCERT, BUCKET, ENVIRONMENT (or
+GOVUK_ENVIRONMENT), SANITISE_SCRIPT, FILENAME, REALLY_RESTORE_ONTO_PRODUCTION,
+PROMETHEUS_PUSHGATEWAY_URL, HOSTNAME.
+DB_SSLMODE is how every database session of the run uses TLS, the runner's
+own and the client tools' alike, with libpq's meanings: disable, prefer (the
+default: TLS when the server offers it), require (always TLS; the certificate
+is checked against DB_SSLROOTCERT when given), verify-ca, verify-full (both
+need DB_SSLROOTCERT, a PEM CA bundle).
 Flags override the environment. There is no password flag: the password is
 read from DB_PASSWORD only, as arguments are visible to every process.
 S3 is configured by the AWS SDK's standard environment (AWS_REGION,
@@ -41,7 +49,8 @@ AWS_ENDPOINT_URL_S3, keys or a web identity token). Tuning:
 ENVSYNC_PART_SIZE_MIB (8: dumps up to 78 GiB compressed),
 ENVSYNC_UPLOAD_CONCURRENCY (2), ENVSYNC_COMPRESS_THREADS (all cores),
 ENVSYNC_RESTORE_LOCAL_COPY (false: true keeps the verified dump under TMPDIR
-and restores it with pg_restore --jobs instead of downloading it again).`,
+and restores it with pg_restore --jobs instead of downloading it again),
+ENVSYNC_MYSQL_LOAD_WORKERS (connections loading rows into the MySQL shadow).`,
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{runner.OpBackup, runner.OpRestore, runner.OpTransform},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,6 +79,12 @@ and restores it with pg_restore --jobs instead of downloading it again).`,
 			set("filename", &cfg.Filename, f.filename)
 			set("pushgateway-url", &cfg.PushgatewayURL, f.pushgateway)
 			set("pod", &cfg.Pod, f.pod)
+			set("sslrootcert", &cfg.DB.TLS.RootCert, f.sslrootcert)
+			if fl.Changed("sslmode") {
+				mode, err := engine.ParseTLSMode(f.sslmode)
+				cfg.DB.TLS.Mode = mode
+				cfgErr = errors.Join(cfgErr, err)
+			}
 			if fl.Changed("port") {
 				cfg.DB.Port = f.port
 			}
@@ -97,7 +112,7 @@ and restores it with pg_restore --jobs instead of downloading it again).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.engine, "engine", "", "database engine: postgres or mysql (DB_ENGINE)")
+	fl.StringVar(&f.engine, "engine", "", "database engine: postgres, mysql or mongo (DB_ENGINE)")
 	fl.StringVar(&f.host, "host", "", "database host (DB_HOST)")
 	fl.IntVar(&f.port, "port", 0, "database port (DB_PORT)")
 	fl.StringVar(&f.user, "user", "", "database user (DB_USER); the password comes from DB_PASSWORD only")
@@ -111,5 +126,7 @@ and restores it with pg_restore --jobs instead of downloading it again).`,
 	fl.BoolVar(&f.really, "really-restore-onto-production", false, "allow restoring into an environment whose name says production (REALLY_RESTORE_ONTO_PRODUCTION)")
 	fl.StringVar(&f.pushgateway, "pushgateway-url", "", "Prometheus Pushgateway URL (PROMETHEUS_PUSHGATEWAY_URL)")
 	fl.StringVar(&f.pod, "pod", "", "the instance label of metrics (HOSTNAME)")
+	fl.StringVar(&f.sslmode, "sslmode", "", "TLS of every database session: disable, prefer, require, verify-ca or verify-full (DB_SSLMODE; default prefer)")
+	fl.StringVar(&f.sslrootcert, "sslrootcert", "", "PEM CA bundle the server's certificate is checked against (DB_SSLROOTCERT)")
 	root.AddCommand(cmd)
 }

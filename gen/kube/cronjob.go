@@ -72,6 +72,14 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 		}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "scripts", MountPath: v.Scripts.MountPath, ReadOnly: true})
 	}
+	if ca := j.CA; ca != nil {
+		src := corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: ca.ConfigMap}}}
+		if ca.Secret != "" {
+			src = corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: ca.Secret}}
+		}
+		volumes = append(volumes, corev1.Volume{Name: "ca", VolumeSource: src})
+		mounts = append(mounts, corev1.VolumeMount{Name: "ca", MountPath: v.CAMountPath, ReadOnly: true})
+	}
 
 	// Containers of a pod run side by side; init containers run one after
 	// another and stop at the first failure. So every operation but the last
@@ -163,6 +171,10 @@ func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
 	env = append(env, secret("DB_USER", "username"), secret("DB_PASSWORD", "password"), lit("DB_DATABASE", c.Database))
 	if j.Owner != "" {
 		env = append(env, lit("DB_OWNER", j.Owner))
+	}
+	env = append(env, lit("DB_SSLMODE", j.SSLMode))
+	if j.CA != nil {
+		env = append(env, lit("DB_SSLROOTCERT", v.CAMountPath+"/"+j.CA.Key))
 	}
 	env = append(env, lit("DB_INSTANCE", j.Instance), lit("BUCKET", c.Bucket), lit("ENVIRONMENT", v.Environment))
 	if c.SanitiseScript != "" {

@@ -372,7 +372,7 @@ func TestTheRunnerEnvironmentFollowsTheContract(t *testing.T) {
 		names = append(names, v.Name)
 		literal[v.Name] = v.Value
 	}
-	want := []string{"DB_ENGINE", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_DATABASE", "DB_OWNER", "DB_INSTANCE",
+	want := []string{"DB_ENGINE", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_DATABASE", "DB_OWNER", "DB_SSLMODE", "DB_SSLROOTCERT", "DB_INSTANCE",
 		"BUCKET", "ENVIRONMENT", "SANITISE_SCRIPT", "PROMETHEUS_PUSHGATEWAY_URL", "MYSQL_EXTRA"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("env names %v, want %v", names, want)
@@ -389,6 +389,45 @@ func TestTheRunnerEnvironmentFollowsTheContract(t *testing.T) {
 	for _, c := range podContainers(cj) {
 		if _, has := envOf(c, "REALLY_RESTORE_ONTO_PRODUCTION"); has {
 			t.Errorf("%s: REALLY_RESTORE_ONTO_PRODUCTION without the opt-in", c.Name)
+		}
+	}
+}
+
+func TestEveryContainerGetsItsJobsTLSModeAndTheCABundleIsMountedFromWhereItIsDeclared(t *testing.T) {
+	e := testEstate(t)
+	for _, c := range []struct {
+		env, sync, mode, rootCert string
+		volume                    corev1.VolumeSource
+	}{
+		{"staging", "whitehall-mysql", "verify-full", "/etc/envsync/tls/eu-west-1.pem",
+			corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "rds-ca"}}}},
+		{"integration", "chat-postgres", "verify-ca", "/etc/envsync/tls/ca.pem",
+			corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-ca"}}},
+		{"production", "chat-postgres", "prefer", "", corev1.VolumeSource{}},
+	} {
+		cj := findCronJob(t, cronJobs(t, e, c.env), c.sync)
+		spec := cj.Spec.JobTemplate.Spec.Template.Spec
+		for _, ctr := range podContainers(cj) {
+			if v, _ := envOf(ctr, "DB_SSLMODE"); v.Value != c.mode {
+				t.Errorf("%s/%s %s: DB_SSLMODE %q, want %q", c.env, c.sync, ctr.Name, v, c.mode)
+			}
+			root, has := envOf(ctr, "DB_SSLROOTCERT")
+			if root.Value != c.rootCert || has != (c.rootCert != "") {
+				t.Errorf("%s/%s %s: DB_SSLROOTCERT %q (set: %v), want %q", c.env, c.sync, ctr.Name, root.Value, has, c.rootCert)
+			}
+			mounted := slices.ContainsFunc(ctr.VolumeMounts, func(m corev1.VolumeMount) bool {
+				return m.Name == "ca" && m.MountPath == "/etc/envsync/tls" && m.ReadOnly
+			})
+			if mounted != (c.rootCert != "") {
+				t.Errorf("%s/%s %s: CA mounted: %v", c.env, c.sync, ctr.Name, mounted)
+			}
+		}
+		i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == "ca" })
+		switch {
+		case c.rootCert == "" && i >= 0:
+			t.Errorf("%s/%s: a CA volume without a CA declared", c.env, c.sync)
+		case c.rootCert != "" && (i < 0 || !reflect.DeepEqual(spec.Volumes[i].VolumeSource, c.volume)):
+			t.Errorf("%s/%s: CA volume %+v, want %+v", c.env, c.sync, spec.Volumes, c.volume)
 		}
 	}
 }

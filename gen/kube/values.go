@@ -10,6 +10,7 @@
 package kube
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"sort"
@@ -27,6 +28,8 @@ import (
 const (
 	// ScriptsMountPath is where a job sees the sanitise scripts ConfigMap.
 	ScriptsMountPath = "/etc/envsync/scripts"
+	// CAMountPath is where a job sees its CA bundle's ConfigMap or Secret.
+	CAMountPath = "/etc/envsync/tls"
 	// ScriptsConfigMapName is the ConfigMap holding an environment's scripts.
 	ScriptsConfigMapName = "envsync-sanitise-scripts"
 	// RunnerUID is the user (and group) of the runner image.
@@ -54,7 +57,8 @@ type HelmValues struct {
 	PushgatewayURL string   `json:"pushgatewayURL,omitempty"`
 	Defaults       Defaults `json:"defaults"`
 	Scripts        Scripts  `json:"scripts"`
-	Jobs           []Job    `json:"jobs"` // sorted by name
+	CAMountPath    string   `json:"caMountPath"` // where a job's CA bundle is mounted
+	Jobs           []Job    `json:"jobs"`        // sorted by name
 }
 
 // Defaults are the policy shared by every job of the environment.
@@ -90,9 +94,20 @@ type Job struct {
 	ActiveDeadlineSeconds  int64     `json:"activeDeadlineSeconds"`
 	AllowProductionRestore bool      `json:"allowProductionRestore,omitempty"`
 	Resources              Resources `json:"resources"`
+	// SSLMode is DB_SSLMODE; CA, when set, is mounted and named by
+	// DB_SSLROOTCERT.
+	SSLMode string `json:"sslMode"`
+	CA      *CA    `json:"ca,omitempty"`
 	// Env is extra environment given to every container, sorted by name.
 	Env        []EnvVar    `json:"env,omitempty"`
 	Containers []Container `json:"containers"` // in the order they run
+}
+
+// CA is the ConfigMap or the Secret (one of them) holding a CA bundle.
+type CA struct {
+	ConfigMap string `json:"configMap,omitempty"`
+	Secret    string `json:"secret,omitempty"`
+	Key       string `json:"key"`
 }
 
 // Container is one operation on one database.
@@ -131,6 +146,7 @@ var contractEnv = map[string]bool{
 	"DB_INSTANCE": true, "BUCKET": true, "ENVIRONMENT": true,
 	"GOVUK_ENVIRONMENT": true, "SANITISE_SCRIPT": true, "FILENAME": true,
 	"REALLY_RESTORE_ONTO_PRODUCTION": true, "PROMETHEUS_PUSHGATEWAY_URL": true,
+	"DB_SSLMODE": true, "DB_SSLROOTCERT": true,
 }
 
 // Values plans the CronJobs of environment env.
@@ -158,8 +174,9 @@ func Values(e *model.Estate, env string) (*HelmValues, error) {
 			FailedJobsHistoryLimit:     failedJobsHistoryLimit,
 			RunAsUser:                  RunnerUID,
 		},
-		Scripts: Scripts{ConfigMap: ScriptsConfigMapName, MountPath: ScriptsMountPath},
-		Jobs:    []Job{},
+		Scripts:     Scripts{ConfigMap: ScriptsConfigMapName, MountPath: ScriptsMountPath},
+		CAMountPath: CAMountPath,
+		Jobs:        []Job{},
 	}
 	if len(files) > 0 {
 		v.Scripts.Files = map[string]string{}
@@ -256,7 +273,11 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 		ActiveDeadlineSeconds:  int64(deadline / time.Second),
 		AllowProductionRestore: j.AllowProductionRestore,
 		Resources:              res,
+		SSLMode:                cmp.Or(j.TLS.Mode, "prefer"),
 		Containers:             containers,
+	}
+	if ca := j.TLS.CA; ca != nil {
+		job.CA = &CA{ConfigMap: ca.ConfigMap, Secret: ca.Secret, Key: ca.Key}
 	}
 	for _, ev := range s.Env {
 		job.Env = append(job.Env, EnvVar(ev))

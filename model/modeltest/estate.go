@@ -17,8 +17,10 @@ var (
 // Estate returns a fresh estate: production backs up daily, staging restores
 // from production on weekdays, integration (sanitised) restores from staging
 // on Mondays. Its syncs:
-//   - chat-postgres: everywhere, sanitised in integration;
-//   - whitehall-mysql: staging sanitise script, slower backup tier;
+//   - chat-postgres: everywhere, sanitised in integration, where TLS is
+//     verified against a CA bundle from a Secret;
+//   - whitehall-mysql: staging sanitise script, slower backup tier, TLS
+//     verified in staging against a CA bundle from a ConfigMap;
 //   - account-api-postgres: production backup, integration backup only;
 //   - shared-documentdb: mongo, two databases, a JavaScript transform in staging;
 //   - signon-mysql-restore: a suspended restore in integration from its own bucket;
@@ -71,8 +73,8 @@ func Estate() *model.Estate {
 				Jobs: []model.Job{
 					job("production", "47 23 * * *", "daily", model.Backup),
 					withRestoreFrom(job("staging", "47 1 * * 1-5", "weekdays", model.Restore, model.Backup), "production"),
-					withSanitise(withRestoreFrom(job("integration", "47 3 * * 1", "weekly-monday", model.Restore, model.Backup), "staging"),
-						"govuk_chat_production", "syncs/sanitise/chat.sql"),
+					withTLS(withSanitise(withRestoreFrom(job("integration", "47 3 * * 1", "weekly-monday", model.Restore, model.Backup), "staging"),
+						"govuk_chat_production", "syncs/sanitise/chat.sql"), model.TLS{Mode: "verify-ca", CA: &model.CA{Secret: "db-ca", Key: "ca.pem"}}),
 				},
 			},
 			{
@@ -116,8 +118,8 @@ func Estate() *model.Estate {
 				Env:        []model.EnvVar{{Name: "MYSQL_EXTRA", Value: "1"}},
 				Jobs: []model.Job{
 					job("production", "28 0 * * *", "daily", model.Backup),
-					withSanitise(withRestoreFrom(job("staging", "28 1 * * 1-5", "weekdays", model.Restore, model.Backup), "production"),
-						"whitehall_production", "syncs/sanitise/whitehall.sql"),
+					withTLS(withSanitise(withRestoreFrom(job("staging", "28 1 * * 1-5", "weekdays", model.Restore, model.Backup), "production"),
+						"whitehall_production", "syncs/sanitise/whitehall.sql"), model.TLS{Mode: "verify-full", CA: &model.CA{ConfigMap: "rds-ca", Key: "eu-west-1.pem"}}),
 					withSanitise(withRestoreFrom(job("integration", "28 3 * * 1", "weekly-monday", model.Restore, model.Backup), "staging"),
 						"whitehall_production", "syncs/sanitise/whitehall.sql"),
 				},
@@ -143,3 +145,5 @@ func withSanitise(j model.Job, db, script string) model.Job {
 
 func withSuspend(j model.Job) model.Job                { j.Suspend = true; return j }
 func withEnsure(j model.Job, e model.Ensure) model.Job { j.Ensure = e; return j }
+
+func withTLS(j model.Job, t model.TLS) model.Job { j.TLS = t; return j }

@@ -51,6 +51,12 @@ Argument: dict "root" "job" "container".
 - name: DB_OWNER
   value: {{ $j.owner | quote }}
 {{- end }}
+- name: DB_SSLMODE
+  value: {{ $j.sslMode | quote }}
+{{- with $j.ca }}
+- name: DB_SSLROOTCERT
+  value: {{ printf "%s/%s" $v.caMountPath .key | quote }}
+{{- end }}
 - name: DB_INSTANCE
   value: {{ $j.instance | quote }}
 - name: BUCKET
@@ -101,6 +107,11 @@ One container running one operation. Argument: dict "root" "job"
     {{- if .usesScripts }}
     - name: scripts
       mountPath: {{ .root.Values.scripts.mountPath | quote }}
+      readOnly: true
+    {{- end }}
+    {{- if .job.ca }}
+    - name: ca
+      mountPath: {{ .root.Values.caMountPath | quote }}
       readOnly: true
     {{- end }}
 {{- end }}
