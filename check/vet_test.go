@@ -306,13 +306,14 @@ syncs: app: {
 syncs: app: {
 	engine: "mongo"
 	database: "app_production"
+	suspend: true // the runner cannot run mongo yet
 	environments: {
 		production: at: "23:00"
 		staging: {at: "01:00", operations: ["restore", "backup"], sanitise: "syncs/sanitise/app.js"}
 	}
 }
 `},
-			want: []string{`syncs/app.cue:8:3: sync "app" in staging: mongo restores have no shadow to sanitise before the swap: add a transform operation`},
+			want: []string{`syncs/app.cue:9:3: sync "app" in staging: mongo restores have no shadow to sanitise before the swap: add a transform operation`},
 		},
 		{
 			name: "a sanitise map naming a database the sync does not have is refused",
@@ -361,6 +362,13 @@ syncs: "app-again": {
 	database: "app_production"
 	environments: production: {at: "23:00", operations: ["backup"], restoreFrom: "staging"}`),
 			want: []string{`syncs/app.cue:6:66: syncs.app.environments.production.restoreFrom: sync "app" in production: restoreFrom is set but the job does not restore (operations [backup])`},
+		},
+		{
+			name: "a running job of an engine the runner cannot run is refused",
+			files: app(`	engine: "mongo"
+	database: "app_production"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:6:16: sync "app" in production: the runner cannot run engine "mongo" yet (it runs postgres, mysql): suspend the job (suspend: true) or set ensure: "disabled" until it can`},
 		},
 		{
 			name: "a TLS mode that verifies certificates without a CA bundle is refused",
