@@ -163,6 +163,11 @@ func (c *checker) classes() {
 func (c *checker) syncs() {
 	names := map[string]map[string]model.Position{} // environment -> job name -> first declaration
 	restores := map[[3]string]string{}              // environment, instance, database -> sync restoring it
+	type declared struct {
+		sync string
+		pos  model.Position
+	}
+	writers := map[[4]string]declared{} // environment, instance, database, operation -> the job backing up or transforming it
 	for i := range c.e.Syncs {
 		s := &c.e.Syncs[i]
 		switch s.Engine {
@@ -199,6 +204,22 @@ func (c *checker) syncs() {
 				names[j.Environment][s.Name] = j.Pos
 			}
 			c.job(s, j)
+			// Two jobs backing up (or transforming) one database in one
+			// environment share its objects, its pointer and its metric
+			// series: each would hide the other's failures.
+			for _, op := range []model.Operation{model.Backup, model.Transform} {
+				if !j.Has(op) || j.Ensure == model.Absent {
+					continue
+				}
+				for _, db := range s.Databases {
+					key := [4]string{j.Environment, s.Instance, db, string(op)}
+					if other, ok := writers[key]; ok && other.sync != s.Name {
+						c.add(j.Pos, s.Name, j.Environment, "%s of %s/%s is also declared by sync %q at %s:%d: they would share its dumps, pointer and metric series", op, s.Instance, db, other.sync, other.pos.File, other.pos.Line)
+					} else {
+						writers[key] = declared{s.Name, j.Pos}
+					}
+				}
+			}
 			if j.Has(model.Restore) && j.Runs() {
 				for _, db := range s.Databases {
 					key := [3]string{j.Environment, s.Instance, db}

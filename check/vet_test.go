@@ -347,7 +347,10 @@ syncs: "app-again": {
 	engine: "postgres"
 	database: "app_production"
 	environments: staging: at: "02:00"`),
-			want: []string{`syncs/app.cue:16:16: sync "app-again" in staging: restores app/app_production, which sync "app" restores too`},
+			want: []string{
+				`syncs/app.cue:16:16: sync "app-again" in staging: backup of app/app_production is also declared by sync "app" at syncs/app.cue:8`,
+				`syncs/app.cue:16:16: sync "app-again" in staging: restores app/app_production, which sync "app" restores too`,
+			},
 		},
 		{
 			name: "an acknowledgement of a hazard the job does not have is refused",
@@ -362,6 +365,29 @@ syncs: "app-again": {
 	database: "app_production"
 	environments: production: {at: "23:00", operations: ["backup"], restoreFrom: "staging"}`),
 			want: []string{`syncs/app.cue:6:66: syncs.app.environments.production.restoreFrom: sync "app" in production: restoreFrom is set but the job does not restore (operations [backup])`},
+		},
+		{
+			name: "a file in a subfolder of syncs is an error naming it, not a sync silently dropped",
+			files: map[string]string{"syncs/apps/app.cue": "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
+			want:  []string{`syncs/apps/app.cue:1:1: not loaded: envsync reads the .cue files of syncs/ itself, not of its subfolders; move it to syncs/`},
+		},
+		{
+			name: "a file of another package in syncs is an error naming it and its package",
+			files: map[string]string{"syncs/app.cue": "package apps\n\nsyncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
+			want:  []string{`found packages "apps" (app.cue) and "syncs" (estate.cue)`},
+		},
+		{
+			name: "a file without a package clause in syncs is an error naming it",
+			files: map[string]string{"syncs/app.cue": "syncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
+			want:  []string{`syncs/app.cue:1:1: not loaded: it has no package clause; every file of syncs/ must start with "package syncs"`},
+		},
+		{
+			name: "two syncs backing up the same instance and database in one environment are refused, naming both",
+			files: map[string]string{
+				"syncs/app.cue":   "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n",
+				"syncs/again.cue": "package syncs\n\nsyncs: again: {instance: \"app\", engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:30\"}\n",
+			},
+			want: []string{`syncs/app.cue:3:76: sync "app" in production: backup of app/app_production is also declared by sync "again" at syncs/again.cue:3: they would share its dumps, pointer and metric series`},
 		},
 		{
 			name: "a running job of an engine the runner cannot run is refused",

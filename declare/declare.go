@@ -88,6 +88,9 @@ func Load(root string) (*model.Estate, error) {
 	if inst.Err != nil {
 		return nil, (&resolver{root: root}).cueErrors(inst.Err)
 	}
+	if errs := unloaded(root, inst.BuildFiles); len(errs) > 0 {
+		return nil, errs
+	}
 	r := resolver{root: root, pos: positions(root, inst)}
 	v := cuecontext.New().BuildInstance(inst)
 	// Validate, not Err: it collects every error, not the first.
@@ -101,6 +104,41 @@ func Load(root string) (*model.Estate, error) {
 	}
 	return e, nil
 }
+
+// unloaded finds the .cue files under the estate's package that CUE did
+// not load: in a subfolder, or of another package. Ignored, their syncs
+// would vanish from out/ without a word.
+func unloaded(root string, loaded []*build.File) Errors {
+	seen := map[string]bool{}
+	for _, f := range loaded {
+		seen[filepath.Clean(f.Filename)] = true
+	}
+	var errs Errors
+	dir := filepath.Join(root, Package)
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".cue" || seen[filepath.Clean(p)] {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		pos := model.Position{File: filepath.ToSlash(rel), Line: 1, Col: 1}
+		switch {
+		case filepath.Dir(p) != dir:
+			errs = append(errs, Error{Pos: pos, Msg: fmt.Sprintf("not loaded: envsync reads the .cue files of %s/ itself, not of its subfolders; move it to %s/", Package, Package)})
+		default:
+			pkg := "no package clause"
+			if b, err := os.ReadFile(p); err == nil {
+				if m := packageClause.FindSubmatch(b); m != nil {
+					pkg = "package " + string(m[1])
+				}
+			}
+			errs = append(errs, Error{Pos: pos, Msg: fmt.Sprintf("not loaded: it has %s; every file of %s/ must start with \"package %s\"", pkg, Package, Package)})
+		}
+		return nil
+	})
+	return errs
+}
+
+var packageClause = regexp.MustCompile(`(?m)^package\s+([\w.]+)`)
 
 // cueErrors turns CUE's errors into Errors positioned in the estate's own
 // files (not the schema's) whenever CUE knows such a position.

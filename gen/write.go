@@ -70,3 +70,30 @@ func swap(newDir, dst string) error {
 	}
 	return os.Rename(old, newDir)
 }
+
+// Removed lists the files under root/out that Write(root, files) would
+// remove, sorted: those of syncs that are gone, and anything added by hand.
+func Removed(root string, files []File) ([]string, error) {
+	keep := map[string]bool{}
+	for _, f := range files {
+		keep[filepath.ToSlash(filepath.Clean(f.Path))] = true
+	}
+	var removed []string
+	err := filepath.WalkDir(filepath.Join(root, OutDir), func(p string, d os.DirEntry, err error) error {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		if rel = filepath.ToSlash(rel); !keep[rel] {
+			removed = append(removed, rel)
+		}
+		return nil
+	})
+	return removed, err // WalkDir visits in lexical order
+}

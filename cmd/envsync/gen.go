@@ -29,8 +29,17 @@ func init() {
 			if err != nil {
 				return fmt.Errorf("%w\nnothing written", err)
 			}
+			removed, err := gen.Removed(e.Root, files)
+			if err != nil {
+				return err
+			}
 			if err := gen.Write(e.Root, files); err != nil {
 				return err
+			}
+			// out/ holds exactly what gen writes: say what that took away,
+			// so that a file added there by hand is not lost silently.
+			for _, p := range removed {
+				fmt.Fprintf(cmd.ErrOrStderr(), "removed %s: not generated from syncs/ (any more)\n", p)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d files to %s/\n", len(files), gen.OutDir)
 			return nil

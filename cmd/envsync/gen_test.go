@@ -94,3 +94,27 @@ func TestGenWarnsOnStderrAboutUnacknowledgedHazardsOnly(t *testing.T) {
 		t.Errorf("an acknowledged hazard was printed as a warning:\n%s", stderr)
 	}
 }
+
+func TestGenSaysWhichFilesUnderOutItRemoved(t *testing.T) {
+	dir := declaretest.CopyEstate(t, true)
+	if _, _, err := envsync(t, "gen", "--root", dir); err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(dir, "out", "staging", "manifests", "by-hand.yaml")
+	if err := os.WriteFile(stray, []byte("kind: ConfigMap\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := envsync(t, "gen", "--root", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "removed out/staging/manifests/by-hand.yaml") {
+		t.Errorf("gen removed a file added by hand without saying so:\n%s", stderr)
+	}
+	if strings.Count(stderr, "removed ") != 1 {
+		t.Errorf("gen names files it wrote again as removed:\n%s", stderr)
+	}
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("the stray file is still there: %v", err)
+	}
+}
