@@ -367,17 +367,17 @@ syncs: "app-again": {
 			want: []string{`syncs/app.cue:6:66: syncs.app.environments.production.restoreFrom: sync "app" in production: restoreFrom is set but the job does not restore (operations [backup])`},
 		},
 		{
-			name: "a file in a subfolder of syncs is an error naming it, not a sync silently dropped",
+			name:  "a file in a subfolder of syncs is an error naming it, not a sync silently dropped",
 			files: map[string]string{"syncs/apps/app.cue": "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
 			want:  []string{`syncs/apps/app.cue:1:1: not loaded: envsync reads the .cue files of syncs/ itself, not of its subfolders; move it to syncs/`},
 		},
 		{
-			name: "a file of another package in syncs is an error naming it and its package",
+			name:  "a file of another package in syncs is an error naming it and its package",
 			files: map[string]string{"syncs/app.cue": "package apps\n\nsyncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
 			want:  []string{`found packages "apps" (app.cue) and "syncs" (estate.cue)`},
 		},
 		{
-			name: "a file without a package clause in syncs is an error naming it",
+			name:  "a file without a package clause in syncs is an error naming it",
 			files: map[string]string{"syncs/app.cue": "syncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
 			want:  []string{`syncs/app.cue:1:1: not loaded: it has no package clause; every file of syncs/ must start with "package syncs"`},
 		},
