@@ -12,6 +12,7 @@ import (
 
 	"github.com/envsync/envsync/runner"
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/mongo"
 	"github.com/envsync/envsync/runner/engine/mysql"
 	"github.com/envsync/envsync/runner/engine/postgres"
 )
@@ -20,6 +21,7 @@ import (
 var engines = map[string]runner.EngineFactory{
 	"postgres": postgres.New,
 	"mysql":    mysql.New,
+	"mongo":    mongo.New,
 }
 
 func init() {

@@ -22,6 +22,10 @@ type Config struct {
 	Database string // the live database (PostgreSQL) or schema (MySQL)
 	Owner    string // role that owns the database after a restore
 	TLS      TLS    // DB_SSLMODE, DB_SSLROOTCERT
+	// AuthMechanism is Mongo's (DB_AUTH_MECHANISM): empty lets the driver
+	// negotiate SCRAM (DocumentDB, MongoDB); PLAIN for servers with LDAP or
+	// proxy authentication (FerretDB v1).
+	AuthMechanism string
 }
 
 // RestoreOptions steer one restore.

@@ -1,0 +1,94 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// FerretDBVersion is the version hack/install-tools.sh builds.
+const FerretDBVersion = "v1.24.2"
+
+// MongoshVersion is the version hack/install-tools.sh installs.
+const MongoshVersion = "2.12.0"
+
+const ferretHint = "make tools (builds hack/ferretdb into $(go env GOPATH)/envsync-tools/ferretdb-" + FerretDBVersion + ")"
+
+// FerretDB is a MongoDB-wire server (FerretDB v1) for one test, storing in
+// its own PostgreSQL server. Clients authenticate with PLAIN (FerretDB v1
+// has no SCRAM), and the credentials are checked by PostgreSQL: they are
+// the PostgreSQL user's.
+type FerretDB struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	Backend  *Postgres
+	proc     *Process
+	client   *mongo.Client
+}
+
+// ToolsDir is where make tools puts the tools built or installed per
+// version.
+func ToolsDir() string {
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(string(trimNL(out)), "envsync-tools")
+}
+
+// Mongosh is the path of the mongosh that make tools installs.
+func Mongosh(t T) string {
+	t.Helper()
+	return LookPath(t, "mongosh", "make tools (npm install mongosh@"+MongoshVersion+")",
+		filepath.Join(ToolsDir(), "mongosh-"+MongoshVersion, "node_modules", ".bin"))
+}
+
+// StartFerretDB starts a PostgreSQL server and FerretDB on it.
+func StartFerretDB(t T) *FerretDB {
+	t.Helper()
+	bin := filepath.Join(ToolsDir(), "ferretdb-"+FerretDBVersion, "ferretdb")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("testenv: %s not found; install it with: %s", bin, ferretHint)
+	}
+	pg := StartPostgres(t)
+	pg.Exec(t, "postgres", "CREATE DATABASE ferretdb")
+	f := &FerretDB{Host: "127.0.0.1", Port: FreePort(t), User: pg.User, Password: pg.Password, Backend: pg}
+	addr := f.Host + ":" + strconv.Itoa(f.Port)
+	cmd := exec.Command(bin, "-listen", addr, "-handler", "postgresql")
+	// No credentials in the URL: FerretDB connects with each client's own.
+	cmd.Env = append(os.Environ(), fmt.Sprintf("FERRETDB_POSTGRESQL_URL=postgres://%s/ferretdb?sslmode=disable", pg.Addr()))
+	f.proc = Start(t, "ferretdb", cmd)
+	WaitTCP(t, f.proc, addr, 30*time.Second)
+	c, err := mongo.Connect(options.Client().ApplyURI(f.URI("")).SetAuth(f.Credential()))
+	mustf(t, err, "connecting to ferretdb")
+	t.Cleanup(func() { c.Disconnect(context.Background()) })
+	mustf(t, c.Ping(context.Background(), nil), "pinging ferretdb")
+	f.client = c
+	return f
+}
+
+// URI is the server's URI without credentials, on database (may be empty).
+func (f *FerretDB) URI(database string) string {
+	return fmt.Sprintf("mongodb://%s:%d/%s?directConnection=true", f.Host, f.Port, url.PathEscape(database))
+}
+
+// Credential is the test user's, for the PLAIN mechanism.
+func (f *FerretDB) Credential() options.Credential {
+	return options.Credential{AuthMechanism: "PLAIN", AuthSource: "$external", Username: f.User, Password: f.Password}
+}
+
+// Client is a connection for the test's own reads and writes.
+func (f *FerretDB) Client() *mongo.Client { return f.client }
+
+// Addr is host:port.
+func (f *FerretDB) Addr() string { return fmt.Sprintf("%s:%d", f.Host, f.Port) }
