@@ -155,6 +155,7 @@ func TestVetOnTheExampleEstateListsTheExpectedHazards(t *testing.T) {
 		"warning content-data-api-postgres in staging",
 		"warning publisher-postgres in integration",
 		"warning publishing-api-postgres in integration",
+		"warning shared-documentdb in integration",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("hazards:\n got %q\nwant %q", got, want)

@@ -234,14 +234,6 @@ func (c *checker) syncs() {
 	}
 }
 
-func engineList(es []model.Engine) string {
-	names := make([]string, len(es))
-	for i, e := range es {
-		names[i] = string(e)
-	}
-	return strings.Join(names, ", ")
-}
-
 func (c *checker) tierNames() string {
 	names := make([]string, len(c.e.Tiers))
 	for i, t := range c.e.Tiers {
@@ -260,9 +252,6 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	class, classOK := c.e.Class(j.Class)
 	if !classOK {
 		add("unknown class %q", j.Class)
-	}
-	if known := s.Engine == model.Postgres || s.Engine == model.MySQL || s.Engine == model.Mongo; known && j.Runs() && !slices.Contains(model.RunnerEngines, s.Engine) {
-		add("the runner cannot run engine %q yet (it runs %s): suspend the job (suspend: true) or set ensure: \"disabled\" until it can", s.Engine, engineList(model.RunnerEngines))
 	}
 	if (j.TLS.Mode == "verify-ca" || j.TLS.Mode == "verify-full") && j.TLS.CA == nil {
 		add("tls mode %s checks the server's certificate against a CA bundle, but none is declared: set tls.ca (a configMap or secret of namespace %q, and its key)", j.TLS.Mode, env.Namespace)
@@ -303,9 +292,6 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	}
 	if j.Has(model.Transform) && len(j.Sanitise) == 0 {
 		add("transforms but has no sanitise script to run")
-	}
-	if s.Engine == model.Mongo && j.Has(model.Restore) && len(j.Sanitise) > 0 && !j.Has(model.Transform) {
-		add("mongo restores have no shadow to sanitise before the swap: add a transform operation (operations: [\"restore\", \"transform\", \"backup\"])")
 	}
 
 	if !j.Has(model.Restore) || j.Ensure == model.Absent {

@@ -298,24 +298,6 @@ syncs: app: {
 			want: []string{`syncs/app.cue:8:26: syncs.app.environments.staging.operations: sync "app" in staging: operations [backup restore] must each appear once, in the order restore, transform, backup`},
 		},
 		{
-			name: "a mongo restore with a script but no transform is refused",
-			files: map[string]string{
-				"syncs/sanitise/app.js": "db.users.deleteMany({})\n",
-				"syncs/app.cue": `package syncs
-
-syncs: app: {
-	engine: "mongo"
-	database: "app_production"
-	suspend: true // the runner cannot run mongo yet
-	environments: {
-		production: at: "23:00"
-		staging: {at: "01:00", operations: ["restore", "backup"], sanitise: "syncs/sanitise/app.js"}
-	}
-}
-`},
-			want: []string{`syncs/app.cue:9:3: sync "app" in staging: mongo restores have no shadow to sanitise before the swap: add a transform operation`},
-		},
-		{
 			name: "a sanitise map naming a database the sync does not have is refused",
 			files: map[string]string{
 				"syncs/sanitise/app.js": "db.users.deleteMany({})\n",
@@ -388,13 +370,6 @@ syncs: "app-again": {
 				"syncs/again.cue": "package syncs\n\nsyncs: again: {instance: \"app\", engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:30\"}\n",
 			},
 			want: []string{`syncs/app.cue:3:76: sync "app" in production: backup of app/app_production is also declared by sync "again" at syncs/again.cue:3: they would share its dumps, pointer and metric series`},
-		},
-		{
-			name: "a running job of an engine the runner cannot run is refused",
-			files: app(`	engine: "mongo"
-	database: "app_production"
-	environments: production: at: "23:00"`),
-			want: []string{`syncs/app.cue:6:16: sync "app" in production: the runner cannot run engine "mongo" yet (it runs postgres, mysql): suspend the job (suspend: true) or set ensure: "disabled" until it can`},
 		},
 		{
 			name: "a TLS mode that verifies certificates without a CA bundle is refused",

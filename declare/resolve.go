@@ -316,8 +316,6 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 		}
 	case env.RestoreFrom == "" && d.RestoreFrom == "":
 		j.Operations = []model.Operation{model.Backup}
-	case s.Engine == model.Mongo && len(j.Sanitise) > 0:
-		j.Operations = []model.Operation{model.Restore, model.Transform, model.Backup}
 	default:
 		j.Operations = []model.Operation{model.Restore, model.Backup}
 	}

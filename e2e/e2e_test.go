@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/klauspost/compress/zstd"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
@@ -57,6 +58,7 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 	ps := people(150)
 	seedPostgres(t, prod.Postgres, ps)
 	seedMariaDB(t, prod.MariaDB, ps)
+	seedMongo(t, prod.Mongo, ps)
 
 	mustRun := func(env string, args ...string) {
 		t.Helper()
@@ -68,7 +70,7 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 	// Production, holding ledger-postgres back: its backup has never
 	// reported, and only that is pending (the alert waits a class window
 	// before firing; promtool's generated tests cover the wait).
-	mustRun("production", "people-postgres", "orders-postgres", "accounts-mysql")
+	mustRun("production", "people-postgres", "orders-postgres", "accounts-mysql", "assets-documentdb")
 	active := settledAlerts(t, prod, time.Now())
 	want := []string{"DatabaseOperationNeverReported pending ledger-postgres/ledger_production backup"}
 	if got := describe(active); !equal(got, want) {
@@ -101,6 +103,9 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 		}
 		// The search below is only meaningful if it finds personal data
 		// where it is expected.
+		if !strings.Contains(mongoText(t, staging.Mongo), ps[0].Email) {
+			t.Error("staging's Mongo copy lacks production's uploaders: the check of integration's proves nothing")
+		}
 		if found := personalDataIn(t, staging, ps); len(found) == 0 {
 			t.Error("staging holds no personal data: the search for it finds nothing, so its absence in integration proves nothing")
 		}
@@ -121,6 +126,13 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 		if err := integration.MariaDB.Root().QueryRow("SELECT COUNT(*) FROM accounts_production.users").Scan(&users); err != nil || users != len(ps) {
 			t.Errorf("integration accounts_production.users has %d rows (%v), want %d", users, err, len(ps))
 		}
+		if text := mongoText(t, integration.Mongo); strings.Count(text, "@example.invalid") < len(ps) {
+			t.Errorf("integration's uploads are not pseudonymised by assets.js")
+		}
+		uploads, err := integration.Mongo.Client().Database("assets_production").Collection("uploads").CountDocuments(context.Background(), bson.D{})
+		if err != nil || uploads != int64(len(ps)) {
+			t.Errorf("integration assets_production.uploads has %d documents (%v), want %d", uploads, err, len(ps))
+		}
 		if found := personalDataIn(t, integration, ps); len(found) > 0 {
 			t.Errorf("personal data in integration: %s", strings.Join(found, "; "))
 		}
@@ -128,9 +140,9 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 
 	t.Run("every environment's bucket holds a dump and a pointer per database it backs up", func(t *testing.T) {
 		for bucket, dbs := range map[string][]string{
-			"e2e-production-database-backups":  {"people-postgres/latest-people_production.txt", "orders-postgres/latest-orders_production.txt", "accounts-mysql/latest-accounts_production.txt", "ledger-postgres/latest-ledger_production.txt"},
-			"e2e-staging-database-backups":     {"people-postgres/latest-people_production.txt", "orders-postgres/latest-orders_production.txt", "accounts-mysql/latest-accounts_production.txt"},
-			"e2e-integration-database-backups": {"people-postgres/latest-people_production.txt", "accounts-mysql/latest-accounts_production.txt"},
+			"e2e-production-database-backups":  {"people-postgres/latest-people_production.txt", "orders-postgres/latest-orders_production.txt", "accounts-mysql/latest-accounts_production.txt", "ledger-postgres/latest-ledger_production.txt", "assets-documentdb/latest-assets_production.txt"},
+			"e2e-staging-database-backups":     {"people-postgres/latest-people_production.txt", "orders-postgres/latest-orders_production.txt", "accounts-mysql/latest-accounts_production.txt", "assets-documentdb/latest-assets_production.txt"},
+			"e2e-integration-database-backups": {"people-postgres/latest-people_production.txt", "accounts-mysql/latest-accounts_production.txt", "assets-documentdb/latest-assets_production.txt"},
 		} {
 			keys := listKeys(t, st.S3, bucket)
 			for _, pointer := range dbs {
@@ -273,6 +285,9 @@ func personalDataIn(t *testing.T, e *Env, ps []Person) []string {
 			}
 			text.Write(out)
 		}
+	}
+	if e.Mongo != nil {
+		text.WriteString(mongoText(t, e.Mongo))
 	}
 	dump := strings.ReplaceAll(text.String(), `\'`, `'`) // mysqldump escapes quotes
 	dump = strings.ReplaceAll(dump, `''`, `'`)

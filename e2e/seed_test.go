@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/envsync/envsync/testenv"
 )
@@ -104,4 +109,53 @@ CREATE TABLE permissions (id int AUTO_INCREMENT PRIMARY KEY, user_id int NOT NUL
 		fmt.Fprintf(&b, "INSERT INTO permissions (user_id, permission) VALUES (%d, %s);\n", i+1, q([]string{"signin", "editor", "admin"}[i%3]))
 	}
 	m.Exec(t, "", b.String())
+}
+
+// seedMongo creates production's assets_production: one upload per person,
+// with the uploader's details, and an index.
+func seedMongo(t *testing.T, f *testenv.FerretDB, ps []Person) {
+	t.Helper()
+	ctx := context.Background()
+	uploads := f.Client().Database("assets_production").Collection("uploads")
+	docs := make([]any, len(ps))
+	for i, p := range ps {
+		docs[i] = bson.D{{Key: "file", Value: fmt.Sprintf("file-%d.pdf", i)}, {Key: "uploader_name", Value: p.Name},
+			{Key: "uploader_email", Value: p.Email}, {Key: "uploader_address", Value: p.Address}, {Key: "uploader_phone", Value: p.Phone}}
+	}
+	if _, err := uploads.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uploads.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "file", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mongoText is every document of every database of f as Extended JSON.
+func mongoText(t *testing.T, f *testenv.FerretDB) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	dbs, err := f.Client().ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dbs {
+		colls, err := f.Client().Database(d).ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range colls {
+			cur, err := f.Client().Database(d).Collection(c).Find(ctx, bson.D{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for cur.Next(ctx) {
+				j, _ := bson.MarshalExtJSON(cur.Current, false, false)
+				b.Write(j)
+				b.WriteByte('\n')
+			}
+			cur.Close(ctx)
+		}
+	}
+	return b.String()
 }

@@ -38,6 +38,7 @@ type Env struct {
 	Manifests   string // out/<env>/manifests
 	Postgres    *testenv.Postgres
 	MariaDB     *testenv.MariaDB
+	Mongo       *testenv.FerretDB // the stand-in for DocumentDB
 	Pushgateway *testenv.Pushgateway
 	Prometheus  *testenv.Prometheus
 	secrets     string // path of the secrets file for envsync local
@@ -46,10 +47,11 @@ type Env struct {
 
 // Stack is every server of a run.
 type Stack struct {
-	Binary string // envsync
-	Out    string // what envsync gen wrote
-	S3     *testenv.S3Server
-	Envs   []*Env
+	mongosh string // set when a job runs Mongo
+	Binary  string // envsync
+	Out     string // what envsync gen wrote
+	S3      *testenv.S3Server
+	Envs    []*Env
 }
 
 // Env returns the environment called name.
@@ -131,6 +133,10 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 		if engines["mysql"] {
 			e.MariaDB = testenv.StartMariaDBWith(t, testenv.MariaDBOptions{TLS: ca.Server(t, "mariadb", "127.0.0.1", "localhost"), RequireTLS: true})
 		}
+		if engines["mongo"] {
+			e.Mongo = testenv.StartFerretDBWith(t, testenv.FerretDBOptions{TLS: ca.Server(t, "ferretdb", "127.0.0.1", "localhost")})
+			s.mongosh = testenv.Mongosh(t)
+		}
 		// Every Secret holds the credentials of the server of its engine.
 		final := local.Secrets{}
 		for name, engine := range secretEngine {
@@ -139,6 +145,8 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 				final[name] = map[string]string{"username": e.Postgres.User, "password": e.Postgres.Password}
 			case "mysql":
 				final[name] = map[string]string{"username": e.MariaDB.User, "password": e.MariaDB.Password}
+			case "mongo":
+				final[name] = map[string]string{"username": e.Mongo.User, "password": e.Mongo.Password}
 			default:
 				t.Fatalf("e2e: Secret %s is used by an engine with no local server", name)
 			}
@@ -162,6 +170,9 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 				e.dbArgs = append(e.dbArgs, "--db", i+"="+e.Postgres.Addr())
 			case "mysql":
 				e.dbArgs = append(e.dbArgs, "--db", fmt.Sprintf("%s=%s:%d", i, e.MariaDB.Host, e.MariaDB.Port))
+			case "mongo":
+				// FerretDB v1 authenticates with PLAIN only; DocumentDB with SCRAM.
+				e.dbArgs = append(e.dbArgs, "--db", i+"="+e.Mongo.Addr(), "--set-env", "DB_AUTH_MECHANISM=PLAIN")
 			}
 		}
 		e.Pushgateway = testenv.StartPushgateway(t)
@@ -215,6 +226,10 @@ func (s *Stack) LocalFrom(env, dir string, args ...string) Result {
 	argv = append(argv, args...)
 	cmd := exec.Command(s.Binary, argv...)
 	cmd.Env = append(os.Environ(), s.S3.Env()...)
+	if s.mongosh != "" {
+		// The image has mongosh on PATH; here make tools put it aside.
+		cmd.Env = append(cmd.Env, "PATH="+filepath.Dir(s.mongosh)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

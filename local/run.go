@@ -55,6 +55,10 @@ type Overrides struct {
 	BucketsDir string
 	// Pushgateway, when set, replaces PROMETHEUS_PUSHGATEWAY_URL.
 	Pushgateway string
+	// Env sets variables of every container, for what a local stand-in
+	// needs that the real server does not (DB_AUTH_MECHANISM=PLAIN for
+	// FerretDB standing in for DocumentDB).
+	Env map[string]string
 }
 
 // passThrough are the variables of the caller's environment a container
@@ -443,6 +447,9 @@ func (o Overrides) apply(env map[string]string) error {
 	}
 	if o.Pushgateway != "" {
 		env["PROMETHEUS_PUSHGATEWAY_URL"] = o.Pushgateway
+	}
+	for k, v := range o.Env {
+		env[k] = v
 	}
 	return nil
 }

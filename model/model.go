@@ -28,10 +28,6 @@ const (
 	Mongo    Engine = "mongo"
 )
 
-// RunnerEngines are the engines the runner can run today. A job of another
-// declared engine must not run: in a cluster it would fail every night.
-var RunnerEngines = []Engine{Postgres, MySQL}
-
 // Ensure says whether a job exists and runs.
 type Ensure string
 

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/url"
 	"os"
@@ -32,6 +33,7 @@ type FerretDB struct {
 	User     string
 	Password string
 	Backend  *Postgres
+	TLS      bool // sessions must be TLS
 	proc     *Process
 	client   *mongo.Client
 }
@@ -53,8 +55,18 @@ func Mongosh(t T) string {
 		filepath.Join(ToolsDir(), "mongosh-"+MongoshVersion, "node_modules", ".bin"))
 }
 
+// FerretDBOptions change how a test server is started.
+type FerretDBOptions struct {
+	// TLS, when set, makes the server accept TLS sessions only, with this
+	// certificate (as DocumentDB does by default).
+	TLS *ServerCert
+}
+
 // StartFerretDB starts a PostgreSQL server and FerretDB on it.
-func StartFerretDB(t T) *FerretDB {
+func StartFerretDB(t T) *FerretDB { return StartFerretDBWith(t, FerretDBOptions{}) }
+
+// StartFerretDBWith starts FerretDB with opts.
+func StartFerretDBWith(t T, opts FerretDBOptions) *FerretDB {
 	t.Helper()
 	bin := filepath.Join(ToolsDir(), "ferretdb-"+FerretDBVersion, "ferretdb")
 	if _, err := os.Stat(bin); err != nil {
@@ -64,12 +76,21 @@ func StartFerretDB(t T) *FerretDB {
 	pg.Exec(t, "postgres", "CREATE DATABASE ferretdb")
 	f := &FerretDB{Host: "127.0.0.1", Port: FreePort(t), User: pg.User, Password: pg.Password, Backend: pg}
 	addr := f.Host + ":" + strconv.Itoa(f.Port)
-	cmd := exec.Command(bin, "-listen", addr, "-handler", "postgresql")
+	args := []string{"-listen", addr, "-handler", "postgresql"}
+	if opts.TLS != nil {
+		args = []string{"-tls-listen", addr, "-tls-cert-file", opts.TLS.CertFile, "-tls-key-file", opts.TLS.KeyFile, "-handler", "postgresql"}
+		f.TLS = true
+	}
+	cmd := exec.Command(bin, args...)
 	// No credentials in the URL: FerretDB connects with each client's own.
 	cmd.Env = append(os.Environ(), fmt.Sprintf("FERRETDB_POSTGRESQL_URL=postgres://%s/ferretdb?sslmode=disable", pg.Addr()))
 	f.proc = Start(t, "ferretdb", cmd)
 	WaitTCP(t, f.proc, addr, 30*time.Second)
-	c, err := mongo.Connect(options.Client().ApplyURI(f.URI("")).SetAuth(f.Credential()))
+	co := options.Client().ApplyURI(f.URI("")).SetAuth(f.Credential())
+	if f.TLS {
+		co.SetTLSConfig(&tls.Config{InsecureSkipVerify: true})
+	}
+	c, err := mongo.Connect(co)
 	mustf(t, err, "connecting to ferretdb")
 	t.Cleanup(func() { c.Disconnect(context.Background()) })
 	mustf(t, c.Ping(context.Background(), nil), "pinging ferretdb")

@@ -70,6 +70,11 @@ Endpoints change only through these overrides:
 					return fmt.Errorf("%s: CronJob %s belongs to environment %q, not %q", m.Files[cj.Name], cj.Name, got, env)
 				}
 			}
+			for k := range o.Env {
+				if strings.Contains(k, "PASSWORD") || strings.Contains(k, "SECRET") || strings.Contains(k, "TOKEN") {
+					return fmt.Errorf("--set-env %s: secrets come from --secrets, never the command line, where every process sees them", k)
+				}
+			}
 			o.Databases = map[string]local.Endpoint{}
 			for _, d := range dbs {
 				inst, addr, ok := strings.Cut(d, "=")
@@ -140,6 +145,7 @@ Endpoints change only through these overrides:
 	f.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint URL given as AWS_ENDPOINT_URL_S3")
 	f.StringVar(&o.BucketsDir, "buckets-dir", "", "serve s3://NAME buckets from DIR/NAME instead of S3")
 	f.StringVar(&o.Pushgateway, "pushgateway", "", "Pushgateway URL given as PROMETHEUS_PUSHGATEWAY_URL")
+	f.StringToStringVar(&o.Env, "set-env", nil, "NAME=VALUE set in every container, for what a local stand-in needs (DB_AUTH_MECHANISM=PLAIN for FerretDB); never a secret, which --secrets gives")
 	f.BoolVar(&force, "force", false, "run suspended CronJobs too")
 	f.BoolVar(&dryRun, "dry-run", false, "print each container's command and environment (secrets hidden) without running")
 	root.AddCommand(cmd)

@@ -24,7 +24,7 @@ func TestTheChartRendersExactlyTheGoObjectsForTheExampleEstate(t *testing.T) {
 	assertChartMatchesGo(t, exampleEstate(t))
 }
 
-func TestTheFiveMongoDatabasesOfTheExampleEstateRunInDeclaredOrderWithTheTransformOnAssets(t *testing.T) {
+func TestTheFiveMongoDatabasesOfTheExampleEstateRunInDeclaredOrderAndOnlyTheAssetsRestoreSanitises(t *testing.T) {
 	e := exampleEstate(t)
 	cj := findCronJob(t, cronJobs(t, e, "staging"), "shared-documentdb")
 	want := []string{
@@ -32,7 +32,7 @@ func TestTheFiveMongoDatabasesOfTheExampleEstateRunInDeclaredOrderWithTheTransfo
 		"0-restore-short-url-manager", "2-backup-short-url-manager",
 		"0-restore-travel-advice-publisher", "2-backup-travel-advice-publisher",
 		"0-restore-govuk-content", "2-backup-govuk-content",
-		"0-restore-govuk-assets", "1-transform-govuk-assets", "2-backup-govuk-assets",
+		"0-restore-govuk-assets", "2-backup-govuk-assets",
 	}
 	cs := podContainers(cj)
 	if got := containerNames(cs); !slices.Equal(got, want) {
@@ -40,7 +40,7 @@ func TestTheFiveMongoDatabasesOfTheExampleEstateRunInDeclaredOrderWithTheTransfo
 	}
 	for _, c := range cs {
 		_, has := envOf(c, "SANITISE_SCRIPT")
-		if has != (c.Name == "1-transform-govuk-assets") {
+		if has != (c.Name == "0-restore-govuk-assets") {
 			t.Errorf("%s: SANITISE_SCRIPT set = %v", c.Name, has)
 		}
 		bucket, _ := envOf(c, "BUCKET")

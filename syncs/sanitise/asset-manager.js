@@ -1,7 +1,9 @@
-// asset-manager (MongoDB, run by mongosh against the live database after the
-// restore; Mongo has no shadow to sanitise before a swap). Removes what must
-// not leave production: access-limited drafts and uploaders' details.
-const assets = db.getSiblingDB("govuk_assets_production").assets;
+// asset-manager (MongoDB): run by mongosh on the restore's shadow copy of
+// govuk_assets_production, before it is swapped in. db is that copy: the
+// script must not name a database (the runner refuses getSiblingDB and the
+// like). Removes what must not leave production: access-limited drafts and
+// uploaders' details.
+const assets = db.assets;
 
 // Access-limited drafts are unpublished attachments naming who may see them.
 const limited = assets.deleteMany({ draft: true, access_limited: { $exists: true, $ne: [] } });
