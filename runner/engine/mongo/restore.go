@@ -98,10 +98,10 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 		return err
 	}
 	if opts.SanitiseScript != "" {
-		testpause.At("sanitise")
 		if err := e.runScript(ctx, shadow.Name(), opts.SanitiseScript); err != nil {
 			return fmt.Errorf("mongo: sanitise script on the shadow %s (live untouched): %w", shadow.Name(), err)
 		}
+		testpause.At("sanitise")
 		if err := e.stage(ctx, shadow, live); err != nil {
 			return err
 		}
@@ -325,6 +325,7 @@ func (e *Engine) swap(ctx context.Context, live *mongo.Database) error {
 			if err := rename(ctx, live, name, oldPrefix+name, false); err != nil {
 				return fmt.Errorf("mongo: renaming %s aside: %w", name, err)
 			}
+			testpause.At("mid-swap")
 		}
 		if err := rename(ctx, live, newPrefix+name, name, false); err != nil {
 			return fmt.Errorf("mongo: swapping %s in: %w", name, err)
