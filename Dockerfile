@@ -12,6 +12,12 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/envsync ./cmd/envsync
 
+# mongosh runs the Mongo sanitise and transform scripts (JavaScript); the
+# runner itself needs no Mongo tool. Node.js comes with it from the same image.
+FROM node:20-bookworm-slim AS mongosh
+ARG MONGOSH_VERSION=2.12.0
+RUN npm install --prefix /opt/mongosh --no-audit --no-fund "mongosh@${MONGOSH_VERSION}"
+
 FROM debian:bookworm-slim
 # pg_dump refuses a server of a newer major version than its own, and
 # bookworm ships PostgreSQL 15. The PGDG repository's client of the newest
@@ -33,6 +39,9 @@ RUN set -eux; \
 	apt-get autoremove -y; \
 	rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/envsync /usr/local/bin/envsync
+COPY --from=mongosh /usr/local/bin/node /usr/local/bin/node
+COPY --from=mongosh /opt/mongosh /opt/mongosh
+RUN ln -s /opt/mongosh/node_modules/.bin/mongosh /usr/local/bin/mongosh
 
 # The PGDG tools first, without Debian's pg_wrapper choosing for us.
 ENV PATH=/usr/lib/postgresql/${PG_MAJOR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

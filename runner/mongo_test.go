@@ -376,3 +376,74 @@ func assertNoMongoWorking(t *testing.T, f *testenv.FerretDB, database string) {
 		}
 	}
 }
+
+func TestTheEstatesAssetManagerScriptLeavesNoPersonalDataInARestoredCopy(t *testing.T) {
+	r := &mongoRig{s3: testenv.StartS3(t), pgw: testenv.StartPushgateway(t), dst: testenv.StartFerretDB(t)}
+	r.s3.CreateBucket(t, "dumps")
+	r.path = filepath.Dir(testenv.Mongosh(t)) + string(os.PathListSeparator) + os.Getenv("PATH")
+	const db = "govuk_assets_production"
+	file := "2026-11-30T001300Z-" + db + ".gz"
+	r.put(t, mongoInstance+"/"+file, fixture(t, file))
+	// The personal data the fixture holds, read from the archive itself.
+	ar, err := archive.NewReader(gunzipBytes(t, fixture(t, file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	personal := map[string]bool{}
+	for {
+		i, doc, err := ar.Next()
+		if err != nil {
+			break
+		}
+		for _, field := range []string{"uploaded_by", "email", "name"} {
+			if s, ok := doc.Lookup(field).StringValueOK(); ok && ar.Collections()[i].Name != "" && (field != "name" || ar.Collections()[i].Name == "users") {
+				personal[s] = true
+			}
+		}
+	}
+	if len(personal) < 40 {
+		t.Fatalf("only %d personal strings found in the fixture: the test proves little", len(personal))
+	}
+	r.mustRun(t, r.dst, "restore", db, "SANITISE_SCRIPT=../syncs/sanitise/asset-manager.js")
+	var leaks []string
+	for _, c := range mongoSnapshotText(t, r.dst, db) {
+		for s := range personal {
+			if strings.Contains(c, s) {
+				leaks = append(leaks, s)
+			}
+		}
+	}
+	if len(leaks) > 0 {
+		t.Errorf("%d personal strings survive asset-manager.js, e.g. %q", len(leaks), leaks[0])
+	}
+	if n, _ := r.dst.Client().Database(db).Collection("assets").CountDocuments(context.Background(), bson.D{}); n < 10000 {
+		t.Errorf("only %d assets left: the script removed more than personal data", n)
+	}
+}
+
+// mongoSnapshotText is every document of database as Extended JSON, one
+// string per collection.
+func mongoSnapshotText(t *testing.T, f *testenv.FerretDB, database string) []string {
+	t.Helper()
+	ctx := context.Background()
+	db := f.Client().Database(database)
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		cur, err := db.Collection(n).Find(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for cur.Next(ctx) {
+			j, _ := bson.MarshalExtJSON(cur.Current, false, false)
+			b.Write(j)
+		}
+		cur.Close(ctx)
+		out = append(out, b.String())
+	}
+	return out
+}
