@@ -24,6 +24,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/envsync/envsync/e2e"
 )
@@ -32,7 +34,7 @@ var envs = []string{"production", "staging", "integration"}
 
 func main() {
 	wait := flag.Bool("wait", false, "keep the servers running until Enter (or Ctrl-C), to browse Prometheus and the Pushgateway")
-	jobs := flag.String("jobs", "chat-postgres,release-mysql", "CronJobs of the example estate to run (comma-separated; the seed data fits these two)")
+	jobs := flag.String("jobs", "chat-postgres,release-mysql,shared-documentdb", "CronJobs of the example estate to run (comma-separated; the seed data fits these three)")
 	outDir := flag.String("out", filepath.Join(e2e.RepoRoot(), "out"), "what make gen wrote")
 	flag.Parse()
 
@@ -62,7 +64,7 @@ func main() {
 	step("building envsync")
 	bin := e2e.BuildEnvsync(s)
 
-	step("starting, per environment, PostgreSQL, MariaDB, a Pushgateway and Prometheus; and one S3 server")
+	step("starting, per environment, PostgreSQL, MariaDB, FerretDB (for DocumentDB), a Pushgateway and Prometheus; and one S3 server")
 	st := e2e.StartStack(s, e2e.StackOptions{Binary: bin, Out: out, Envs: envs, Only: only})
 	for _, e := range st.Envs {
 		fmt.Printf("  %-12s pushgateway %s  prometheus %s", e.Name, e.Pushgateway.URL, e.Prometheus.URL)
@@ -71,6 +73,9 @@ func main() {
 		}
 		if e.MariaDB != nil {
 			fmt.Printf("  mariadb %s:%d", e.MariaDB.Host, e.MariaDB.Port)
+		}
+		if e.Mongo != nil {
+			fmt.Printf("  mongo (FerretDB) %s", e.Mongo.Addr())
 		}
 		fmt.Println()
 	}
@@ -144,6 +149,7 @@ func main() {
 
 	step("where to look: integration's data is sanitised")
 	showChatUsers(s, st)
+	showUploaders(s, st)
 
 	if *wait {
 		step("servers are up; press Enter to stop them")
@@ -208,6 +214,27 @@ func buckets(s *session, st *e2e.Stack) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// showUploaders prints the same assets' uploaders in each environment:
+// pseudonymised from staging on by syncs/sanitise/asset-manager.js.
+func showUploaders(s *session, st *e2e.Stack) {
+	for _, e := range st.Envs {
+		if e.Mongo == nil {
+			continue
+		}
+		cur, err := e.Mongo.Client().Database("govuk_assets_production").Collection("assets").Find(context.Background(), bson.D{},
+			options.Find().SetSort(bson.D{{Key: "file", Value: 1}}).SetLimit(2))
+		if err != nil {
+			s.Fatal(err)
+		}
+		for cur.Next(context.Background()) {
+			file, _ := cur.Current.Lookup("file").StringValueOK()
+			who, _ := cur.Current.Lookup("uploaded_by").StringValueOK()
+			fmt.Printf("  %-12s govuk_assets_production.assets file=%s uploaded_by=%s\n", e.Name, file, who)
+		}
+		cur.Close(context.Background())
+	}
 }
 
 // showChatUsers prints the same users in each environment.

@@ -1,17 +1,37 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/envsync/envsync/e2e"
 )
 
 var names = []string{"Amelia Hughes", "Oliver Patel", "Isla MacLeod", "George Okafor", "Freya Nowak", "Dafydd Evans"}
 
-// seed fills production's databases of chat-postgres and release-mysql in
-// the shape their sanitise scripts expect (syncs/sanitise/chat.sql).
+// seed fills production's databases of chat-postgres, release-mysql and
+// shared-documentdb's govuk_assets_production in the shape their sanitise
+// scripts expect (syncs/sanitise/chat.sql, asset-manager.js).
 func seed(s *session, prod *e2e.Env) {
+	if prod.Mongo != nil {
+		db := prod.Mongo.Client().Database("govuk_assets_production")
+		var assets, users []any
+		for i, n := range names {
+			email := strings.ToLower(strings.ReplaceAll(n, " ", ".")) + "@department.example.gov.uk"
+			users = append(users, bson.D{{Key: "name", Value: n}, {Key: "email", Value: email}, {Key: "uid", Value: fmt.Sprintf("uid-%d", 2000+i)}})
+			assets = append(assets, bson.D{{Key: "file", Value: fmt.Sprintf("letter-%d.pdf", i)}, {Key: "state", Value: "uploaded"},
+				{Key: "uploaded_by", Value: email}, {Key: "draft", Value: false}, {Key: "deleted_at", Value: nil}})
+		}
+		if _, err := db.Collection("users").InsertMany(context.Background(), users); err != nil {
+			s.Fatal(err)
+		}
+		if _, err := db.Collection("assets").InsertMany(context.Background(), assets); err != nil {
+			s.Fatal(err)
+		}
+	}
 	if prod.Postgres != nil {
 		prod.Postgres.Exec(s, "postgres", `CREATE DATABASE govuk_chat_production OWNER govuk_chat`)
 		var b strings.Builder
