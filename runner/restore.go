@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"syscall"
 
 	"github.com/envsync/envsync/runner/compress"
@@ -18,7 +16,6 @@ import (
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/runner/metrics"
 	"github.com/envsync/envsync/runner/progress"
-	"github.com/envsync/envsync/runner/storage"
 )
 
 // ErrChecksum is wrapped by a restore refused because the dump's bytes do
@@ -142,23 +139,7 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 
 // recordedSum reads the sidecar of key; "" when there is none.
 func (r *Runner) recordedSum(ctx context.Context, key string) (string, error) {
-	rc, err := r.store.Get(ctx, layout.ChecksumKey(key))
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 4096))
-	if err != nil {
-		return "", fmt.Errorf("reading %s: %w", layout.ChecksumKey(key), err)
-	}
-	fields := strings.Fields(string(b))
-	if len(fields) == 0 || len(fields[0]) != 64 {
-		return "", fmt.Errorf("%s does not hold a SHA-256: %q", layout.ChecksumKey(key), bytes.TrimSpace(b))
-	}
-	return strings.ToLower(fields[0]), nil
+	return layout.RecordedSum(ctx, r.store, key)
 }
 
 // verify reads the whole dump once, touching no database: it returns the

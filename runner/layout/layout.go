@@ -8,11 +8,13 @@
 package layout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +40,28 @@ func PointerKey(instance, database string) string {
 
 // ChecksumKey names the sidecar holding the SHA-256 of the dump at key.
 func ChecksumKey(key string) string { return key + ChecksumSuffix }
+
+// RecordedSum reads the SHA-256 in the checksum sidecar of key (sha256sum's
+// format); "" when there is no sidecar, as for the old scripts' dumps.
+func RecordedSum(ctx context.Context, st storage.Store, key string) (string, error) {
+	rc, err := st.Get(ctx, ChecksumKey(key))
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 4096))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", ChecksumKey(key), err)
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 || len(fields[0]) != 64 {
+		return "", fmt.Errorf("%s does not hold a SHA-256: %q", ChecksumKey(key), strings.TrimSpace(string(b)))
+	}
+	return strings.ToLower(fields[0]), nil
+}
 
 // Dump is a parsed dump key.
 type Dump struct {
@@ -115,22 +139,16 @@ func Choose(ctx context.Context, st storage.Store, instance, database, want stri
 		return chooseWanted(ctx, st, instance, database, want)
 	}
 	pk := PointerKey(instance, database)
-	rc, err := st.Get(ctx, pk)
-	switch {
-	case err == nil:
-		b, err := io.ReadAll(io.LimitReader(rc, 4096))
-		rc.Close()
-		if err != nil {
-			return Dump{}, "", fmt.Errorf("reading pointer %s: %w", pk, err)
-		}
-		key := pointerTarget(st, instance, string(b))
+	key, err := ReadPointer(ctx, st, instance, database)
+	if err != nil {
+		return Dump{}, "", err
+	}
+	if key != "" {
 		d, err := Parse(key)
 		if err != nil {
 			return Dump{}, "", fmt.Errorf("pointer %s: %w", pk, err)
 		}
 		return d, ByPointer, nil
-	case !errors.Is(err, storage.ErrNotFound):
-		return Dump{}, "", fmt.Errorf("reading pointer %s: %w", pk, err)
 	}
 	keys, err := st.List(ctx, instance+"/")
 	if err != nil {
@@ -141,6 +159,25 @@ func Choose(ctx context.Context, st storage.Store, instance, database, want stri
 		return Dump{}, "", fmt.Errorf("no dump of database %q under %s/%s/ (and no pointer %s)", database, st, instance, pk)
 	}
 	return ds[len(ds)-1], ByListing, nil
+}
+
+// ReadPointer returns the key the pointer of database names; "" when there
+// is no pointer.
+func ReadPointer(ctx context.Context, st storage.Store, instance, database string) (string, error) {
+	pk := PointerKey(instance, database)
+	rc, err := st.Get(ctx, pk)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading pointer %s: %w", pk, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 4096))
+	if err != nil {
+		return "", fmt.Errorf("reading pointer %s: %w", pk, err)
+	}
+	return pointerTarget(st, instance, string(b)), nil
 }
 
 // pointerTarget reads a pointer's content: a key, tolerating a bare file name
@@ -155,24 +192,50 @@ func pointerTarget(st storage.Store, instance, content string) string {
 }
 
 func chooseWanted(ctx context.Context, st storage.Store, instance, database, want string) (Dump, How, error) {
+	keys, err := st.List(ctx, instance+"/")
+	if err != nil {
+		return Dump{}, "", err
+	}
+	dumps := Dumps(keys, database)
 	if t, ok := parseTimestamp(want); ok {
-		keys, err := st.List(ctx, instance+"/")
-		if err != nil {
-			return Dump{}, "", err
-		}
-		for _, d := range Dumps(keys, database) {
+		for _, d := range dumps {
 			if d.Time.Equal(t) {
 				return d, ByTimestamp, nil
 			}
 		}
-		return Dump{}, "", fmt.Errorf("FILENAME %q: no dump of database %q taken at %s under %s/%s/", want, database, t.Format(TimeFormat), st, instance)
+		return Dump{}, "", fmt.Errorf("FILENAME %q: no dump of database %q taken at %s under %s/%s/%s", want, database, t.Format(TimeFormat), st, instance, nearest(dumps, t))
 	}
 	key := pointerTarget(st, instance, want)
 	d, err := Parse(key)
 	if err != nil {
 		return Dump{}, "", fmt.Errorf("FILENAME %q: %w", want, err)
 	}
+	present := keys
+	if d.Instance != instance { // a dump of another instance, named in full
+		if present, err = st.List(ctx, d.Instance+"/"); err != nil {
+			return Dump{}, "", err
+		}
+	}
+	if !slices.Contains(present, key) {
+		return Dump{}, "", fmt.Errorf("FILENAME %q: no object %s/%s%s", want, st, key, nearest(Dumps(present, d.Database), d.Time))
+	}
 	return d, ByName, nil
+}
+
+// nearest says which dumps are closest in time to t: what an operator
+// who mistyped FILENAME most likely meant.
+func nearest(dumps []Dump, t time.Time) string {
+	if len(dumps) == 0 {
+		return "; there is no dump of it at all"
+	}
+	ds := slices.Clone(dumps)
+	dist := func(d Dump) time.Duration { return d.Time.Sub(t).Abs() }
+	slices.SortStableFunc(ds, func(a, b Dump) int { return cmp.Compare(dist(a), dist(b)) })
+	var keys []string
+	for _, d := range ds[:min(3, len(ds))] {
+		keys = append(keys, d.Key)
+	}
+	return "; the nearest dumps are " + strings.Join(keys, ", ")
 }
 
 // parseTimestamp accepts the key format and RFC 3339 ("2024-05-01T03:04:05Z").

@@ -102,3 +102,27 @@ func TestAPointerWrittenByTheOldScriptsIsRead(t *testing.T) {
 		t.Fatalf("Choose = %q, %v", d.Key, err)
 	}
 }
+
+func TestAFilenameThatMatchesNothingNamesTheNearestDumps(t *testing.T) {
+	st, err := storage.Open(context.Background(), "file://"+t.TempDir(), storage.S3Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"i/2026-11-01T000000Z-d.gz", "i/2026-11-20T000000Z-d.gz", "i/2026-11-21T000000Z-d.gz", "i/2026-11-29T000000Z-d.gz"} {
+		if _, err := st.Put(context.Background(), k, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"2026-11-22T000000Z", "i/2026-11-22T000000Z-d.gz", "2026-11-22T000000Z-d.gz"} {
+		_, _, err := layout.Choose(context.Background(), st, "i", "d", want)
+		if err == nil {
+			t.Fatalf("FILENAME %q chose a dump", want)
+		}
+		if !strings.Contains(err.Error(), "nearest dumps are i/2026-11-21T000000Z-d.gz, i/2026-11-20T000000Z-d.gz, i/2026-11-29T000000Z-d.gz") {
+			t.Errorf("FILENAME %q: %v", want, err)
+		}
+	}
+	if d, _, err := layout.Choose(context.Background(), st, "i", "d", "2026-11-21T000000Z-d.gz"); err != nil || d.Key != "i/2026-11-21T000000Z-d.gz" {
+		t.Errorf("an existing file name: %v %v", d, err)
+	}
+}

@@ -97,6 +97,21 @@ func (d *Dir) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return f, err
 }
 
+func (d *Dir) Size(ctx context.Context, key string) (int64, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if os.IsNotExist(err) {
+		return 0, fmt.Errorf("%s/%s: %w", d, key, ErrNotFound)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
 func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
 	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {

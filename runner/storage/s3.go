@@ -165,6 +165,17 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, nil // ListObjectsV2 returns keys in UTF-8 binary order
 }
 
+func (s *S3) Size(ctx context.Context, key string) (int64, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		if isNotFound(err) {
+			return 0, fmt.Errorf("%s/%s: %w", s, key, ErrNotFound)
+		}
+		return 0, fmt.Errorf("reading %s/%s: %w", s, key, err)
+	}
+	return aws.ToInt64(out.ContentLength), nil
+}
+
 func (s *S3) Delete(ctx context.Context, key string) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil && !isNotFound(err) {

@@ -21,6 +21,9 @@ type Store interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	// List returns every key starting with prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// Size is the size of the object at key; a missing key gives an error
+	// wrapping ErrNotFound.
+	Size(ctx context.Context, key string) (int64, error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// String names the store for logs: "s3://bucket" or "file:///path".

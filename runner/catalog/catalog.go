@@ -1,0 +1,99 @@
+// Package catalog answers the runbook's first questions about a bucket:
+// which dumps of an instance exist, newest first, how large, whether their
+// checksum holds, and which one the pointer (what a restore reads by
+// default) names.
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/envsync/envsync/runner/layout"
+	"github.com/envsync/envsync/runner/storage"
+)
+
+// Checksum states of a dump.
+const (
+	NoSidecar = "none"     // no .sha256 beside it (the old scripts wrote none)
+	Recorded  = "recorded" // a sidecar, not checked (no --verify)
+	Verified  = "verified" // downloaded, and its SHA-256 matches the sidecar
+	Mismatch  = "MISMATCH" // downloaded, and its SHA-256 does not match
+)
+
+// Entry is one dump.
+type Entry struct {
+	layout.Dump
+	Size     int64
+	Checksum string
+	Latest   bool // the pointer names it
+}
+
+// List returns the dumps under instance/ (of database only, when given),
+// newest first. With verify it downloads each dump that has a sidecar and
+// checks its SHA-256.
+func List(ctx context.Context, st storage.Store, instance, database string, verify bool) ([]Entry, error) {
+	keys, err := st.List(ctx, instance+"/")
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]string{} // database -> key the pointer names
+	var out []Entry
+	for _, k := range keys {
+		d, err := layout.Parse(k)
+		if err != nil || (database != "" && d.Database != database) {
+			continue
+		}
+		if _, seen := latest[d.Database]; !seen {
+			latest[d.Database], err = layout.ReadPointer(ctx, st, instance, d.Database)
+			if err != nil {
+				return nil, err
+			}
+		}
+		e := Entry{Dump: d, Latest: latest[d.Database] == k}
+		if e.Size, err = st.Size(ctx, k); err != nil {
+			return nil, err
+		}
+		if e.Checksum, err = checksum(ctx, st, k, verify); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	slices.SortStableFunc(out, func(a, b Entry) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return out, nil
+}
+
+func checksum(ctx context.Context, st storage.Store, key string, verify bool) (string, error) {
+	recorded, err := layout.RecordedSum(ctx, st, key)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case recorded == "":
+		return NoSidecar, nil
+	case !verify:
+		return Recorded, nil
+	}
+	rc, err := st.Get(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", fmt.Errorf("reading %s: %w", key, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != recorded {
+		return Mismatch, nil
+	}
+	return Verified, nil
+}
