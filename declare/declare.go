@@ -338,6 +338,7 @@ func positions(root string, inst *build.Instance) map[string]model.Position {
 type resourcesDecl struct {
 	Requests struct{ CPU, Memory string } `json:"requests"`
 	Limits   struct{ CPU, Memory string } `json:"limits"`
+	Tmp      string                       `json:"tmp"`
 }
 
 type environmentDecl struct {

@@ -175,7 +175,7 @@ func weekdays(ds []int) []time.Weekday {
 func resources(d resourcesDecl) model.Resources {
 	return model.Resources{
 		RequestsCPU: d.Requests.CPU, RequestsMemory: d.Requests.Memory,
-		LimitsCPU: d.Limits.CPU, LimitsMemory: d.Limits.Memory,
+		LimitsCPU: d.Limits.CPU, LimitsMemory: d.Limits.Memory, Tmp: d.Tmp,
 	}
 }
 

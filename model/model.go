@@ -113,6 +113,7 @@ type Resources struct {
 	RequestsMemory string
 	LimitsCPU      string
 	LimitsMemory   string
+	Tmp            string // size of /tmp: emptyDir sizeLimit and ephemeral-storage request
 }
 
 // Alerting is the per-estate alert policy: labels and annotations.

@@ -326,7 +326,7 @@ func TestTheRunnerOverS3AndPostgreSQL(t *testing.T) {
 		r.dst.Exec(t, database, "DROP TABLE marker")
 	})
 
-	t.Run("a restore into production is refused before the bucket is read", func(t *testing.T) {
+	t.Run("a restore into production is refused before the bucket is read, and the refusal is reported as a failure", func(t *testing.T) {
 		rec := &recorder{Store: r.s3store}
 		cfg := r.config(r.dst)
 		cfg.Environment = "Production"
@@ -338,8 +338,10 @@ func TestTheRunnerOverS3AndPostgreSQL(t *testing.T) {
 		if calls := rec.Calls(); len(calls) != 0 {
 			t.Errorf("the store was used: %q", calls)
 		}
-		if s := r.pgw.Series(t, "db_backup_job_state", map[string]string{"operation": "restore"}); len(s) != 0 {
-			t.Errorf("a refused restore pushed metrics: %+v", s)
+		// A CronJob that restores into production by mistake fails every
+		// night: "operation failed" must fire for it.
+		if s := r.pgw.Series(t, "db_backup_job_state", map[string]string{"operation": "restore"}); len(s) != 1 || s[0].Value != 0 {
+			t.Errorf("a refused restore pushed %+v, want state 0", s)
 		}
 	})
 

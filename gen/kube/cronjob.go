@@ -64,7 +64,11 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 			usesScripts = true
 		}
 	}
-	volumes := []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	tmp := &corev1.EmptyDirVolumeSource{}
+	if s := j.Resources.Requests.EphemeralStorage; s != "" {
+		tmp.SizeLimit = ptr.To(resource.MustParse(s)) // checked by Values
+	}
+	volumes := []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: tmp}}}
 	mounts := []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}
 	if usesScripts {
 		volumes = append(volumes, corev1.Volume{Name: "scripts", VolumeSource: corev1.VolumeSource{
@@ -200,6 +204,9 @@ func resources(r Resources) corev1.ResourceRequirements {
 		}
 		if l.Memory != "" {
 			out[corev1.ResourceMemory] = resource.MustParse(l.Memory)
+		}
+		if l.EphemeralStorage != "" {
+			out[corev1.ResourceEphemeralStorage] = resource.MustParse(l.EphemeralStorage)
 		}
 		if len(out) == 0 {
 			return nil

@@ -176,7 +176,7 @@ func TestResourcesAreTheSyncsOwnElseTheHeaviestTierDefaults(t *testing.T) {
 	}
 	cj := findCronJob(t, cronJobs(t, e, "staging"), "whitehall-mysql")
 	want := corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("512Mi")},
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("512Mi"), corev1.ResourceEphemeralStorage: resource.MustParse("20Gi")},
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("1Gi")},
 	}
 	if got := podContainers(cj)[0].Resources; canonical(t, got) != canonical(t, want) {
@@ -594,5 +594,29 @@ func TestOutputIsDeterministicWhateverTheDeclarationOrder(t *testing.T) {
 	slices.Reverse(e.Syncs)
 	if second := render(); second != first {
 		t.Errorf("reversing the syncs changed the output:\n%s", lineDiff(first, second))
+	}
+}
+
+func TestTmpIsBoundedByItsSizeLimitAndRequestedAsEphemeralStorage(t *testing.T) {
+	for _, c := range []struct {
+		name, env, sync, want string
+		e                     *model.Estate
+	}{
+		{"a sync's own resources", "staging", "whitehall-mysql", "20Gi", testEstate(t)},
+		{"the tier's default in the example estate", "staging", "chat-postgres", "2Gi", exampleEstate(t)},
+	} {
+		cj := findCronJob(t, cronJobs(t, c.e, c.env), c.sync)
+		spec := cj.Spec.JobTemplate.Spec.Template.Spec
+		want := resource.MustParse(c.want)
+		for _, v := range spec.Volumes {
+			if v.Name == "tmp" && (v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil || v.EmptyDir.SizeLimit.Cmp(want) != 0) {
+				t.Errorf("%s: /tmp emptyDir %+v, want sizeLimit %s", c.name, v.EmptyDir, c.want)
+			}
+		}
+		for _, ctr := range podContainers(cj) {
+			if got := ctr.Resources.Requests[corev1.ResourceEphemeralStorage]; got.Cmp(want) != 0 {
+				t.Errorf("%s: %s requests ephemeral-storage %s, want %s", c.name, ctr.Name, got.String(), c.want)
+			}
+		}
 	}
 }

@@ -136,6 +136,9 @@ type Resources struct {
 type ResourceList struct {
 	CPU    string `json:"cpu,omitempty"`
 	Memory string `json:"memory,omitempty"`
+	// EphemeralStorage, in requests, is the size of /tmp: also its
+	// emptyDir's sizeLimit.
+	EphemeralStorage string `json:"ephemeral-storage,omitempty"`
 }
 
 // contractEnv are the variables the runner contract sets; extra env must
@@ -433,7 +436,7 @@ func jobResources(e *model.Estate, s model.Sync, j model.Job) (Resources, error)
 	}
 	for _, q := range []struct{ what, v string }{
 		{"requests.cpu", r.RequestsCPU}, {"requests.memory", r.RequestsMemory},
-		{"limits.cpu", r.LimitsCPU}, {"limits.memory", r.LimitsMemory},
+		{"limits.cpu", r.LimitsCPU}, {"limits.memory", r.LimitsMemory}, {"tmp", r.Tmp},
 	} {
 		if q.v == "" {
 			continue
@@ -443,7 +446,7 @@ func jobResources(e *model.Estate, s model.Sync, j model.Job) (Resources, error)
 		}
 	}
 	return Resources{
-		Requests: ResourceList{CPU: r.RequestsCPU, Memory: r.RequestsMemory},
+		Requests: ResourceList{CPU: r.RequestsCPU, Memory: r.RequestsMemory, EphemeralStorage: r.Tmp},
 		Limits:   ResourceList{CPU: r.LimitsCPU, Memory: r.LimitsMemory},
 	}, nil
 }

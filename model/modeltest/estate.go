@@ -114,7 +114,7 @@ func Estate() *model.Estate {
 				Host: "whitehall-mysql", Port: 3306, Secret: "envsync-whitehall-mysql",
 				Tier:       tiers("slower", "quicker", "quicker"),
 				MaxRunTime: 16 * time.Hour,
-				Resources:  &model.Resources{RequestsCPU: "1", RequestsMemory: "512Mi", LimitsCPU: "2", LimitsMemory: "1Gi"},
+				Resources:  &model.Resources{RequestsCPU: "1", RequestsMemory: "512Mi", LimitsCPU: "2", LimitsMemory: "1Gi", Tmp: "20Gi"},
 				Env:        []model.EnvVar{{Name: "MYSQL_EXTRA", Value: "1"}},
 				Jobs: []model.Job{
 					job("production", "28 0 * * *", "daily", model.Backup),
