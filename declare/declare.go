@@ -349,6 +349,10 @@ type environmentDecl struct {
 	RestoreFrom    string  `json:"restoreFrom"`
 	Class          string  `json:"class"`
 	TLS            tlsDecl `json:"tls"`
+	Grafana        *struct {
+		URL        string `json:"url"`
+		Datasource string `json:"datasource"`
+	} `json:"grafana"`
 }
 
 type tlsDecl struct {

@@ -129,6 +129,10 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 			RestoreFrom:    ed.RestoreFrom, Class: ed.Class,
 			TLS: r.tls(model.TLS{}, &ed.TLS, "environments", name, "tls"),
 		})
+		if g := ed.Grafana; g != nil {
+			env := &e.Environments[len(e.Environments)-1]
+			env.GrafanaURL, env.GrafanaDatasource = strings.TrimSuffix(g.URL, "/"), g.Datasource
+		}
 	}
 	for _, name := range sortedKeys(d.Classes) {
 		cd := d.Classes[name]

@@ -67,6 +67,11 @@ type Environment struct {
 	Class string
 	// TLS is its jobs' default TLS settings.
 	TLS TLS
+	// GrafanaURL is the base URL of this environment's Grafana, where its
+	// alerts' dashboard links point; empty: Alerting.DashboardURL.
+	GrafanaURL string
+	// GrafanaDatasource is the name of its Prometheus data source there.
+	GrafanaDatasource string
 }
 
 // TLS is how a job's database sessions use TLS: DB_SSLMODE and, from CA,

@@ -172,9 +172,13 @@ func (b *builder) annotations(name, summary, description string) map[string]stri
 // environment, so that a Grafana that loads several never mixes them up.
 func DashboardUID(e *model.Estate, env string) string { return e.Alerting.DashboardUID + "-" + env }
 
-// DashboardURL is the configured dashboard link, pointed at env's own
+// DashboardURL is env's dashboard in env's own Grafana when the estate
+// declares it; else the configured dashboard link, pointed at env's own
 // dashboard when it names the estate's dashboard uid ("/d/<uid>").
 func DashboardURL(e *model.Estate, env string) string {
+	if ev, ok := e.Environment(env); ok && ev.GrafanaURL != "" {
+		return ev.GrafanaURL + "/d/" + DashboardUID(e, env)
+	}
 	u := e.Alerting.DashboardURL
 	if u == "" || e.Alerting.DashboardUID == "" {
 		return u

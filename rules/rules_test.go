@@ -260,6 +260,34 @@ func TestTheDashboardLinkPointsAtTheEnvironmentsDashboard(t *testing.T) {
 	}
 }
 
+func TestAnEnvironmentWithItsOwnGrafanaLinksItsAlertsThereNotToAnotherEnvironments(t *testing.T) {
+	e := modeltest.Estate()
+	e.Alerting.DashboardURL = "https://grafana.production.example.org/d/envsync"
+	for i := range e.Environments {
+		if e.Environments[i].Name == "staging" {
+			e.Environments[i].GrafanaURL = "https://grafana.staging.example.org"
+		}
+	}
+	if got, want := DashboardURL(e, "staging"), "https://grafana.staging.example.org/d/envsync-staging"; got != want {
+		t.Errorf("staging: %q, want %q", got, want)
+	}
+	if got, want := DashboardURL(e, "integration"), "https://grafana.production.example.org/d/envsync-integration"; got != want {
+		t.Errorf("integration, without a Grafana of its own: %q, want %q", got, want)
+	}
+	n := 0
+	for _, g := range build(t, e, "staging").PrometheusRule.Spec.Groups {
+		for _, r := range g.Rules {
+			n++
+			if u := r.Annotations["dashboard_url"]; u != "https://grafana.staging.example.org/d/envsync-staging" {
+				t.Errorf("%s links to %q", r.Alert, u)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no rules")
+	}
+}
+
 func TestBadPolicyIsAnErrorNamingWhatIsWrong(t *testing.T) {
 	for _, c := range []struct {
 		name   string

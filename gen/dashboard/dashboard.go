@@ -105,15 +105,19 @@ func variables(e *model.Estate, env model.Environment) []Variable {
 		Description: "The Prometheus of " + env.Name + ", which scrapes the Pushgateway the jobs push to.",
 		Refresh:     1, Options: []any{},
 	}}
+	if ds := env.GrafanaDatasource; ds != "" {
+		vs[0].Current = Current{Text: ds, Value: ds}
+	}
 	for _, other := range e.Environments {
 		if other.Name == env.Name {
 			continue
 		}
-		vs = append(vs, Variable{
+		v := Variable{
 			Name: dsVar(other.Name), Label: "Prometheus (" + other.Name + ")", Type: "datasource", Query: "prometheus",
 			Description: "The Prometheus of " + other.Name + ", for the data age view: the first data source whose name contains \"" + other.Name + "\".",
 			Regex:       "/" + regexp.QuoteMeta(other.Name) + "/", Refresh: 1, Options: []any{},
-		})
+		}
+		vs = append(vs, v)
 	}
 	labelValues := func(selector, label string) string { return "label_values(" + selector + ", " + label + ")" }
 	engine := labelValues(rules.MetricState, rules.LabelEngine)

@@ -353,3 +353,19 @@ func TestDataAgeIsTheAgeOfTheRestoredDumpOrElseOfTheLastBackup(t *testing.T) {
 		t.Fatalf("promtool test rules: %v\n%s\n%s", err, out, b)
 	}
 }
+
+func TestTheEnvironmentsDeclaredDataSourceIsSelectedByDefault(t *testing.T) {
+	e := modeltest.Estate()
+	for i := range e.Environments {
+		if e.Environments[i].Name == "staging" {
+			e.Environments[i].GrafanaDatasource = "Prometheus (staging)"
+		}
+	}
+	for env, want := range map[string]any{"staging": "Prometheus (staging)", "integration": nil} {
+		for _, v := range build(t, e, env).Templating.List {
+			if v.Name == VarDatasource && v.Current.Value != want {
+				t.Errorf("%s: datasource variable defaults to %v, want %v", env, v.Current.Value, want)
+			}
+		}
+	}
+}
