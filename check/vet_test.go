@@ -416,3 +416,32 @@ syncs: "app-again": {
 func app(fields string) map[string]string {
 	return map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {\n" + fields + "\n}\n"}
 }
+
+func TestMonitoringPlacementIsTheEstatesOverriddenByTheEnvironments(t *testing.T) {
+	errs, _, e := vet(t, map[string]string{"syncs/monitoring.cue": `package syncs
+
+import "github.com/envsync/envsync/schema"
+
+monitoring: schema.#Monitoring & {
+	ruleLabels: release: "kube-prometheus-stack"
+	dashboardNamespace: "monitoring"
+}
+environments: staging: monitoring: {ruleNamespace: "prometheus", ruleLabels: tier: "staging"}
+`})
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	for _, env := range e.Environments {
+		m := env.Monitoring
+		switch env.Name {
+		case "staging":
+			if m.RuleNamespace != "prometheus" || m.DashboardNamespace != "monitoring" || m.RuleLabels["release"] != "kube-prometheus-stack" || m.RuleLabels["tier"] != "staging" {
+				t.Errorf("staging: %+v", m)
+			}
+		default:
+			if m.RuleNamespace != "" || m.DashboardNamespace != "monitoring" || len(m.RuleLabels) != 1 {
+				t.Errorf("%s: %+v", env.Name, m)
+			}
+		}
+	}
+}

@@ -342,13 +342,14 @@ type resourcesDecl struct {
 }
 
 type environmentDecl struct {
-	Bucket         string  `json:"bucket"`
-	Namespace      string  `json:"namespace"`
-	Sanitise       bool    `json:"sanitise"`
-	TransformLimit string  `json:"transformLimit"`
-	RestoreFrom    string  `json:"restoreFrom"`
-	Class          string  `json:"class"`
-	TLS            tlsDecl `json:"tls"`
+	Bucket         string          `json:"bucket"`
+	Namespace      string          `json:"namespace"`
+	Sanitise       bool            `json:"sanitise"`
+	TransformLimit string          `json:"transformLimit"`
+	RestoreFrom    string          `json:"restoreFrom"`
+	Class          string          `json:"class"`
+	TLS            tlsDecl         `json:"tls"`
+	Monitoring     *monitoringDecl `json:"monitoring"`
 	Grafana        *struct {
 		URL        string `json:"url"`
 		Datasource string `json:"datasource"`
@@ -397,11 +398,19 @@ type estateDecl struct {
 	Classes      map[string]classDecl       `json:"classes"`
 	Tiers        map[string]tierDecl        `json:"tiers"`
 	Alerting     alertingDecl               `json:"alerting"`
+	Monitoring   monitoringDecl             `json:"monitoring"`
 	Syncs        map[string]syncDecl        `json:"syncs"`
 }
 
 // topLevel are the fields of #Estate; any other top-level field is a typo.
-var topLevel = []string{"image", "pushgateway", "environments", "classes", "tiers", "alerting", "syncs"}
+var topLevel = []string{"image", "pushgateway", "environments", "classes", "tiers", "alerting", "monitoring", "syncs"}
+
+type monitoringDecl struct {
+	RuleNamespace      string            `json:"ruleNamespace"`
+	RuleLabels         map[string]string `json:"ruleLabels"`
+	DashboardNamespace string            `json:"dashboardNamespace"`
+	DashboardLabels    map[string]string `json:"dashboardLabels"`
+}
 
 type syncDecl struct {
 	Name         string             `json:"name"`

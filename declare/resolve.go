@@ -2,6 +2,7 @@ package declare
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,8 +130,9 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 			RestoreFrom:    ed.RestoreFrom, Class: ed.Class,
 			TLS: r.tls(model.TLS{}, &ed.TLS, "environments", name, "tls"),
 		})
+		env := &e.Environments[len(e.Environments)-1]
+		env.Monitoring = monitoring(d.Monitoring, ed.Monitoring)
 		if g := ed.Grafana; g != nil {
-			env := &e.Environments[len(e.Environments)-1]
 			env.GrafanaURL, env.GrafanaDatasource = strings.TrimSuffix(g.URL, "/"), g.Datasource
 		}
 	}
@@ -157,6 +159,33 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		e.Syncs = append(e.Syncs, r.sync(e, name, d.Syncs[name]))
 	}
 	return e
+}
+
+// monitoring is the estate's placement overridden by an environment's:
+// namespaces replaced, labels added.
+func monitoring(estate monitoringDecl, env *monitoringDecl) model.Monitoring {
+	m := model.Monitoring{
+		RuleNamespace: estate.RuleNamespace, DashboardNamespace: estate.DashboardNamespace,
+		RuleLabels: maps.Clone(estate.RuleLabels), DashboardLabels: maps.Clone(estate.DashboardLabels),
+	}
+	if m.RuleLabels == nil {
+		m.RuleLabels = map[string]string{}
+	}
+	if m.DashboardLabels == nil {
+		m.DashboardLabels = map[string]string{}
+	}
+	if env == nil {
+		return m
+	}
+	if env.RuleNamespace != "" {
+		m.RuleNamespace = env.RuleNamespace
+	}
+	if env.DashboardNamespace != "" {
+		m.DashboardNamespace = env.DashboardNamespace
+	}
+	maps.Copy(m.RuleLabels, env.RuleLabels)
+	maps.Copy(m.DashboardLabels, env.DashboardLabels)
+	return m
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -72,7 +72,24 @@ type Environment struct {
 	GrafanaURL string
 	// GrafanaDatasource is the name of its Prometheus data source there.
 	GrafanaDatasource string
+	// Monitoring is where its PrometheusRule and dashboard ConfigMap go:
+	// the estate's, overridden by the environment's.
+	Monitoring Monitoring
 }
+
+// Monitoring places the monitoring objects of one environment.
+type Monitoring struct {
+	RuleNamespace      string // default: the environment's namespace
+	RuleLabels         map[string]string
+	DashboardNamespace string // default: the environment's namespace
+	DashboardLabels    map[string]string
+}
+
+// LabelPrefix starts the label keys of every object envsync emits.
+const LabelPrefix = "envsync.io/"
+
+// LabelEnvironment labels every emitted object with its environment.
+const LabelEnvironment = LabelPrefix + "environment"
 
 // TLS is how a job's database sessions use TLS: DB_SSLMODE and, from CA,
 // DB_SSLROOTCERT.

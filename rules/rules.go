@@ -9,6 +9,7 @@
 package rules
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -99,16 +100,27 @@ func Build(e *model.Estate, env string) (*Output, error) {
 		TypeMeta: metav1.TypeMeta{APIVersion: monitoringv1.SchemeGroupVersion.String(), Kind: monitoringv1.PrometheusRuleKind},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      "envsync",
-			Namespace: environment.Namespace,
-			Labels: map[string]string{
+			Namespace: cmp.Or(environment.Monitoring.RuleNamespace, environment.Namespace),
+			Labels: withLabels(map[string]string{
 				"app.kubernetes.io/name":       "envsync",
 				"app.kubernetes.io/managed-by": "envsync",
-				"envsync/environment":          env,
-			},
+				model.LabelEnvironment:         env,
+			}, environment.Monitoring.RuleLabels),
 		},
 		Spec: monitoringv1.PrometheusRuleSpec{Groups: groups},
 	}
 	return &Output{PrometheusRule: pr, RuleFile: &RuleFile{Groups: groups}, UnitTests: tests}, nil
+}
+
+// withLabels adds extra to base; base's keys win, so that no declaration
+// removes what identifies the object.
+func withLabels(base, extra map[string]string) map[string]string {
+	for k, v := range extra {
+		if _, ok := base[k]; !ok {
+			base[k] = v
+		}
+	}
+	return base
 }
 
 type builder struct {

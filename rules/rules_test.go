@@ -344,3 +344,22 @@ func writePromtool(t *testing.T, ruleFile, tests any) string {
 	}
 	return dir
 }
+
+func TestThePrometheusRuleCarriesTheDeclaredLabelsInTheDeclaredNamespace(t *testing.T) {
+	e := modeltest.Estate()
+	for i := range e.Environments {
+		e.Environments[i].Monitoring = model.Monitoring{RuleNamespace: "monitoring", RuleLabels: map[string]string{"release": "kube-prometheus-stack", "envsync.io/environment": "elsewhere"}}
+	}
+	pr := build(t, e, "staging").PrometheusRule
+	if pr.Namespace != "monitoring" {
+		t.Errorf("namespace %q, want monitoring", pr.Namespace)
+	}
+	if pr.Labels["release"] != "kube-prometheus-stack" || pr.Labels["envsync.io/environment"] != "staging" {
+		t.Errorf("labels %v: want the declared release label, and the environment label kept", pr.Labels)
+	}
+	for k := range pr.Labels {
+		if strings.HasPrefix(k, "envsync/") {
+			t.Errorf("label %s: every envsync label key starts with envsync.io/", k)
+		}
+	}
+}

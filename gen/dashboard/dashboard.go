@@ -5,6 +5,7 @@ package dashboard
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -418,14 +419,23 @@ func ConfigMap(e *model.Estate, env string, d *Dashboard) (*corev1.ConfigMap, er
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      "envsync-dashboard",
-			Namespace: environment.Namespace,
-			Labels: map[string]string{
-				"grafana_dashboard":            "1",
-				"app.kubernetes.io/name":       "envsync",
-				"app.kubernetes.io/managed-by": "envsync",
-				"envsync/environment":          env,
-			},
+			Namespace: cmp.Or(environment.Monitoring.DashboardNamespace, environment.Namespace),
+			Labels:    dashboardLabels(env, environment.Monitoring.DashboardLabels),
 		},
 		Data: map[string]string{d.UID + ".json": string(data)},
 	}, nil
+}
+
+// dashboardLabels are the ConfigMap's: the Grafana sidecar's default
+// grafana_dashboard: "1" (a declaration may change its value), the estate's
+// own, and the declared ones.
+func dashboardLabels(env string, declared map[string]string) map[string]string {
+	l := map[string]string{"grafana_dashboard": "1"}
+	for k, v := range declared {
+		l[k] = v
+	}
+	l["app.kubernetes.io/name"] = "envsync"
+	l["app.kubernetes.io/managed-by"] = "envsync"
+	l[model.LabelEnvironment] = env
+	return l
 }

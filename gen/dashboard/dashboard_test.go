@@ -369,3 +369,22 @@ func TestTheEnvironmentsDeclaredDataSourceIsSelectedByDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestTheDashboardConfigMapGoesWhereTheGrafanaSidecarLooksWithTheDeclaredLabels(t *testing.T) {
+	e := modeltest.Estate()
+	for i := range e.Environments {
+		e.Environments[i].Monitoring = model.Monitoring{DashboardNamespace: "monitoring", DashboardLabels: map[string]string{"grafana_folder": "Databases", "app.kubernetes.io/name": "not-envsync"}}
+	}
+	cm, err := ConfigMap(e, "staging", build(t, e, "staging"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm.Namespace != "monitoring" {
+		t.Errorf("namespace %q, want the declared monitoring", cm.Namespace)
+	}
+	for k, want := range map[string]string{"grafana_dashboard": "1", "grafana_folder": "Databases", "app.kubernetes.io/name": "envsync", "envsync.io/environment": "staging"} {
+		if cm.Labels[k] != want {
+			t.Errorf("label %s = %q, want %q (labels %v)", k, cm.Labels[k], want, cm.Labels)
+		}
+	}
+}

@@ -18,7 +18,7 @@ const (
 	LabelSync        = "envsync.io/sync"
 	LabelInstance    = "envsync.io/instance"
 	LabelEngine      = "envsync.io/engine"
-	LabelEnvironment = "envsync.io/environment"
+	LabelEnvironment = model.LabelEnvironment
 )
 
 // CronJobs returns the CronJobs of environment env, sorted by name: one per
