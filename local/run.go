@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,10 @@ type Overrides struct {
 	BucketsDir string
 	// Pushgateway, when set, replaces PROMETHEUS_PUSHGATEWAY_URL.
 	Pushgateway string
+	// Filename, when set, is the FILENAME of every restore container: the
+	// dump to restore instead of the latest (a key, a file name or a
+	// timestamp).
+	Filename string
 	// Env sets variables of every container, for what a local stand-in
 	// needs that the real server does not (DB_AUTH_MECHANISM=PLAIN for
 	// FerretDB standing in for DocumentDB).
@@ -333,7 +338,7 @@ func (r *Runner) planContainer(cj *batchv1.CronJob, pod string, c corev1.Contain
 		set("TMPDIR", dir, false)
 	}
 
-	if err := r.Overrides.apply(env); err != nil {
+	if err := r.Overrides.apply(env, args); err != nil {
 		return p, err
 	}
 
@@ -424,7 +429,7 @@ func expand(s string, env map[string]string) string {
 }
 
 // apply changes env as the overrides say.
-func (o Overrides) apply(env map[string]string) error {
+func (o Overrides) apply(env map[string]string, args []string) error {
 	if len(o.Databases) > 0 {
 		key := env["DB_INSTANCE"]
 		if key == "" {
@@ -450,6 +455,9 @@ func (o Overrides) apply(env map[string]string) error {
 	}
 	for k, v := range o.Env {
 		env[k] = v
+	}
+	if o.Filename != "" && slices.Contains(args, "restore") {
+		env["FILENAME"] = o.Filename
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,5 +297,34 @@ func TestEndpointsAreHostColonPort(t *testing.T) {
 		if _, err := ParseEndpoint(bad); err == nil {
 			t.Errorf("ParseEndpoint(%q) accepted", bad)
 		}
+	}
+}
+
+func TestFilenameGoesToTheRestoreContainersOnlyAndSetEnvToEveryContainer(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	r.Overrides.Filename = "2026-11-30T014700Z"
+	r.Overrides.Env = map[string]string{"DB_AUTH_MECHANISM": "PLAIN"}
+	cj, _ := m.CronJob("chat-postgres")
+	plan, err := r.PlanJob(cj, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	restores := 0
+	for _, p := range plan.Processes {
+		env := envOf(p)
+		isRestore := slices.Contains(p.Args, "restore")
+		if isRestore {
+			restores++
+		}
+		if got, has := env["FILENAME"]; has != isRestore || (isRestore && got != "2026-11-30T014700Z") {
+			t.Errorf("%v: FILENAME %q (set: %v)", p.Args, got, has)
+		}
+		if env["DB_AUTH_MECHANISM"] != "PLAIN" {
+			t.Errorf("%v: --set-env not applied", p.Args)
+		}
+	}
+	if restores == 0 || len(plan.Processes) < 2 {
+		t.Fatalf("the fixture job has %d processes, %d restoring: the test proves nothing", len(plan.Processes), restores)
 	}
 }

@@ -118,3 +118,16 @@ func TestGenSaysWhichFilesUnderOutItRemoved(t *testing.T) {
 		t.Errorf("the stray file is still there: %v", err)
 	}
 }
+
+func TestLocalNamesTheGeneratedEnvironmentsWhenOneIsMisspelt(t *testing.T) {
+	out := t.TempDir()
+	for _, env := range []string{"production", "staging"} {
+		if err := os.MkdirAll(filepath.Join(out, env, "manifests"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := envsync(t, "local", "stagng", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), `no environment "stagng"`) || !strings.Contains(err.Error(), "production, staging") {
+		t.Errorf("local stagng: %v", err)
+	}
+}

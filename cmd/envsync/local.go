@@ -49,7 +49,10 @@ Endpoints change only through these overrides:
                             run needs one.
   --s3-endpoint URL         AWS_ENDPOINT_URL_S3; s3:// bucket names are kept
   --buckets-dir DIR         BUCKET=s3://NAME becomes file://DIR/NAME
-  --pushgateway URL         PROMETHEUS_PUSHGATEWAY_URL`,
+  --pushgateway URL         PROMETHEUS_PUSHGATEWAY_URL
+  --filename KEY|TIMESTAMP  FILENAME of the restore containers: restore that
+                            dump instead of the latest (envsync dumps lists them)
+  --set-env NAME=VALUE      a variable of every container, for a stand-in`,
 		Example: `  envsync local staging chat-postgres --secrets secrets.yaml \
     --db chat-postgres=127.0.0.1:5432 --s3-endpoint http://127.0.0.1:7070 \
     --pushgateway http://127.0.0.1:9091`,
@@ -58,6 +61,17 @@ Endpoints change only through these overrides:
 			env, names := args[0], args[1:]
 			if manifests == "" {
 				manifests = filepath.Join(out, env, "manifests")
+				// A misspelt environment is told which ones there are.
+				if _, err := os.Stat(manifests); err != nil {
+					dirs, _ := filepath.Glob(filepath.Join(out, "*", "manifests"))
+					var envs []string
+					for _, d := range dirs {
+						envs = append(envs, filepath.Base(filepath.Dir(d)))
+					}
+					if len(envs) > 0 {
+						return fmt.Errorf("no environment %q in %s/ (generated: %s)", env, out, strings.Join(envs, ", "))
+					}
+				}
 			}
 			m, err := local.LoadManifests(manifests)
 			if err != nil {
@@ -145,6 +159,7 @@ Endpoints change only through these overrides:
 	f.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint URL given as AWS_ENDPOINT_URL_S3")
 	f.StringVar(&o.BucketsDir, "buckets-dir", "", "serve s3://NAME buckets from DIR/NAME instead of S3")
 	f.StringVar(&o.Pushgateway, "pushgateway", "", "Pushgateway URL given as PROMETHEUS_PUSHGATEWAY_URL")
+	f.StringVar(&o.Filename, "filename", "", "restore this dump (a key, file name or timestamp) instead of the latest: FILENAME of the restore containers")
 	f.StringToStringVar(&o.Env, "set-env", nil, "NAME=VALUE set in every container, for what a local stand-in needs (DB_AUTH_MECHANISM=PLAIN for FerretDB); never a secret, which --secrets gives")
 	f.BoolVar(&force, "force", false, "run suspended CronJobs too")
 	f.BoolVar(&dryRun, "dry-run", false, "print each container's command and environment (secrets hidden) without running")
