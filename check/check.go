@@ -30,6 +30,9 @@ type Finding struct {
 	Msg         string
 	// Hazard marks an ordering hazard: a warning, not an error.
 	Hazard bool
+	// Warning marks another finding that is not an error: a declaration
+	// that is valid but most likely not what was meant.
+	Warning bool
 	// Acknowledged is the estate's reason for accepting a hazard.
 	Acknowledged string
 }
@@ -56,7 +59,12 @@ type Findings []Finding
 
 // Errors returns the findings that are errors.
 func (fs Findings) Errors() Findings {
-	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return f.Hazard })
+	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return f.Hazard || f.Warning })
+}
+
+// Warnings returns the findings that are warnings but not hazards.
+func (fs Findings) Warnings() Findings {
+	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return !f.Warning })
 }
 
 // Hazards returns every ordering hazard, acknowledged or not.
@@ -185,6 +193,10 @@ func (c *checker) syncs() {
 		}
 		if len(s.Databases) == 0 {
 			c.add(s.Pos, s.Name, "", "no database")
+		}
+		if len(s.Jobs) == 0 {
+			c.fs = append(c.fs, Finding{Pos: s.Pos, Sync: s.Name, Warning: true,
+				Msg: "runs in no environment (environments is empty): nothing is generated for it"})
 		}
 		for _, op := range model.Operations {
 			if t := s.Tier[op]; t != "" {

@@ -445,3 +445,14 @@ environments: staging: monitoring: {ruleNamespace: "prometheus", ruleLabels: tie
 		}
 	}
 }
+
+func TestASyncThatRunsNowhereIsAWarning(t *testing.T) {
+	errs, _, e := vet(t, map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"app_production\", environments: {}}\n"})
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	ws := check.Estate(e).Warnings()
+	if len(ws) != 1 || !strings.Contains(ws[0].String(), `syncs/app.cue:3:8: sync "app": runs in no environment`) {
+		t.Errorf("warnings: %v", ws)
+	}
+}

@@ -22,7 +22,7 @@ func init() {
 			if err := findings.Err(); err != nil {
 				return fmt.Errorf("%w\nnothing written", err)
 			}
-			for _, f := range findings.Unacknowledged() {
+			for _, f := range append(findings.Warnings(), findings.Unacknowledged()...) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", f)
 			}
 			files, err := gen.Generate(e)

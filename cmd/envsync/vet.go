@@ -60,6 +60,9 @@ func printFindings(w io.Writer, fs check.Findings) {
 	for _, f := range fs.Errors() {
 		fmt.Fprintf(w, "error: %s\n", f)
 	}
+	for _, f := range fs.Warnings() {
+		fmt.Fprintf(w, "warning: %s\n", f)
+	}
 	for _, f := range fs.Hazards() {
 		if f.Acknowledged != "" {
 			fmt.Fprintf(w, "hazard (acknowledged: %s): %s\n", f.Acknowledged, f)
