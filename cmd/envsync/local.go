@@ -114,7 +114,7 @@ Endpoints change only through these overrides:
 			r := &local.Runner{
 				Binary: self, Manifests: m, Secrets: s, Overrides: o, Force: force,
 				Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
-				Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("environment", env),
+				Log: slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)).With("environment", env), // JSON, like the runner it starts
 			}
 			jobs := m.CronJobs
 			if len(names) > 0 {

@@ -155,7 +155,11 @@ func main() {
 		step("servers are up; press Enter to stop them")
 		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
-	step("stopping everything")
+	if *wait {
+		step("stopping everything")
+	} else {
+		step("stopping everything: the server URLs printed above are gone now (make demo DEMO_FLAGS=-wait keeps them up to browse)")
+	}
 }
 
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
@@ -173,7 +177,7 @@ func indent(s string) string {
 func summary(out string) string {
 	var keep []string
 	for _, l := range strings.Split(out, "\n") {
-		for _, k := range []string{`msg="container `, `"msg":"operation succeeded"`, `"msg":"operation failed"`, `"msg":"backup stored"`} {
+		for _, k := range []string{`"msg":"container `, `"msg":"operation succeeded"`, `"msg":"operation failed"`, `"msg":"backup stored"`} {
 			if strings.Contains(l, k) {
 				keep = append(keep, l)
 				break
