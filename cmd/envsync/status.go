@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/envsync/envsync/status"
+)
+
+func init() {
+	var prometheus string
+	cmd := &cobra.Command{
+		Use:   "status --prometheus URL",
+		Short: "What the dashboard shows, in a terminal: each operation's last state, last success, data age and firing alerts",
+		Long: `Ask an environment's Prometheus (the one that scrapes its Pushgateway) for
+every sync's operations: the last state (failed, running, succeeded), when
+it last succeeded, for restores how old the dump they loaded was, and which
+alerts fire for it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if prometheus == "" {
+				return fmt.Errorf("--prometheus is required: the URL of the environment's Prometheus")
+			}
+			client, err := promapi.NewClient(promapi.Config{Address: prometheus})
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			rows, err := status.Query(cmd.Context(), promv1.NewAPI(client), now)
+			if err != nil {
+				return err
+			}
+			if len(rows) == 0 {
+				return fmt.Errorf("%s holds no envsync series: is it the environment's Prometheus, scraping its Pushgateway?", prometheus)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "INSTANCE\tDATABASE\tOPERATION\tSTATE\tLAST SUCCESS\tDATA AGE\tFIRING\t")
+			for _, r := range rows {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Instance, r.Database, r.Operation, status.StateName(r.State),
+					ago(now, r.LastSuccess, "never"), ago(now, r.DumpTaken, "-"), strings.Join(r.Firing, ","))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&prometheus, "prometheus", "", "URL of the environment's Prometheus")
+	root.AddCommand(cmd)
+}
+
+// ago is how long before now t was, rounded for reading; none when t is zero.
+func ago(now, t time.Time, none string) string {
+	if t.IsZero() {
+		return none
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Hour:
+		return d.Round(time.Minute).String() + " ago"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1fh ago", d.Hours())
+	}
+	return fmt.Sprintf("%.1fd ago", d.Hours()/24)
+}

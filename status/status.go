@@ -1,0 +1,126 @@
+// Package status reads what the dashboard shows from an environment's
+// Prometheus, for a terminal: per sync, database and operation, the last
+// state, when it last succeeded, how old the restored data is, and which
+// alerts fire.
+package status
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/envsync/envsync/rules"
+)
+
+// Row is one operation of one database of one instance.
+type Row struct {
+	Engine, Instance, Database, Operation string
+	State                                 int       // 0 failed, 1 running, 2 succeeded; -1 unknown
+	LastSuccess                           time.Time // zero: never
+	DumpTaken                             time.Time // restores: when the dump they loaded was taken
+	Firing                                []string  // alert names
+}
+
+type key struct{ engine, instance, database, operation string }
+
+func keyOf(m model.Metric) key {
+	return key{string(m[rules.LabelEngine]), string(m[rules.LabelInstance]), string(m[rules.LabelDatabase]), string(m[rules.LabelOperation])}
+}
+
+// Query asks api for every operation's status, sorted by instance,
+// database and operation.
+func Query(ctx context.Context, api promv1.API, now time.Time) ([]Row, error) {
+	rows := map[key]*Row{}
+	row := func(m model.Metric) *Row {
+		k := keyOf(m)
+		if rows[k] == nil {
+			rows[k] = &Row{Engine: k.engine, Instance: k.instance, Database: k.database, Operation: k.operation, State: -1}
+		}
+		return rows[k]
+	}
+	for _, q := range []struct {
+		expr string
+		set  func(*Row, model.SampleValue)
+	}{
+		{rules.MetricState, func(r *Row, v model.SampleValue) { r.State = int(v) }},
+		{rules.MetricTimestamp + `{` + rules.LabelState + `="succeeded"}`, func(r *Row, v model.SampleValue) { r.LastSuccess = unix(v) }},
+		{rules.MetricRestored, func(r *Row, v model.SampleValue) { r.DumpTaken = unix(v) }},
+	} {
+		vec, err := instant(ctx, api, q.expr, now)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range vec {
+			q.set(row(s.Metric), s.Value)
+		}
+	}
+	alerts, err := instant(ctx, api, `ALERTS{alertstate="firing"}`, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range alerts {
+		name := string(a.Metric["alertname"])
+		for k, r := range rows {
+			if matches(a.Metric, k) {
+				r.Firing = append(r.Firing, name)
+			}
+		}
+	}
+	out := make([]Row, 0, len(rows))
+	for _, r := range rows {
+		slices.Sort(r.Firing)
+		r.Firing = slices.Compact(r.Firing)
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b Row) int {
+		return cmp.Or(cmp.Compare(a.Instance, b.Instance), cmp.Compare(a.Database, b.Database), cmp.Compare(a.Operation, b.Operation), cmp.Compare(a.Engine, b.Engine))
+	})
+	return out, nil
+}
+
+// matches says whether an alert is about operation k: every one of the
+// operation's labels that the alert carries agrees.
+func matches(alert model.Metric, k key) bool {
+	for label, want := range map[model.LabelName]string{rules.LabelEngine: k.engine, rules.LabelInstance: k.instance, rules.LabelDatabase: k.database, rules.LabelOperation: k.operation} {
+		if got, ok := alert[label]; ok && string(got) != want {
+			return false
+		}
+	}
+	_, hasInstance := alert[rules.LabelInstance]
+	return hasInstance
+}
+
+func instant(ctx context.Context, api promv1.API, expr string, now time.Time) (model.Vector, error) {
+	v, _, _, err := api.Query(ctx, expr, now)
+	if err != nil {
+		return nil, fmt.Errorf("querying %s: %w", expr, err)
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("querying %s: got %s, want a vector", expr, v.Type())
+	}
+	return vec, nil
+}
+
+func unix(v model.SampleValue) time.Time {
+	sec := float64(v)
+	return time.Unix(int64(sec), int64((sec-float64(int64(sec)))*1e9)).UTC()
+}
+
+// StateName is a state as the dashboard writes it.
+func StateName(s int) string {
+	switch s {
+	case 0:
+		return "failed"
+	case 1:
+		return "running"
+	case 2:
+		return "succeeded"
+	}
+	return "unknown"
+}
