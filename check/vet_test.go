@@ -206,7 +206,7 @@ syncs: app: {
 	database: "app_production"
 	tier: "slowish"
 	environments: production: at: "23:00"`),
-			want: []string{`syncs/app.cue:3:8: sync "app": unknown backup tier "slowish" (declared: quicker, slower)`, `sync "app": unknown restore tier "slowish"`, `sync "app": unknown transform tier "slowish"`},
+			want: []string{`syncs/app.cue:6:2: syncs.app.tier: unknown tier "slowish" (declared: quicker, slower)`},
 		},
 		{
 			name: "an unknown environment is refused with the environments declared",
@@ -259,7 +259,7 @@ syncs: app: {
 	database: "app_production"
 	suspend: "yes"
 	environments: production: at: "23:00"`),
-			want: []string{`syncs/app.cue:6:11: syncs.app.suspend: 2 errors in empty disjunction`, `syncs/app.cue:6:11: syncs.app.suspend: conflicting values "yes" and bool (mismatched types string and bool)`, `syncs/app.cue:6:11: syncs.app.suspend: conflicting values "yes" and false (mismatched types string and bool)`},
+			want: []string{`syncs/app.cue:6:11: syncs.app.suspend: invalid value "yes" (want a bool, without quotes)`},
 		},
 		{
 			name: "an ensure value outside present, disabled and absent is refused",
@@ -347,6 +347,44 @@ syncs: "app-again": {
 	database: "app_production"
 	environments: production: {at: "23:00", operations: ["backup"], restoreFrom: "staging"}`),
 			want: []string{`syncs/app.cue:6:66: syncs.app.environments.production.restoreFrom: sync "app" in production: restoreFrom is set but the job does not restore (operations [backup])`},
+		},
+		{
+			name:  "a port written as a string says an int is wanted, at the field",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	port: "5432"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:6:8: syncs.app.port: invalid value "5432" (want an int, without quotes)`},
+		},
+		{
+			name:  "an unknown operation names the operations allowed, at the field",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", operations: ["restor"]}`),
+			want: []string{`syncs.app.environments.production.operations."0": invalid value "restor" (want one of "backup", "restore", "transform")`},
+		},
+		{
+			name:  "an empty operations list says at least one is wanted",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", operations: []}`),
+			want: []string{`syncs.app.environments.production.operations: empty list (want at least one element)`},
+		},
+		{
+			name:  "an instance too long for a label value is refused at the field",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	instance: "` + strings.Repeat("a", 70) + `"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:6:2: syncs.app.instance: instance "` + strings.Repeat("a", 70) + `" is not usable as a Kubernetes label value: must be no more than 63 bytes`},
+		},
+		{
+			name: "a sync declared in two files names both",
+			files: map[string]string{
+				"syncs/app.cue":   "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"d\", environments: production: at: \"23:00\"}\n",
+				"syncs/again.cue": "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"e\", environments: production: at: \"23:00\"}\n",
+			},
+			want: []string{`syncs.app.database: conflicting values "d" and "e" (also declared at syncs/`},
 		},
 		{
 			name:  "a file in a subfolder of syncs is an error naming it, not a sync silently dropped",

@@ -48,6 +48,7 @@ type Error struct {
 	Pos  model.Position
 	Path string // CUE field path, e.g. syncs."chat-postgres".engine
 	Msg  string
+	also []string // other places in the estate's files the error involves
 }
 
 func (e Error) Error() string {
@@ -155,8 +156,9 @@ func (r *resolver) cueErrors(err error) Errors {
 			}
 			p = append(p, l)
 		}
-		ce := Error{Path: pathString(p), Msg: fmt.Sprintf(format, args...)}
+		ce := Error{Path: pathString(p), Msg: plainer(fmt.Sprintf(format, args...))}
 		ce.Pos = pickPosition(root, cueerrors.Positions(e))
+		ce.also = userPositions(root, cueerrors.Positions(e), ce.Pos)
 		// An error raised by a constraint in another file (say the key of a
 		// sync checked in estate.cue) belongs where the field is declared.
 		if decl, depth := r.declared(p...); depth >= 2 && ce.Pos.File != "" && !inFile(root, cueerrors.Positions(e), decl.File) {
@@ -184,14 +186,58 @@ func (r *resolver) cueErrors(err error) Errors {
 		out = append(out, Error{Msg: err.Error()})
 	}
 	out = collapseEnums(out)
+	// Two declarations of different values: name the other one too.
+	for i := range out {
+		if len(out[i].also) > 0 && twoValues.MatchString(out[i].Msg) {
+			out[i].Msg += " (also declared at " + strings.Join(out[i].also, ", ") + ")"
+		}
+	}
 	sortErrors(out)
 	return out
 }
 
 var (
+	mismatchedType   = regexp.MustCompile(`^conflicting values (.+) and (int|string|bool|number|float|true|false|-?\d+) \(mismatched types \w+ and (\w+)\)$`)
+	twoValues        = regexp.MustCompile(`^conflicting values ("(?:[^"\\]|\\.)*"|-?[\d.]+) and ("(?:[^"\\]|\\.)*"|-?[\d.]+)$`)
+	emptyList        = regexp.MustCompile(`^incompatible list lengths \(0 and \d+\)$`)
 	emptyDisjunction = regexp.MustCompile(`^\d+ errors in empty disjunction:?$`)
 	conflicting      = regexp.MustCompile(`^conflicting values ("(?:[^"\\]|\\.)*"|[-\w.]+) and ("(?:[^"\\]|\\.)*"|[-\w.]+)$`)
 )
+
+// plainer rewrites CUE's messages that do not say what is allowed.
+func plainer(msg string) string {
+	if m := mismatchedType.FindStringSubmatch(msg); m != nil {
+		want := m[3] // the type the schema wants, whether it said a type or a default value
+		article := "a"
+		if want == "int" {
+			article = "an"
+		}
+		return fmt.Sprintf("invalid value %s (want %s %s%s)", m[1], article, want, map[bool]string{true: ", without quotes"}[want != "string" && strings.HasPrefix(m[1], `"`)])
+	}
+	if emptyList.MatchString(msg) {
+		return "empty list (want at least one element)"
+	}
+	return msg
+}
+
+// userPositions are the places in the estate's package, other than at,
+// where an error's values were declared.
+func userPositions(root string, ps []token.Pos, at model.Position) []string {
+	var out []string
+	for _, p := range ps {
+		if !p.IsValid() {
+			continue
+		}
+		mp := relPos(root, p)
+		if !strings.HasPrefix(mp.File, Package+"/") || (mp.File == at.File && mp.Line == at.Line) {
+			continue
+		}
+		if s := fmt.Sprintf("%s:%d:%d", mp.File, mp.Line, mp.Col); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // collapseEnums turns CUE's report of a value outside an enum (a summary,
 // then "conflicting values A and X" once per allowed A) into one error that
@@ -217,6 +263,11 @@ func collapseEnums(es Errors) Errors {
 			}
 			value = m[2]
 			allowed = append(allowed, m[1])
+		}
+		if summary >= 0 && len(idx) == 2 && !ok {
+			// A summary of one error: the error says it all.
+			drop[summary] = true
+			continue
 		}
 		if !ok || summary < 0 || len(allowed) < 2 {
 			continue

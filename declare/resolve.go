@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cuelang.org/go/cue"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/envsync/envsync/model"
 )
@@ -223,6 +224,21 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 		MaxRunTime:     r.duration(d.MaxRunTime, "syncs", name, "maxRunTime"),
 		NoPersonalData: !d.PersonalData,
 	}
+	// Tier names and the instance are checked here, where the field's own
+	// line is known: a tier that defaults from another field is reported
+	// there only.
+	for _, f := range []struct{ field, value string }{{"tier", d.Tier}, {"backupTier", d.BackupTier}, {"restoreTier", d.RestoreTier}} {
+		if _, ok := e.Tier(f.value); ok {
+			continue
+		}
+		if pos, depth := r.declared("syncs", name, f.field); depth == 3 {
+			r.errorf(pos, cuePath("syncs", name, f.field), "unknown tier %q (declared: %s)", f.value, tierNames(e))
+		}
+	}
+	if msgs := validation.IsValidLabelValue(d.Instance); len(msgs) > 0 {
+		r.errorf(r.at("syncs", name, "instance"), cuePath("syncs", name, "instance"),
+			"instance %q is not usable as a Kubernetes label value: %s", d.Instance, strings.Join(msgs, "; "))
+	}
 	switch {
 	case d.Database != "" && len(d.Databases) > 0:
 		r.errorf(r.at("syncs", name, "databases"), cuePath("syncs", name), "sync %q: set database or databases, not both", name)
@@ -260,6 +276,14 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 		}
 	}
 	return s
+}
+
+func tierNames(e *model.Estate) string {
+	names := make([]string, len(e.Tiers))
+	for i, t := range e.Tiers {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 func envNames(e *model.Estate) string {
