@@ -349,7 +349,7 @@ syncs: "app-again": {
 			want: []string{`syncs/app.cue:6:66: syncs.app.environments.production.restoreFrom: sync "app" in production: restoreFrom is set but the job does not restore (operations [backup])`},
 		},
 		{
-			name:  "a port written as a string says an int is wanted, at the field",
+			name: "a port written as a string says an int is wanted, at the field",
 			files: app(`	engine: "postgres"
 	database: "app_production"
 	port: "5432"
@@ -357,21 +357,21 @@ syncs: "app-again": {
 			want: []string{`syncs/app.cue:6:8: syncs.app.port: invalid value "5432" (want an int, without quotes)`},
 		},
 		{
-			name:  "an unknown operation names the operations allowed, at the field",
+			name: "an unknown operation names the operations allowed, at the field",
 			files: app(`	engine: "postgres"
 	database: "app_production"
 	environments: production: {at: "23:00", operations: ["restor"]}`),
 			want: []string{`syncs.app.environments.production.operations."0": invalid value "restor" (want one of "backup", "restore", "transform")`},
 		},
 		{
-			name:  "an empty operations list says at least one is wanted",
+			name: "an empty operations list says at least one is wanted",
 			files: app(`	engine: "postgres"
 	database: "app_production"
 	environments: production: {at: "23:00", operations: []}`),
 			want: []string{`syncs.app.environments.production.operations: empty list (want at least one element)`},
 		},
 		{
-			name:  "an instance too long for a label value is refused at the field",
+			name: "an instance too long for a label value is refused at the field",
 			files: app(`	engine: "postgres"
 	database: "app_production"
 	instance: "` + strings.Repeat("a", 70) + `"
