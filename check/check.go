@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/envsync/envsync/model"
@@ -193,6 +194,21 @@ func (c *checker) syncs() {
 		}
 		if len(s.Databases) == 0 {
 			c.add(s.Pos, s.Name, "", "no database")
+		}
+		// What the API server would refuse at deploy time is refused here,
+		// with the declaration's place.
+		if r := s.Resources; r != nil {
+			for _, q := range []struct{ what, v string }{
+				{"requests.cpu", r.RequestsCPU}, {"requests.memory", r.RequestsMemory},
+				{"limits.cpu", r.LimitsCPU}, {"limits.memory", r.LimitsMemory}, {"tmp", r.Tmp},
+			} {
+				if _, err := resource.ParseQuantity(q.v); q.v != "" && err != nil {
+					c.add(s.Pos, s.Name, "", "resources.%s %q is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)", q.what, q.v)
+				}
+			}
+		}
+		for _, msg := range validation.IsDNS1123Subdomain(s.Secret) {
+			c.add(s.Pos, s.Name, "", "secret %q is not a Kubernetes name: %s", s.Secret, msg)
 		}
 		if len(s.Jobs) == 0 {
 			c.fs = append(c.fs, Finding{Pos: s.Pos, Sync: s.Name, Warning: true,

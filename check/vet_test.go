@@ -387,6 +387,14 @@ syncs: "app-again": {
 			want: []string{`syncs.app.database: conflicting values "d" and "e" (also declared at syncs/`},
 		},
 		{
+			name: "a resource quantity Kubernetes would refuse is refused with the sync's place",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	resources: limits: memory: "1 gig"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:3:8: sync "app": resources.limits.memory "1 gig" is not a Kubernetes quantity`},
+		},
+		{
 			name:  "a file in a subfolder of syncs is an error naming it, not a sync silently dropped",
 			files: map[string]string{"syncs/apps/app.cue": "package syncs\n\nsyncs: app: {engine: \"postgres\", database: \"app_production\", environments: production: at: \"23:00\"}\n"},
 			want:  []string{`syncs/apps/app.cue:1:1: not loaded: envsync reads the .cue files of syncs/ itself, not of its subfolders; move it to syncs/`},
