@@ -29,7 +29,9 @@ gobin=$(go env GOPATH)/bin
 # directory named after its version, which testenv and the runner's tests
 # look in.
 tools=$(go env GOPATH)/envsync-tools
-ferretdb_version=$(awk '$1 == "require" && $2 ~ /FerretDB/ {print $3}' "$(dirname "$0")/ferretdb/go.mod")
+# modver GO.MOD MODULE prints the version GO.MOD requires of MODULE.
+modver() { awk -v m="$2" '$1 == m {print $2; exit} $1 == "require" && $2 == m {print $3; exit}' "$1"; }
+ferretdb_version=$(modver "$(dirname "$0")/ferretdb/go.mod" github.com/FerretDB/FerretDB)
 if [ ! -x "$tools/ferretdb-$ferretdb_version/ferretdb" ]; then
 	echo "building ferretdb $ferretdb_version (a few minutes, once)"
 	(cd "$(dirname "$0")/ferretdb" && go build -o "$tools/ferretdb-$ferretdb_version/ferretdb" .)
@@ -39,4 +41,24 @@ if [ ! -x "$tools/mongosh-$mongosh_version/node_modules/.bin/mongosh" ]; then
 	command -v npm >/dev/null || { apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
 	echo "installing mongosh $mongosh_version"
 	npm install --prefix "$tools/mongosh-$mongosh_version" --no-audit --no-fund --loglevel=error "mongosh@$mongosh_version" >/dev/null
+fi
+
+# A real Kubernetes API server and its etcd, to ask whether they accept
+# out/: each from a wrapper module of its own (neither can be go-installed),
+# built once per version (kube-apiserver takes about 12 minutes on 2 cores).
+etcd_version=$(modver "$(dirname "$0")/etcd/go.mod" go.etcd.io/etcd/server/v3)
+if [ ! -x "$tools/etcd-$etcd_version/etcd" ]; then
+	echo "building etcd $etcd_version (a few minutes, once)"
+	(cd "$(dirname "$0")/etcd" && go build -o "$tools/etcd-$etcd_version/etcd" .)
+fi
+kube_version=$(modver "$(dirname "$0")/kube-apiserver/go.mod" k8s.io/kubernetes)
+if [ ! -x "$tools/kube-apiserver-$kube_version/kube-apiserver" ]; then
+	echo "building kube-apiserver $kube_version (about 12 minutes on 2 cores, once)"
+	(cd "$(dirname "$0")/kube-apiserver" && go build -o "$tools/kube-apiserver-$kube_version/kube-apiserver" .)
+fi
+# The PrometheusRule CRD the API server is given: a file of the
+# prometheus-operator module (the newest version the module proxy serves).
+crd_version=v0.85.0
+if [ ! -d "$(go env GOMODCACHE)/github.com/prometheus-operator/prometheus-operator@$crd_version" ]; then
+	(cd "$(mktemp -d)" && go mod download "github.com/prometheus-operator/prometheus-operator@$crd_version")
 fi
