@@ -26,19 +26,11 @@ import (
 
 const mongoSanitise = "db.users.updateMany({}, {$set: {email: 'user@example.invalid'}});\n"
 
-// startMongo runs envsync in the background; kill it with the returned
-// process.
+// start runs envsync in the background; kill it with the returned process.
 func (r *mongoRig) start(t *testing.T, f *testenv.FerretDB, op, database string, extra ...string) (*exec.Cmd, *bytes.Buffer, chan error) {
 	t.Helper()
 	cmd := exec.Command(envsyncBinary(t), "run", op)
-	cmd.Env = append([]string{
-		"PATH=" + r.path, "HOME=" + os.Getenv("HOME"),
-		"DB_ENGINE=mongo", "DB_HOST=" + f.Host, "DB_PORT=" + fmt.Sprint(f.Port),
-		"DB_USER=" + f.User, "DB_PASSWORD=" + f.Password, "DB_AUTH_MECHANISM=PLAIN",
-		"DB_DATABASE=" + database, "DB_INSTANCE=" + mongoInstance,
-		"BUCKET=s3://dumps", "ENVIRONMENT=staging", "PROMETHEUS_PUSHGATEWAY_URL=" + r.pgw.URL,
-	}, r.s3.Env()...)
-	cmd.Env = append(cmd.Env, extra...)
+	cmd.Env = r.env(f, database, extra...)
 	logs := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

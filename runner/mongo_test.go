@@ -49,10 +49,10 @@ func newMongoRig(t *testing.T) *mongoRig {
 	return r
 }
 
-func (r *mongoRig) run(t *testing.T, f *testenv.FerretDB, op, database string, extra ...string) (string, error) {
-	t.Helper()
-	cmd := exec.Command(envsyncBinary(t), "run", op)
-	cmd.Env = append([]string{
+// env is the runner environment for an operation on database of f; extra
+// settings (KEY=value) come last and win.
+func (r *mongoRig) env(f *testenv.FerretDB, database string, extra ...string) []string {
+	env := append([]string{
 		"PATH=" + r.path, "HOME=" + os.Getenv("HOME"),
 		"DB_ENGINE=mongo", "DB_HOST=" + f.Host, "DB_PORT=" + strconv.Itoa(f.Port),
 		"DB_USER=" + f.User, "DB_PASSWORD=" + f.Password, "DB_AUTH_MECHANISM=PLAIN",
@@ -60,7 +60,13 @@ func (r *mongoRig) run(t *testing.T, f *testenv.FerretDB, op, database string, e
 		"BUCKET=s3://dumps", "ENVIRONMENT=staging", "HOSTNAME=shared-documentdb-29012345-abcde",
 		"PROMETHEUS_PUSHGATEWAY_URL=" + r.pgw.URL,
 	}, r.s3.Env()...)
-	cmd.Env = append(cmd.Env, extra...)
+	return append(env, extra...)
+}
+
+func (r *mongoRig) run(t *testing.T, f *testenv.FerretDB, op, database string, extra ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(envsyncBinary(t), "run", op)
+	cmd.Env = r.env(f, database, extra...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -295,7 +295,7 @@ func (e *Engine) stage(ctx context.Context, shadow, live *mongo.Database) error 
 // swap puts every staged collection in place of its live one and removes
 // live collections the new copy does not have.
 func (e *Engine) swap(ctx context.Context, live *mongo.Database) error {
-	existing, err := live.ListCollectionNames(ctx, bson.D{})
+	existing, err := collectionNames(ctx, live)
 	if err != nil {
 		return fmt.Errorf("mongo: listing live's collections: %w", err)
 	}
@@ -343,6 +343,22 @@ func (e *Engine) swap(ctx context.Context, live *mongo.Database) error {
 	return e.dropPrefixed(ctx, live, oldPrefix)
 }
 
+// collectionNames lists db's collections, views aside: a view cannot be
+// renamed, and a restore neither stages nor removes one.
+func collectionNames(ctx context.Context, db *mongo.Database) ([]string, error) {
+	specs, err := db.ListCollectionSpecifications(ctx, bson.D{})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, s := range specs {
+		if s.Type == "" || s.Type == "collection" {
+			names = append(names, s.Name)
+		}
+	}
+	return names, nil
+}
+
 func rename(ctx context.Context, db *mongo.Database, from, to string, dropTarget bool) error {
 	cmd := bson.D{{Key: "renameCollection", Value: db.Name() + "." + from}, {Key: "to", Value: db.Name() + "." + to}}
 	if dropTarget {
@@ -365,7 +381,7 @@ func unsupported(err error) bool {
 // dropped; a collection renamed aside whose replacement never came is put
 // back, and one that was replaced is dropped.
 func (e *Engine) cleanUp(ctx context.Context, live, shadow *mongo.Database) error {
-	names, err := live.ListCollectionNames(ctx, bson.D{})
+	names, err := collectionNames(ctx, live)
 	if err != nil {
 		return fmt.Errorf("mongo: listing live's collections: %w", err)
 	}
@@ -399,7 +415,7 @@ func (e *Engine) dropWorking(ctx context.Context, live, shadow *mongo.Database) 
 }
 
 func (e *Engine) dropPrefixed(ctx context.Context, db *mongo.Database, prefix string) error {
-	names, err := db.ListCollectionNames(ctx, bson.D{})
+	names, err := collectionNames(ctx, db)
 	if err != nil {
 		return err
 	}
