@@ -34,8 +34,10 @@ func isWorking(name string) bool {
 func ShadowName(live string) string { return live + shadowSuffix }
 
 // batchBytes bounds one insertMany: the memory a restore holds per
-// collection being loaded.
-const batchBytes = 8 << 20
+// collection being loaded. 4 MiB loads as fast as 8 MiB (128 MiB bench:
+// 14.5 s against 14.2 s, within noise) with a peak RSS of 86 MiB instead
+// of 96 MiB.
+const batchBytes = 4 << 20
 
 // Restore loads the archive into a new copy, sanitises it and swaps it in.
 //
