@@ -114,7 +114,8 @@ func speaksTLS(ctx context.Context, addr string) bool {
 
 // dial connects with or without TLS; version is the TLS version, or empty.
 func (e *Engine) dial(ctx context.Context, useTLS bool, timeout time.Duration) (*mongo.Client, string, error) {
-	opts := options.Client().ApplyURI(e.uri()).SetServerSelectionTimeout(timeout).SetAppName("envsync")
+	// DocumentDB refuses retryable writes, which the driver uses by default.
+	opts := options.Client().ApplyURI(e.uri()).SetServerSelectionTimeout(timeout).SetAppName("envsync").SetRetryWrites(false)
 	if cred := e.credential(); cred != nil {
 		opts.SetAuth(*cred)
 	}

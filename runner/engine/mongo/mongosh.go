@@ -125,7 +125,8 @@ func (e *Engine) shellURI(database string) string {
 	if e.cfg.User != "" {
 		u.User = url.UserPassword(e.cfg.User, e.cfg.Password)
 	}
-	q := url.Values{"directConnection": {"true"}, "appName": {"envsync"}}
+	// DocumentDB refuses retryable writes, which mongosh uses by default.
+	q := url.Values{"directConnection": {"true"}, "appName": {"envsync"}, "retryWrites": {"false"}}
 	if e.cfg.AuthMechanism != "" {
 		q.Set("authMechanism", e.cfg.AuthMechanism)
 		if e.cfg.AuthMechanism == "PLAIN" {
