@@ -83,6 +83,9 @@ type Runner struct {
 	Binary    string // the envsync executable
 	Manifests *Manifests
 	Secrets   Secrets
+	// ConfigMaps stand in for ConfigMaps the cluster holds but out/ does
+	// not (a CA bundle's): name, then key, then content.
+	ConfigMaps map[string]map[string]string
 	Overrides Overrides
 	Force     bool // run suspended CronJobs too
 	// PlanOnly lets a plan name a Secret key that was not given (its value
@@ -192,13 +195,18 @@ func (r *Runner) materialiseVolumes(cj *batchv1.CronJob, vols []corev1.Volume, w
 		switch {
 		case v.ConfigMap != nil:
 			cm, ok := r.Manifests.ConfigMaps[v.ConfigMap.Name]
-			if !ok {
-				if v.ConfigMap.Optional != nil && *v.ConfigMap.Optional {
-					continue
-				}
-				return nil, fmt.Errorf("CronJob %s, volume %s: ConfigMap %s is not among the manifests in %s", cj.Name, v.Name, v.ConfigMap.Name, r.Manifests.Dir)
+			given, isGiven := r.ConfigMaps[v.ConfigMap.Name]
+			switch {
+			case ok:
+				data = cm.Data
+			case isGiven:
+				data = given
+			case v.ConfigMap.Optional != nil && *v.ConfigMap.Optional:
+				continue
+			default:
+				return nil, fmt.Errorf("CronJob %s, volume %s: ConfigMap %s is not among the manifests in %s (give its keys with --configmap-file %s/KEY=PATH)", cj.Name, v.Name, v.ConfigMap.Name, r.Manifests.Dir, v.ConfigMap.Name)
 			}
-			data, items = cm.Data, v.ConfigMap.Items
+			items = v.ConfigMap.Items
 		case v.Secret != nil:
 			s, ok := r.Secrets[v.Secret.SecretName]
 			if !ok {

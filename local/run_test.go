@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 func loadFixtures(t *testing.T) *Manifests {
@@ -326,5 +328,34 @@ func TestFilenameGoesToTheRestoreContainersOnlyAndSetEnvToEveryContainer(t *test
 	}
 	if restores == 0 || len(plan.Processes) < 2 {
 		t.Fatalf("the fixture job has %d processes, %d restoring: the test proves nothing", len(plan.Processes), restores)
+	}
+}
+
+func TestAConfigMapOutsideOutIsMountedFromTheFileGiven(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	cj, _ := m.CronJob("chat-postgres")
+	cj = cj.DeepCopy()
+	spec := &cj.Spec.JobTemplate.Spec.Template.Spec
+	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "rds-ca"}}}})
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			cs[i].VolumeMounts = append(cs[i].VolumeMounts, corev1.VolumeMount{Name: "ca", MountPath: "/etc/envsync/tls", ReadOnly: true})
+			cs[i].Env = append(cs[i].Env, corev1.EnvVar{Name: "DB_SSLROOTCERT", Value: "/etc/envsync/tls/ca.pem"})
+		}
+	}
+	if _, err := r.PlanJob(cj, t.TempDir()); err == nil || !strings.Contains(err.Error(), "--configmap-file rds-ca/KEY=PATH") {
+		t.Fatalf("a ConfigMap neither in out/ nor given: %v", err)
+	}
+	r.ConfigMaps = map[string]map[string]string{"rds-ca": {"ca.pem": "-----BEGIN CERTIFICATE-----\n"}}
+	plan, err := r.PlanJob(cj, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range plan.Processes {
+		path := envOf(p)["DB_SSLROOTCERT"]
+		if b, err := os.ReadFile(path); err != nil || string(b) != "-----BEGIN CERTIFICATE-----\n" {
+			t.Errorf("%v: DB_SSLROOTCERT %s holds %q (%v)", p.Args, path, b, err)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 func init() {
 	var (
 		out, manifests, secrets string
+		configMapFiles          []string
 		dbs                     []string
 		o                       local.Overrides
 		force, dryRun           bool
@@ -35,8 +36,10 @@ What a cluster resolves is resolved locally:
                                    YAML in an environment variable), mapping
                                    secret name -> key -> value
   configMap volumes                written from the generated configmap-*.yaml
-                                   into a temporary directory; paths under the
-                                   mount (SANITISE_SCRIPT) point there
+                                   (or --configmap-file NAME/KEY=PATH for one
+                                   out/ lacks, such as a CA bundle's) into a
+                                   temporary directory; paths under the mount
+                                   (SANITISE_SCRIPT, DB_SSLROOTCERT) point there
   emptyDir /tmp                    a temporary directory, given as TMPDIR
   fieldRef metadata.name, HOSTNAME the pod name, <cronjob>-<minute>-local
 From the caller's environment only PATH, HOME, LANG, LC_ALL, TZ, USER and
@@ -107,12 +110,28 @@ Endpoints change only through these overrides:
 					return err
 				}
 			}
+			configMaps := map[string]map[string]string{}
+			for _, cf := range configMapFiles {
+				nameKey, path, ok := strings.Cut(cf, "=")
+				name, key, ok2 := strings.Cut(nameKey, "/")
+				if !ok || !ok2 || name == "" || key == "" {
+					return fmt.Errorf("--configmap-file %q: want NAME/KEY=PATH", cf)
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return fmt.Errorf("--configmap-file %s: %w", nameKey, err)
+				}
+				if configMaps[name] == nil {
+					configMaps[name] = map[string]string{}
+				}
+				configMaps[name][key] = string(b)
+			}
 			self, err := os.Executable()
 			if err != nil {
 				return err
 			}
 			r := &local.Runner{
-				Binary: self, Manifests: m, Secrets: s, Overrides: o, Force: force,
+				Binary: self, Manifests: m, Secrets: s, ConfigMaps: configMaps, Overrides: o, Force: force,
 				Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
 				Log: slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)).With("environment", env), // JSON, like the runner it starts
 			}
@@ -155,6 +174,7 @@ Endpoints change only through these overrides:
 	f.StringVar(&out, "out", "out", "directory that make gen wrote")
 	f.StringVar(&manifests, "manifests", "", "manifests directory to read instead of OUT/ENVIRONMENT/manifests")
 	f.StringVar(&secrets, "secrets", "", "YAML file (or env:NAME) mapping secret name -> key -> value")
+	f.StringArrayVar(&configMapFiles, "configmap-file", nil, "NAME/KEY=PATH: key KEY of ConfigMap NAME, which out/ does not hold (a CA bundle), from the file PATH (repeatable)")
 	f.StringArrayVar(&dbs, "db", nil, "INSTANCE=HOST:PORT of a local database server standing in for an instance (repeatable)")
 	f.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint URL given as AWS_ENDPOINT_URL_S3")
 	f.StringVar(&o.BucketsDir, "buckets-dir", "", "serve s3://NAME buckets from DIR/NAME instead of S3")
