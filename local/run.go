@@ -86,8 +86,8 @@ type Runner struct {
 	// ConfigMaps stand in for ConfigMaps the cluster holds but out/ does
 	// not (a CA bundle's): name, then key, then content.
 	ConfigMaps map[string]map[string]string
-	Overrides Overrides
-	Force     bool // run suspended CronJobs too
+	Overrides  Overrides
+	Force      bool // run suspended CronJobs too
 	// PlanOnly lets a plan name a Secret key that was not given (its value
 	// is left empty): for showing what would run without any credentials.
 	PlanOnly  bool
