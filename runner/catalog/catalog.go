@@ -37,13 +37,18 @@ type Entry struct {
 // newest first. With verify it downloads each dump that has a sidecar and
 // checks its SHA-256.
 func List(ctx context.Context, st storage.Store, instance, database string, verify bool) ([]Entry, error) {
-	keys, err := st.List(ctx, instance+"/")
+	objs, err := st.ListObjects(ctx, instance+"/")
 	if err != nil {
 		return nil, err
 	}
+	listed := map[string]bool{} // the listing says which dumps have a sidecar
+	for _, o := range objs {
+		listed[o.Key] = true
+	}
 	latest := map[string]string{} // database -> key the pointer names
 	var out []Entry
-	for _, k := range keys {
+	for _, o := range objs {
+		k := o.Key
 		d, err := layout.Parse(k)
 		if err != nil || (database != "" && d.Database != database) {
 			continue
@@ -54,12 +59,16 @@ func List(ctx context.Context, st storage.Store, instance, database string, veri
 				return nil, err
 			}
 		}
-		e := Entry{Dump: d, Latest: latest[d.Database] == k}
-		if e.Size, err = st.Size(ctx, k); err != nil {
-			return nil, err
-		}
-		if e.Checksum, err = checksum(ctx, st, k, verify); err != nil {
-			return nil, err
+		e := Entry{Dump: d, Size: o.Size, Latest: latest[d.Database] == k}
+		switch {
+		case !listed[layout.ChecksumKey(k)]:
+			e.Checksum = NoSidecar
+		case !verify:
+			e.Checksum = Recorded
+		default:
+			if e.Checksum, err = verifySum(ctx, st, k); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, e)
 	}
@@ -72,16 +81,15 @@ func List(ctx context.Context, st storage.Store, instance, database string, veri
 	return out, nil
 }
 
-func checksum(ctx context.Context, st storage.Store, key string, verify bool) (string, error) {
+// verifySum downloads the dump at key and compares its SHA-256 with its
+// sidecar's.
+func verifySum(ctx context.Context, st storage.Store, key string) (string, error) {
 	recorded, err := layout.RecordedSum(ctx, st, key)
 	if err != nil {
 		return "", err
 	}
-	switch {
-	case recorded == "":
+	if recorded == "" {
 		return NoSidecar, nil
-	case !verify:
-		return Recorded, nil
 	}
 	rc, err := st.Get(ctx, key)
 	if err != nil {

@@ -97,23 +97,12 @@ func (d *Dir) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return f, err
 }
 
-func (d *Dir) Size(ctx context.Context, key string) (int64, error) {
-	p, err := d.path(key)
-	if err != nil {
-		return 0, err
-	}
-	fi, err := os.Stat(p)
-	if os.IsNotExist(err) {
-		return 0, fmt.Errorf("%s/%s: %w", d, key, ErrNotFound)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
+func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
+	return keys(d.ListObjects(ctx, prefix))
 }
 
-func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
+func (d *Dir) ListObjects(ctx context.Context, prefix string) ([]Object, error) {
+	var objs []Object
 	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -126,12 +115,16 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 			return err
 		}
 		if k := filepath.ToSlash(rel); strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
+			fi, err := e.Info()
+			if err != nil {
+				return err
+			}
+			objs = append(objs, Object{Key: k, Size: fi.Size()})
 		}
 		return nil
 	})
-	sort.Strings(keys)
-	return keys, err
+	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
+	return objs, err
 }
 
 func (d *Dir) Delete(ctx context.Context, key string) error {

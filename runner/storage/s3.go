@@ -151,7 +151,11 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 }
 
 func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
+	return keys(s.ListObjects(ctx, prefix))
+}
+
+func (s *S3) ListObjects(ctx context.Context, prefix string) ([]Object, error) {
+	var objs []Object
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -159,21 +163,10 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 			return nil, fmt.Errorf("listing %s/%s: %w", s, prefix, err)
 		}
 		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
+			objs = append(objs, Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size)})
 		}
 	}
-	return keys, nil // ListObjectsV2 returns keys in UTF-8 binary order
-}
-
-func (s *S3) Size(ctx context.Context, key string) (int64, error) {
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
-	if err != nil {
-		if isNotFound(err) {
-			return 0, fmt.Errorf("%s/%s: %w", s, key, ErrNotFound)
-		}
-		return 0, fmt.Errorf("reading %s/%s: %w", s, key, err)
-	}
-	return aws.ToInt64(out.ContentLength), nil
+	return objs, nil // ListObjectsV2 returns keys in UTF-8 binary order
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {

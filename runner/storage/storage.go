@@ -21,11 +21,25 @@ type Store interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	// List returns every key starting with prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
-	// Size is the size of the object at key; a missing key gives an error
-	// wrapping ErrNotFound.
-	Size(ctx context.Context, key string) (int64, error)
+	// ListObjects is List with each object's size, from the same listing.
+	ListObjects(ctx context.Context, prefix string) ([]Object, error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// String names the store for logs: "s3://bucket" or "file:///path".
 	String() string
+}
+
+// Object is a listed object.
+type Object struct {
+	Key  string
+	Size int64
+}
+
+// keys are the keys of objs, in their order.
+func keys(objs []Object, err error) ([]string, error) {
+	ks := make([]string, len(objs))
+	for i, o := range objs {
+		ks[i] = o.Key
+	}
+	return ks, err
 }
