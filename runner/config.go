@@ -166,7 +166,7 @@ func (c Config) Validate(op string) error {
 // contains "prod" (production, prod, preprod), or one of its words is "live"
 // or "prd" (words split at anything but letters and digits, so that
 // "delivery" is not live). An empty name is not decided here: a restore or
-// transform without ENVIRONMENT is refused by Validate.
+// transform without ENVIRONMENT is refused by refuseProduction.
 func IsProduction(environment string) bool {
 	env := strings.ToLower(environment)
 	if strings.Contains(env, "prod") {
@@ -193,7 +193,10 @@ func (c Config) refuseProduction(op string) error {
 	return nil
 }
 
-// IsOperation says whether op is one the runner knows.
-func IsOperation(op string) bool {
-	return op == OpBackup || op == OpRestore || op == OpTransform
+// CheckOperation refuses an operation the runner does not know.
+func CheckOperation(op string) error {
+	if op == OpBackup || op == OpRestore || op == OpTransform {
+		return nil
+	}
+	return fmt.Errorf("unknown operation %q: want backup, restore or transform", op)
 }

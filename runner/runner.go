@@ -79,8 +79,8 @@ func (r *Runner) WithClock(now func() time.Time) *Runner {
 // engine named by DB_ENGINE among engines, the store named by BUCKET. When
 // it fails, the caller reports the failure with ReportFailure.
 func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineFactory, log *slog.Logger) (*Runner, error) {
-	if !IsOperation(op) {
-		return nil, unknownOperation(op)
+	if err := CheckOperation(op); err != nil {
+		return nil, err
 	}
 	cfg = cfg.WithDefaults()
 	red := newRedactor(secrets(cfg)...)
@@ -118,22 +118,17 @@ func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineF
 // An unknown operation is never reported: it would make a series no run
 // ever clears.
 func ReportFailure(ctx context.Context, op string, cfg Config, err error, log *slog.Logger) {
-	if !IsOperation(op) {
+	if CheckOperation(op) != nil {
 		return
 	}
-	cfg = cfg.WithDefaults()
-	err = newRedactor(secrets(cfg)...).Err(err)
 	r := New(cfg, nil, nil, log)
+	err = r.redact.Err(err)
 	now := r.now()
 	r.log.Error("operation failed before it started", "op", op, "error", err)
 	r.push.Finished(ctx, r.labels(op), now, now, metrics.Result{Err: err})
 	if r.alsoTransform(op) {
 		r.push.Finished(ctx, r.labels(OpTransform), now, now, metrics.Result{Err: err})
 	}
-}
-
-func unknownOperation(op string) error {
-	return fmt.Errorf("unknown operation %q: want backup, restore or transform", op)
 }
 
 // memoryLimit is the Go heap the runner lets itself use: the upload's part
@@ -153,8 +148,8 @@ func names(m map[string]EngineFactory) []string { return slices.Sorted(maps.Keys
 // operation, including a refusal, is reported as state 0. The error it
 // returns carries no secret.
 func (r *Runner) Run(ctx context.Context, op string, args []string) error {
-	if !IsOperation(op) {
-		return unknownOperation(op)
+	if err := CheckOperation(op); err != nil {
+		return err
 	}
 	labels := r.labels(op)
 	transformLabels := r.labels(OpTransform)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -59,8 +58,8 @@ ENVSYNC_MYSQL_LOAD_WORKERS (connections loading rows into the MySQL shadow).`,
 			op := args[0]
 			// A typo is refused before anything is pushed: a series named
 			// after it would fire "operation failed" forever.
-			if !runner.IsOperation(op) {
-				return fmt.Errorf("unknown operation %q: want backup, restore or transform", op)
+			if err := runner.CheckOperation(op); err != nil {
+				return err
 			}
 			cfg, cfgErr := runner.FromEnv(os.Getenv)
 			fl := cmd.Flags()

@@ -7,6 +7,7 @@ package engine
 import (
 	"context"
 	"io"
+	"strings"
 )
 
 // Config is how to reach the database, from the runner environment
@@ -26,6 +27,15 @@ type Config struct {
 	// negotiate SCRAM (DocumentDB, MongoDB); PLAIN for servers with LDAP or
 	// proxy authentication (FerretDB v1).
 	AuthMechanism string
+}
+
+// Redact removes the password from s: for a client tool's output or a
+// driver's error, before it reaches a log or an error.
+func (c Config) Redact(s string) string {
+	if c.Password == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.Password, "[REDACTED]")
 }
 
 // RestoreOptions steer one restore.

@@ -73,11 +73,16 @@ func (e *Engine) credential() *options.Credential {
 	if e.cfg.User == "" {
 		return nil
 	}
-	c := options.Credential{Username: e.cfg.User, Password: e.cfg.Password, AuthMechanism: e.cfg.AuthMechanism}
-	if c.AuthMechanism == "PLAIN" {
-		c.AuthSource = "$external"
+	return &options.Credential{Username: e.cfg.User, Password: e.cfg.Password, AuthMechanism: e.cfg.AuthMechanism, AuthSource: e.authSource()}
+}
+
+// authSource is where the user is defined: PLAIN users live outside the
+// server ($external); otherwise the driver's default.
+func (e *Engine) authSource() string {
+	if e.cfg.AuthMechanism == "PLAIN" {
+		return "$external"
 	}
-	return &c
+	return ""
 }
 
 // connect opens a client and checks it with a ping. prefer tries TLS first
@@ -126,9 +131,6 @@ func (e *Engine) dial(ctx context.Context, useTLS bool, timeout time.Duration) (
 		if err != nil {
 			return nil, "", err
 		}
-		if tc == nil { // prefer: unverified
-			tc = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-		}
 		verify := tc.VerifyConnection
 		tc.VerifyConnection = func(cs tls.ConnectionState) error {
 			mu.Lock()
@@ -164,12 +166,7 @@ func (e *Engine) logProtection(version string) {
 	})
 }
 
-func (e *Engine) redact(s string) string {
-	if e.cfg.Password == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, e.cfg.Password, "[REDACTED]")
-}
+func (e *Engine) redact(s string) string { return e.cfg.Redact(s) }
 
 // collection is what a dump or a restore knows of one collection.
 type collection struct {
@@ -186,7 +183,7 @@ func (e *Engine) collections(ctx context.Context, db *mongo.Database) ([]collect
 	}
 	var out []collection
 	for _, s := range specs {
-		if s.Type != "" && s.Type != "collection" {
+		if !isCollection(s) {
 			e.log.Warn("not dumped: only collections are", "name", s.Name, "type", s.Type)
 			continue
 		}

@@ -129,9 +129,9 @@ func (e *Engine) shellURI(database string) string {
 	q := url.Values{"directConnection": {"true"}, "appName": {"envsync"}, "retryWrites": {"false"}}
 	if e.cfg.AuthMechanism != "" {
 		q.Set("authMechanism", e.cfg.AuthMechanism)
-		if e.cfg.AuthMechanism == "PLAIN" {
-			q.Set("authSource", "$external")
-		}
+	}
+	if src := e.authSource(); src != "" {
+		q.Set("authSource", src)
 	}
 	if e.useTLS {
 		q.Set("tls", "true")

@@ -354,11 +354,16 @@ func collectionNames(ctx context.Context, db *mongo.Database) ([]string, error) 
 	}
 	var names []string
 	for _, s := range specs {
-		if s.Type == "" || s.Type == "collection" {
+		if isCollection(s) {
 			names = append(names, s.Name)
 		}
 	}
 	return names, nil
+}
+
+// isCollection says whether a listed name is a collection, not a view.
+func isCollection(s mongo.CollectionSpecification) bool {
+	return s.Type == "" || s.Type == "collection"
 }
 
 func rename(ctx context.Context, db *mongo.Database, from, to string, dropTarget bool) error {

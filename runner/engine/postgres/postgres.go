@@ -269,12 +269,7 @@ func (e *Engine) result(name string, err error, stderr *tailBuffer) error {
 	return fmt.Errorf("postgres: %s: %w: %s", name, err, msg)
 }
 
-func (e *Engine) redact(s string) string {
-	if e.cfg.Password == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, e.cfg.Password, "[REDACTED]")
-}
+func (e *Engine) redact(s string) string { return e.cfg.Redact(s) }
 
 // tailBuffer keeps the last max bytes written to it: enough of a tool's
 // stderr to explain a failure, bounded whatever the tool prints.
