@@ -198,12 +198,9 @@ func (c *checker) syncs() {
 		// What the API server would refuse at deploy time is refused here,
 		// with the declaration's place.
 		if r := s.Resources; r != nil {
-			for _, q := range []struct{ what, v string }{
-				{"requests.cpu", r.RequestsCPU}, {"requests.memory", r.RequestsMemory},
-				{"limits.cpu", r.LimitsCPU}, {"limits.memory", r.LimitsMemory}, {"tmp", r.Tmp},
-			} {
-				if _, err := resource.ParseQuantity(q.v); q.v != "" && err != nil {
-					c.add(s.Pos, s.Name, "", "resources.%s %q is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)", q.what, q.v)
+			for _, q := range r.Quantities() {
+				if _, err := resource.ParseQuantity(q.Value); q.Value != "" && err != nil {
+					c.add(s.Pos, s.Name, "", "resources.%s %q is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)", q.Name, q.Value)
 				}
 			}
 		}
@@ -217,7 +214,7 @@ func (c *checker) syncs() {
 		for _, op := range model.Operations {
 			if t := s.Tier[op]; t != "" {
 				if _, ok := c.e.Tier(t); !ok {
-					c.add(s.Pos, s.Name, "", "unknown %s tier %q (declared: %s)", op, t, c.tierNames())
+					c.add(s.Pos, s.Name, "", "unknown %s tier %q (declared: %s)", op, t, c.e.TierNames())
 				}
 			}
 		}
@@ -260,14 +257,6 @@ func (c *checker) syncs() {
 			}
 		}
 	}
-}
-
-func (c *checker) tierNames() string {
-	names := make([]string, len(c.e.Tiers))
-	for i, t := range c.e.Tiers {
-		names[i] = t.Name
-	}
-	return strings.Join(names, ", ")
 }
 
 func (c *checker) job(s *model.Sync, j *model.Job) {

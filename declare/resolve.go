@@ -232,7 +232,7 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 			continue
 		}
 		if pos, depth := r.declared("syncs", name, f.field); depth == 3 {
-			r.errorf(pos, cuePath("syncs", name, f.field), "unknown tier %q (declared: %s)", f.value, tierNames(e))
+			r.errorf(pos, cuePath("syncs", name, f.field), "unknown tier %q (declared: %s)", f.value, e.TierNames())
 		}
 	}
 	if msgs := validation.IsValidLabelValue(d.Instance); len(msgs) > 0 {
@@ -267,7 +267,7 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 	for _, env := range sortedKeys(d.Environments) {
 		if _, ok := e.Environment(env); !ok {
 			r.errorf(r.at("syncs", name, "environments", env), cuePath("syncs", name, "environments", env),
-				"sync %q: unknown environment %q (declared: %s)", name, env, envNames(e))
+				"sync %q: unknown environment %q (declared: %s)", name, env, e.EnvironmentNames())
 		}
 	}
 	for _, env := range e.Environments {
@@ -276,22 +276,6 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 		}
 	}
 	return s
-}
-
-func tierNames(e *model.Estate) string {
-	names := make([]string, len(e.Tiers))
-	for i, t := range e.Tiers {
-		names[i] = t.Name
-	}
-	return strings.Join(names, ", ")
-}
-
-func envNames(e *model.Estate) string {
-	names := make([]string, len(e.Environments))
-	for i, env := range e.Environments {
-		names[i] = env.Name
-	}
-	return strings.Join(names, ", ")
 }
 
 func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.Environment, d jobDecl) model.Job {

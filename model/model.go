@@ -4,7 +4,10 @@
 // package check.
 package model
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Operation is one step of a job. Its order in a job is fixed:
 // restore, then transform, then backup.
@@ -138,6 +141,18 @@ type Resources struct {
 	Tmp            string // size of /tmp: emptyDir sizeLimit and ephemeral-storage request
 }
 
+// Quantity is one named Kubernetes quantity of Resources.
+type Quantity struct{ Name, Value string }
+
+// Quantities lists the resources' quantities by the names the schema
+// gives them, for the checks that they parse.
+func (r Resources) Quantities() []Quantity {
+	return []Quantity{
+		{"requests.cpu", r.RequestsCPU}, {"requests.memory", r.RequestsMemory},
+		{"limits.cpu", r.LimitsCPU}, {"limits.memory", r.LimitsMemory}, {"tmp", r.Tmp},
+	}
+}
+
 // Alerting is the per-estate alert policy: labels and annotations.
 type Alerting struct {
 	Severity      string            // severity label of every alert
@@ -242,6 +257,25 @@ func (e *Estate) Class(name string) (Class, bool) {
 		}
 	}
 	return Class{}, false
+}
+
+// EnvironmentNames lists the environments in declaration order, for
+// messages: "production, staging, integration".
+func (e *Estate) EnvironmentNames() string {
+	names := make([]string, len(e.Environments))
+	for i, env := range e.Environments {
+		names[i] = env.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// TierNames lists the declared tiers, for messages: "quicker, slower".
+func (e *Estate) TierNames() string {
+	names := make([]string, len(e.Tiers))
+	for i, t := range e.Tiers {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // Tier returns the tier called name.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -40,11 +39,7 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 				}
 				ev, ok := e.Environment(env)
 				if !ok {
-					var names []string
-					for _, x := range e.Environments {
-						names = append(names, x.Name)
-					}
-					return fmt.Errorf("no environment %q in %s/ (declared: %s)", env, declare.Package, strings.Join(names, ", "))
+					return fmt.Errorf("no environment %q in %s/ (declared: %s)", env, declare.Package, e.EnvironmentNames())
 				}
 				bucket = ev.Bucket
 			}

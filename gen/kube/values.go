@@ -434,15 +434,12 @@ func jobResources(e *model.Estate, s model.Sync, j model.Job) (Resources, error)
 		}
 		r = &heaviest.Resources
 	}
-	for _, q := range []struct{ what, v string }{
-		{"requests.cpu", r.RequestsCPU}, {"requests.memory", r.RequestsMemory},
-		{"limits.cpu", r.LimitsCPU}, {"limits.memory", r.LimitsMemory}, {"tmp", r.Tmp},
-	} {
-		if q.v == "" {
+	for _, q := range r.Quantities() {
+		if q.Value == "" {
 			continue
 		}
-		if _, err := resource.ParseQuantity(q.v); err != nil {
-			return Resources{}, fmt.Errorf("resources %s %q: %v", q.what, q.v, err)
+		if _, err := resource.ParseQuantity(q.Value); err != nil {
+			return Resources{}, fmt.Errorf("resources %s %q: %v", q.Name, q.Value, err)
 		}
 	}
 	return Resources{
