@@ -133,28 +133,18 @@ func seedMongo(t *testing.T, f *testenv.FerretDB, ps []Person) {
 // mongoText is every document of every database of f as Extended JSON.
 func mongoText(t *testing.T, f *testenv.FerretDB) string {
 	t.Helper()
-	ctx := context.Background()
-	var b strings.Builder
-	dbs, err := f.Client().ListDatabaseNames(ctx, bson.D{})
+	dbs, err := f.Client().ListDatabaseNames(context.Background(), bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var b strings.Builder
 	for _, d := range dbs {
-		colls, err := f.Client().Database(d).ListCollectionNames(ctx, bson.D{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range colls {
-			cur, err := f.Client().Database(d).Collection(c).Find(ctx, bson.D{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for cur.Next(ctx) {
-				j, _ := bson.MarshalExtJSON(cur.Current, false, false)
+		for _, docs := range f.Documents(t, d) {
+			for _, doc := range docs {
+				j, _ := bson.MarshalExtJSON(doc, false, false)
 				b.Write(j)
 				b.WriteByte('\n')
 			}
-			cur.Close(ctx)
 		}
 	}
 	return b.String()

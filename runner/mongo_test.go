@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -103,31 +101,8 @@ func mongoSnapshot(t *testing.T, f *testenv.FerretDB, database string) map[strin
 	t.Helper()
 	ctx := context.Background()
 	db := f.Client().Database(database)
-	names, err := db.ListCollectionNames(ctx, bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	snap := map[string]mongoCollection{}
-	for _, n := range names {
-		cur, err := db.Collection(n).Find(ctx, bson.D{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines [][]byte
-		for cur.Next(ctx) {
-			b, err := bson.MarshalExtJSON(cur.Current, true, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, b)
-		}
-		cur.Close(ctx)
-		slices.SortFunc(lines, bytes.Compare)
-		h := sha256.New()
-		for _, l := range lines {
-			h.Write(l)
-			h.Write([]byte("\n"))
-		}
+	for n, docs := range f.Documents(t, database) {
 		var specs []bson.D
 		ic, err := db.Collection(n).Indexes().List(ctx)
 		if err != nil {
@@ -136,7 +111,7 @@ func mongoSnapshot(t *testing.T, f *testenv.FerretDB, database string) map[strin
 		if err := ic.All(ctx, &specs); err != nil {
 			t.Fatal(err)
 		}
-		snap[n] = mongoCollection{Count: len(lines), Checksum: hex.EncodeToString(h.Sum(nil)), Indexes: indexSummaries(specs)}
+		snap[n] = mongoCollection{Count: len(docs), Checksum: testenv.ContentChecksum(t, docs), Indexes: indexSummaries(specs)}
 	}
 	return snap
 }
@@ -431,24 +406,13 @@ func TestTheEstatesAssetManagerScriptLeavesNoPersonalDataInARestoredCopy(t *test
 // string per collection.
 func mongoSnapshotText(t *testing.T, f *testenv.FerretDB, database string) []string {
 	t.Helper()
-	ctx := context.Background()
-	db := f.Client().Database(database)
-	names, err := db.ListCollectionNames(ctx, bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, n := range names {
-		cur, err := db.Collection(n).Find(ctx, bson.D{})
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, docs := range f.Documents(t, database) {
 		var b strings.Builder
-		for cur.Next(ctx) {
-			j, _ := bson.MarshalExtJSON(cur.Current, false, false)
+		for _, d := range docs {
+			j, _ := bson.MarshalExtJSON(d, false, false)
 			b.Write(j)
 		}
-		cur.Close(ctx)
 		out = append(out, b.String())
 	}
 	return out

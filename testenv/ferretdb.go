@@ -1,16 +1,21 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -20,8 +25,6 @@ const FerretDBVersion = "v1.24.2"
 
 // MongoshVersion is the version hack/install-tools.sh installs.
 const MongoshVersion = "2.12.0"
-
-const ferretHint = "make tools (builds hack/ferretdb into $(go env GOPATH)/envsync-tools/ferretdb-" + FerretDBVersion + ")"
 
 // FerretDB is a MongoDB-wire server (FerretDB v1) for one test, storing in
 // its own PostgreSQL server. Clients authenticate with PLAIN (FerretDB v1
@@ -68,10 +71,7 @@ func StartFerretDB(t T) *FerretDB { return StartFerretDBWith(t, FerretDBOptions{
 // StartFerretDBWith starts FerretDB with opts.
 func StartFerretDBWith(t T, opts FerretDBOptions) *FerretDB {
 	t.Helper()
-	bin := filepath.Join(ToolsDir(), "ferretdb-"+FerretDBVersion, "ferretdb")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("testenv: %s not found; install it with: %s", bin, ferretHint)
-	}
+	bin := toolBinary(t, "ferretdb", FerretDBVersion)
 	pg := StartPostgres(t)
 	pg.Exec(t, "postgres", "CREATE DATABASE ferretdb")
 	f := &FerretDB{Host: "127.0.0.1", Port: FreePort(t), User: pg.User, Password: pg.Password, Backend: pg}
@@ -113,3 +113,47 @@ func (f *FerretDB) Client() *mongo.Client { return f.client }
 
 // Addr is host:port.
 func (f *FerretDB) Addr() string { return fmt.Sprintf("%s:%d", f.Host, f.Port) }
+
+// Documents returns every document of every collection of database,
+// by collection.
+func (f *FerretDB) Documents(t T, database string) map[string][]bson.Raw {
+	t.Helper()
+	ctx := context.Background()
+	db := f.client.Database(database)
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	mustf(t, err, "listing the collections of %s", database)
+	out := map[string][]bson.Raw{}
+	for _, n := range names {
+		cur, err := db.Collection(n).Find(ctx, bson.D{})
+		mustf(t, err, "reading %s.%s", database, n)
+		docs := []bson.Raw{}
+		for cur.Next(ctx) {
+			docs = append(docs, slices.Clone(cur.Current))
+		}
+		mustf(t, cur.Err(), "reading %s.%s", database, n)
+		cur.Close(ctx)
+		out[n] = docs
+	}
+	return out
+}
+
+// ContentChecksum is the Mongo fixtures' checksum of a collection's
+// documents (shared/fixtures/mongo/README.md): each document as canonical
+// Extended JSON, the lines sorted bytewise, each followed by a newline,
+// SHA-256 in lowercase hex. It does not depend on the documents' order.
+func ContentChecksum(t T, docs []bson.Raw) string {
+	t.Helper()
+	lines := make([][]byte, len(docs))
+	for i, d := range docs {
+		b, err := bson.MarshalExtJSON(d, true, false)
+		mustf(t, err, "encoding a document as Extended JSON")
+		lines[i] = b
+	}
+	slices.SortFunc(lines, bytes.Compare)
+	h := sha256.New()
+	for _, l := range lines {
+		h.Write(l)
+		h.Write([]byte("\n"))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -3,8 +3,6 @@ package archive_test
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/envsync/envsync/runner/engine/mongo/archive"
+	"github.com/envsync/envsync/testenv"
 )
 
 // The fixtures are real mongodump archives written by the old scripts
@@ -92,27 +91,6 @@ func gunzip(t *testing.T, file string) ([]byte, error) {
 	return b, err
 }
 
-// checksum is the manifest's content checksum: canonical Extended JSON
-// lines, sorted bytewise, each followed by a newline, SHA-256.
-func checksum(t *testing.T, docs []bson.Raw) string {
-	t.Helper()
-	lines := make([][]byte, len(docs))
-	for i, d := range docs {
-		b, err := bson.MarshalExtJSON(d, true, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines[i] = b
-	}
-	slices.SortFunc(lines, bytes.Compare)
-	h := sha256.New()
-	for _, l := range lines {
-		h.Write(l)
-		h.Write([]byte("\n"))
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // readAll reads an archive whole: each collection's documents (copied).
 func readAll(t *testing.T, b []byte) (*archive.Reader, map[string][]bson.Raw) {
 	t.Helper()
@@ -163,7 +141,7 @@ func TestEveryArchiveOfTheOldScriptsReadsWithEveryDocumentIndexAndChecksumOfTheM
 				if got := int64(len(docs[want.Name])); got != want.Count || ar.Count(i) != want.Count {
 					t.Errorf("%s: %d documents, want %d", want.Name, got, want.Count)
 				}
-				if got := checksum(t, docs[want.Name]); got != want.Checksum {
+				if got := testenv.ContentChecksum(t, docs[want.Name]); got != want.Checksum {
 					t.Errorf("%s: checksum %s, want %s", want.Name, got, want.Checksum)
 				}
 				md, err := archive.ParseMetadata(ar.Collections()[i].Metadata)
