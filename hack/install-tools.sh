@@ -38,7 +38,9 @@ if [ ! -x "$tools/ferretdb-$ferretdb_version/ferretdb" ]; then
 fi
 mongosh_version=2.12.0
 if [ ! -x "$tools/mongosh-$mongosh_version/node_modules/.bin/mongosh" ]; then
-	command -v npm >/dev/null || { apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	# Go machines come with Node.js 20 and npm; a machine without them gets
+	# Debian's.
+	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
 	echo "installing mongosh $mongosh_version"
 	npm install --prefix "$tools/mongosh-$mongosh_version" --no-audit --no-fund --loglevel=error "mongosh@$mongosh_version" >/dev/null
 fi
