@@ -3,7 +3,8 @@
 #   make gen    compile syncs/ into out/<environment>/
 #   make test   install the test tools if missing, check out/ is up to date,
 #               run every test against real servers, promtool and helm
-#   make bench  benchmarks, each beside its baseline, as ratios
+#   make bench  benchmarks, each beside its baseline, as ratios and CPU per
+#               GiB, summed up in one table at the end
 
 SHELL := /bin/bash
 GOBIN := $(shell go env GOPATH)/bin
@@ -46,8 +47,11 @@ chart-check:
 
 test: tools gen-check unit rules-check chart-check
 
+# bench keeps the whole output in bench.out and ends with one table of every
+# ratio and CPU-seconds per GiB the benchmarks reported.
 bench: tools
-	go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./...
+	set -o pipefail; go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 90m ./... | tee bench.out
+	@go run ./hack/benchtable bench.out
 
 # demo runs one night of two syncs of the example estate (chat-postgres,
 # release-mysql) on local servers started in temporary directories, prints

@@ -1,17 +1,13 @@
 package runner_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/envsync/envsync/runner"
 	"github.com/envsync/envsync/runner/engine/mysql"
@@ -67,24 +63,6 @@ func benchMB(b *testing.B) int {
 	return 512
 }
 
-// run runs cmd and returns its wall time and peak resident memory in MiB
-// (Linux reports the largest of the process and the children it reaped).
-func run(b *testing.B, cmd *exec.Cmd) (time.Duration, float64) {
-	b.Helper()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr // stdout: /dev/null
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
-	if err != nil {
-		b.Fatalf("%s: %v\n%s", cmd.Path, err, stderr.Bytes())
-	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	b.Logf("%s: %.1fs wall, %.1fs user, %.1fs system, %d MiB peak", filepath.Base(cmd.Path), wall.Seconds(),
-		time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds(), ru.Maxrss/1024)
-	return wall, float64(ru.Maxrss) / 1024
-}
-
 // BenchmarkBackupPeakMemory runs `envsync run backup` as its own process
 // against a generated database and versitygw, beside the limit
 // `pg_dump -Fc -Z0 > /dev/null`, and reports the runner's peak memory (which
@@ -106,31 +84,23 @@ func BenchmarkBackupPeakMemory(b *testing.B) {
 		FROM generate_series(1, `+strconv.Itoa(rows)+`) i;`)
 
 	pgDump := testenv.LookPath(b, "pg_dump", "apt-get install postgresql-client", "/usr/lib/postgresql/*/bin")
-	var dumpWall, runWall time.Duration
-	var dumpRSS, runRSS float64
+	var dump, backup cost
 	for i := 0; i < b.N; i++ {
-		dump := exec.Command(pgDump, "-Fc", "-Z0")
-		dump.Env = pg.Env("bench")
-		w, rss := run(b, dump)
-		dumpWall += w
-		dumpRSS = max(dumpRSS, rss)
-
-		backup := exec.Command(bin, "-test.run=^$")
-		backup.Env = append(os.Environ(), s3.Env()...)
-		backup.Env = append(backup.Env, asRunner+"=backup", "ENVSYNC_TEST_CPUPROFILE="+os.Getenv("ENVSYNC_BENCH_CPUPROFILE"))
-		backup.Env = append(backup.Env,
+		dump = measure(b, pg.Env("bench"), pgDump, "-Fc", "-Z0", "-f", "/dev/null")
+		env := append(os.Environ(), s3.Env()...)
+		env = append(env, asRunner+"=backup", "ENVSYNC_TEST_CPUPROFILE="+os.Getenv("ENVSYNC_BENCH_CPUPROFILE"),
 			"PATH="+filepath.Dir(pgDump)+":"+os.Getenv("PATH"),
 			"DB_ENGINE=postgres", "DB_HOST="+pg.Host, "DB_PORT="+strconv.Itoa(pg.Port),
 			"DB_USER="+pg.User, "DB_PASSWORD="+pg.Password, "DB_DATABASE=bench",
 			"DB_INSTANCE=bench-postgres", "BUCKET=s3://bench", "HOSTNAME=bench-pod")
-		w, rss = run(b, backup)
-		runWall += w
-		runRSS = max(runRSS, rss)
+		backup = measure(b, env, bin, "-test.run=^$")
 	}
 	budget := float64(storage.S3Options{}.BufferBytes()) / (1 << 20)
+	runRSS := float64(backup.peak) / (1 << 20)
 	b.ReportMetric(float64(mb), "db_MiB")
 	b.ReportMetric(runRSS, "runner_peak_MiB")
 	b.ReportMetric(runRSS/budget, "peak_vs_part_buffers")
-	b.ReportMetric(dumpRSS, "pg_dump_Z0_peak_MiB")
-	b.ReportMetric(runWall.Seconds()/dumpWall.Seconds(), "backup_vs_pg_dump_Z0_devnull")
+	b.ReportMetric(float64(dump.peak)/(1<<20), "pg_dump_Z0_peak_MiB")
+	b.ReportMetric(backup.wall.Seconds()/dump.wall.Seconds(), "backup_vs_pg_dump_Z0_devnull")
+	b.ReportMetric(backup.cpu.Seconds()/dump.cpu.Seconds(), "backup_cpu_vs_pg_dump_Z0_devnull")
 }

@@ -30,7 +30,7 @@ type Config struct {
 
 	Upload           storage.S3Options // ENVSYNC_PART_SIZE_MIB, ENVSYNC_UPLOAD_CONCURRENCY
 	CompressThreads  int               // ENVSYNC_COMPRESS_THREADS; 0: all cores
-	LocalCopy        bool              // ENVSYNC_RESTORE_LOCAL_COPY: a restore keeps the verified dump under TMPDIR and loads it from there
+	LocalCopy        bool              // ENVSYNC_RESTORE_LOCAL_COPY: a restore checks the dump into a file under TMPDIR, then loads that file
 	ProgressInterval time.Duration     // between progress lines
 }
 

@@ -33,7 +33,8 @@ func mongoBenchBytes() int64 {
 // with the driver and discarding it, and envsync restore beside inserting
 // the same documents with the driver in 8 MiB batches, on a generated
 // database of 1 GiB of documents (ENVSYNC_BENCH_MONGO_MIB to change it). It
-// reports the wall-time ratios and the runner's peak resident memory.
+// reports the wall-time and CPU-time ratios, CPU-seconds per GiB of BSON of
+// each and the runner's peak resident memory.
 func BenchmarkMongoAgainstTheDriver(b *testing.B) {
 	const db = "bench_production"
 	src, dst := testenv.StartFerretDB(b), testenv.StartFerretDB(b)
@@ -58,27 +59,30 @@ func BenchmarkMongoAgainstTheDriver(b *testing.B) {
 		dst.Client().Database(db).Drop(ctx)
 		dst.Client().Database("baseline").Drop(ctx)
 
-		start := time.Now()
-		read := readAllDocuments(b, src.Client().Database(db))
-		readLimit := time.Since(start)
-		envBackup, backupRSS := pgTimeRun(b, env(src), bin, "run", "backup")
+		var read int64
+		readLimit := measureHere(func() { read = readAllDocuments(b, src.Client().Database(db)) })
+		envBackup := measure(b, env(src), bin, "run", "backup")
 
 		// The insert limit reads the documents from local files, not from
 		// the server: FerretDB's reads are the slow part of a copy.
 		files := saveDocuments(b, src.Client().Database(db))
-		start = time.Now()
-		insertWithDriver(b, files, dst.Client().Database("baseline"))
-		insertLimit := time.Since(start)
-		envRestore, restoreRSS, logs := pgTimeRunLogs(b, env(dst), bin, "run", "restore")
-		b.Log("where the restore's time goes: " + timeline(logs))
+		insertLimit := measureHere(func() { insertWithDriver(b, files, dst.Client().Database("baseline")) })
+		envRestore := measure(b, env(dst), bin, "run", "restore")
+		b.Log("where the restore's time goes: " + timeline(envRestore.out))
 
 		b.Logf("backup: envsync %s (peak RSS %d MiB); driver reads %d MiB and discards them in %s",
-			envBackup.Round(time.Millisecond), backupRSS>>20, read>>20, readLimit.Round(time.Millisecond))
-		b.Logf("restore: envsync %s (peak RSS %d MiB, reads the dump twice: a check, then the load); driver inserts the same documents from local files in 8 MiB batches in %s",
-			envRestore.Round(time.Millisecond), restoreRSS>>20, insertLimit.Round(time.Millisecond))
-		b.ReportMetric(envBackup.Seconds()/readLimit.Seconds(), "backup-time/driver-read")
-		b.ReportMetric(envRestore.Seconds()/insertLimit.Seconds(), "restore-time/driver-insert")
-		b.ReportMetric(float64(max(backupRSS, restoreRSS))/(1<<20), "peak-RSS-MiB")
+			envBackup.wall.Round(time.Millisecond), envBackup.peak>>20, read>>20, readLimit.wall.Round(time.Millisecond))
+		b.Logf("restore: envsync %s (peak RSS %d MiB, one pass); driver inserts the same documents from local files in 8 MiB batches in %s",
+			envRestore.wall.Round(time.Millisecond), envRestore.peak>>20, insertLimit.wall.Round(time.Millisecond))
+		b.ReportMetric(envBackup.wall.Seconds()/readLimit.wall.Seconds(), "backup-time/driver-read")
+		b.ReportMetric(envRestore.wall.Seconds()/insertLimit.wall.Seconds(), "restore-time/driver-insert")
+		b.ReportMetric(envBackup.cpu.Seconds()/readLimit.cpu.Seconds(), "backup-cpu/driver-read")
+		b.ReportMetric(envRestore.cpu.Seconds()/insertLimit.cpu.Seconds(), "restore-cpu/driver-insert")
+		envBackup.report(b, "envsync-backup", size)
+		readLimit.report(b, "driver-read", size)
+		envRestore.report(b, "envsync-restore", size)
+		insertLimit.report(b, "driver-insert", size)
+		b.ReportMetric(float64(max(envBackup.peak, envRestore.peak))/(1<<20), "peak-RSS-MiB")
 	}
 }
 

@@ -252,7 +252,7 @@ func TestEnvsyncRunOnMongo(t *testing.T) {
 		}
 	})
 
-	t.Run("a truncated, a foreign and an empty dump are refused before any database is touched", func(t *testing.T) {
+	t.Run("a truncated, a foreign and an empty dump are refused: live untouched, nothing left beside it", func(t *testing.T) {
 		before := mongoSnapshot(t, r.dst, "publisher_production")
 		pgDump := []byte("PGDMP\x01\x0e\x00\x04\x08\x01\x01")
 		for name, body := range map[string][]byte{

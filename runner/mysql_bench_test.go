@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,8 +28,9 @@ func benchBytes() int64 {
 // MariaDB and S3 server, envsync backup beside `mysqldump | gzip -1 | aws s3
 // cp -`, and envsync restore beside `aws s3 cp - | gzip -d | mysql` (today's
 // drop-and-reload), on a generated schema of more than 1 GiB. It reports the
-// wall-time ratios, the runner's peak resident memory and the longest time a
-// reader found the live schema unavailable during envsync's restore.
+// wall-time and CPU-time ratios, CPU-seconds per GiB of rows of each, the
+// runner's peak resident memory and the longest time a reader found the
+// live schema unavailable during envsync's restore.
 func BenchmarkMySQLAgainstTheShellPipelines(b *testing.B) {
 	const db = "bench"
 	m := testenv.StartMariaDB(b, "--innodb-buffer-pool-size=1G", "--innodb-log-file-size=512M")
@@ -56,36 +55,43 @@ func BenchmarkMySQLAgainstTheShellPipelines(b *testing.B) {
 
 	b.ResetTimer()
 	for range b.N {
-		envBackup, envBackupRSS := timeRun(b, env, bin, "run", "backup")
-		shellBackup, _ := timeRun(b, shellEnv, "bash", "-c", fmt.Sprintf(
+		envBackup := measure(b, env, bin, "run", "backup")
+		shellBackup := measure(b, shellEnv, "bash", "-c", fmt.Sprintf(
 			`set -euo pipefail; mysqldump --single-transaction --routines --triggers --events --hex-blob %s %s | gzip -1 | aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" - %s`, conn, db, shellKey))
 
 		// The reader watches live during envsync's restore only.
 		reader := watchLive(b, m, db, []string{"SELECT id FROM items ORDER BY id LIMIT 1", "SELECT id FROM orders ORDER BY id LIMIT 1", "SELECT n FROM order_count"})
 		restoreStart := time.Now()
-		envRestore, envRestoreRSS, restoreLog := timeRunOutput(b, env, bin, "run", "restore")
+		envRestore := measure(b, env, bin, "run", "restore")
 		gap, reads, errs, firstErr := reader.stop()
-		if at, ok := logTime(restoreLog, "swapped the shadow schema into live"); ok {
+		if at, ok := logTime([]byte(envRestore.out), "swapped the shadow schema into live"); ok {
 			around := reader.longestBetween(at.Add(-2*time.Second), at.Add(2*time.Second))
 			b.Logf("the swap was logged %s into the restore; the longest gap ended %s into it; around the swap (±2 s) the longest gap was %s",
 				at.Sub(restoreStart).Round(time.Millisecond), reader.longestAt.Sub(restoreStart).Round(time.Millisecond), around.Round(time.Millisecond))
 			b.ReportMetric(float64(around.Milliseconds()), "swap-unavailable-max-ms")
 		}
-		shellRestore, _ := timeRun(b, shellEnv, "bash", "-c", fmt.Sprintf(
+		b.Log("where the restore's time goes: " + timeline(envRestore.out))
+		shellRestore := measure(b, shellEnv, "bash", "-c", fmt.Sprintf(
 			`set -euo pipefail; mysql %[1]s -e 'DROP DATABASE IF EXISTS %[2]s_shell; CREATE DATABASE %[2]s_shell'; aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" %[3]s - | gzip -d | mysql %[1]s %[2]s_shell`, conn, db, shellKey))
 
 		if errs > 0 {
 			b.Errorf("a reader of live got %d errors during envsync's restore, first: %v", errs, firstErr)
 		}
-		b.Logf("backup: envsync %s (peak RSS %d MiB), mysqldump|gzip -1|aws s3 cp %s", envBackup.Round(time.Millisecond), envBackupRSS>>20, shellBackup.Round(time.Millisecond))
-		b.Logf("restore: envsync %s (peak RSS %d MiB), aws s3 cp|gzip -d|mysql %s", envRestore.Round(time.Millisecond), envRestoreRSS>>20, shellRestore.Round(time.Millisecond))
+		b.Logf("backup: envsync %s (peak RSS %d MiB), mysqldump|gzip -1|aws s3 cp %s", envBackup.wall.Round(time.Millisecond), envBackup.peak>>20, shellBackup.wall.Round(time.Millisecond))
+		b.Logf("restore: envsync %s (peak RSS %d MiB), aws s3 cp|gzip -d|mysql %s", envRestore.wall.Round(time.Millisecond), envRestore.peak>>20, shellRestore.wall.Round(time.Millisecond))
 		b.Logf("live during envsync's restore: %d reads, %d errors, longest unavailable %s (the shell pipeline: the whole restore)", reads, errs, gap.Round(time.Millisecond))
-		b.ReportMetric(envBackup.Seconds()/shellBackup.Seconds(), "backup-time/shell")
-		b.ReportMetric(envRestore.Seconds()/shellRestore.Seconds(), "restore-time/shell")
-		b.ReportMetric(float64(max(envBackupRSS, envRestoreRSS))/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(envBackup.wall.Seconds()/shellBackup.wall.Seconds(), "backup-time/shell")
+		b.ReportMetric(envRestore.wall.Seconds()/shellRestore.wall.Seconds(), "restore-time/shell")
+		b.ReportMetric(envBackup.cpu.Seconds()/shellBackup.cpu.Seconds(), "backup-cpu/shell")
+		b.ReportMetric(envRestore.cpu.Seconds()/shellRestore.cpu.Seconds(), "restore-cpu/shell")
+		envBackup.report(b, "envsync-backup", dumpSize)
+		shellBackup.report(b, "shell-backup", dumpSize)
+		envRestore.report(b, "envsync-restore", dumpSize)
+		shellRestore.report(b, "shell-restore", dumpSize)
+		b.ReportMetric(float64(max(envBackup.peak, envRestore.peak))/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(float64(gap.Milliseconds()), "live-unavailable-max-ms")
-		b.ReportMetric(envBackup.Seconds(), "envsync-backup-s")
-		b.ReportMetric(envRestore.Seconds(), "envsync-restore-s")
+		b.ReportMetric(envBackup.wall.Seconds(), "envsync-backup-s")
+		b.ReportMetric(envRestore.wall.Seconds(), "envsync-restore-s")
 	}
 }
 
@@ -126,31 +132,6 @@ func generateBenchSchema(b *testing.B, m *testenv.MariaDB, db string) int64 {
 		b.Fatal(err)
 	}
 	return size + orders
-}
-
-// timeRun runs a command to completion and returns its wall time and its
-// own peak resident memory (not its children's).
-func timeRun(b *testing.B, env []string, name string, args ...string) (time.Duration, int64) {
-	b.Helper()
-	took, rss, _ := timeRunOutput(b, env, name, args...)
-	return took, rss
-}
-
-func timeRunOutput(b *testing.B, env []string, name string, args ...string) (time.Duration, int64, []byte) {
-	b.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = env
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	took := time.Since(start)
-	if err != nil {
-		b.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10 // KiB on Linux
-	}
-	return took, rss, out
 }
 
 // logTime is the time of the runner's first JSON log record whose message

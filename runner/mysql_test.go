@@ -252,7 +252,7 @@ printf %%s %s | aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" - s3://%s/%s/lat
 	assertNoMyWorkingSchemas(t, e.dst)
 }
 
-func TestMySQLACorruptTruncatedOrForeignDumpIsRefusedBeforeAnythingIsTouched(t *testing.T) {
+func TestMySQLACorruptTruncatedOrForeignDumpIsRefusedLeavingLiveUntouched(t *testing.T) {
 	e := newMyEstate(t)
 	mustRun(t, e, e.src, "backup")
 	ptr := myS3Read(t, e, myInstance+"/latest-"+myDatabase+".txt")
@@ -277,7 +277,7 @@ func TestMySQLACorruptTruncatedOrForeignDumpIsRefusedBeforeAnythingIsTouched(t *
 			}
 			assertMySame(t, "live after refusing "+name, mySnap(t, e.dst), before)
 			if got := e.dst.Schemas(t); strings.Join(got, ",") != strings.Join(schemas, ",") {
-				t.Errorf("schemas after refusing %s: %v, want %v (nothing created)", name, got, schemas)
+				t.Errorf("schemas after refusing %s: %v, want %v (no shadow left)", name, got, schemas)
 			}
 		})
 	}

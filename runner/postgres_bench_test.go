@@ -1,12 +1,10 @@
 package runner_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,8 +29,9 @@ func pgBenchScale() int {
 // envsync backup beside `pg_dump -Fc -Z1 | aws s3 cp -` (the shell pipeline
 // it replaces) and beside `pg_dump -Fc -Z0 > /dev/null` (the limit: the
 // dump alone, uncompressed, unstored); envsync restore beside
-// `aws s3 cp - | pg_restore -f - | psql`. It reports wall-time ratios and
-// the runner's own peak resident memory.
+// `aws s3 cp - | pg_restore -f - | psql`. It reports wall-time and CPU-time
+// ratios, CPU-seconds per GiB of the database (on disk) of each, and the
+// runner's own peak resident memory.
 func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 	const db = "bench"
 	pg, dst := testenv.StartPostgres(b), testenv.StartPostgres(b)
@@ -60,35 +59,42 @@ func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 		// Each restore starts from a target server without the database.
 		dst.Exec(b, "postgres", "DROP DATABASE IF EXISTS "+db)
 		dst.Exec(b, "postgres", "DROP DATABASE IF EXISTS "+db+"_shell")
-		limit, _ := pgTimeRun(b, shellEnv, "bash", "-c", "set -euo pipefail; pg_dump -Fc -Z0 > /dev/null")
-		shellBackup, _ := pgTimeRun(b, shellEnv, "bash", "-c",
+		limit := measure(b, shellEnv, "bash", "-c", "set -euo pipefail; pg_dump -Fc -Z0 > /dev/null")
+		shellBackup := measure(b, shellEnv, "bash", "-c",
 			`set -euo pipefail; pg_dump -Fc -Z1 | aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" - `+shellKey)
-		envBackup, envBackupRSS := pgTimeRun(b, env(pg), bin, "run", "backup")
+		envBackup := measure(b, env(pg), bin, "run", "backup")
 
-		shellRestore, _ := pgTimeRun(b, dstShellEnv, "bash", "-c", fmt.Sprintf(
+		shellRestore := measure(b, dstShellEnv, "bash", "-c", fmt.Sprintf(
 			`set -euo pipefail; createdb %[1]s_shell; aws s3 cp --endpoint-url "$AWS_ENDPOINT_URL_S3" %[2]s - | pg_restore -f - | psql -q -v ON_ERROR_STOP=1 -d %[1]s_shell >/dev/null`,
 			db, shellKey))
 		// The restore follows the pointer that the backup wrote.
-		envRestore, envRestoreRSS, logs := pgTimeRunLogs(b, env(dst), bin, "run", "restore")
-		b.Log("where the restore's time goes: " + timeline(logs))
+		envRestore := measure(b, env(dst), bin, "run", "restore")
+		b.Log("where the restore's time goes: " + timeline(envRestore.out))
 
-		// The same restore with a local copy of the verified dump loaded
-		// by pg_restore --jobs instead of a second download.
-		local, _, localLogs := pgTimeRunLogs(b, append(env(dst), "ENVSYNC_RESTORE_LOCAL_COPY=true"), bin, "run", "restore")
-		b.Log("with a local copy: " + timeline(localLogs))
-		b.Logf("restore with ENVSYNC_RESTORE_LOCAL_COPY=true (one download, pg_restore --jobs): %s", local.Round(time.Millisecond))
-		b.ReportMetric(local.Seconds()/shellRestore.Seconds(), "restore-local-copy-time/shell")
+		// The same restore from a local copy of the checked dump, loaded by
+		// pg_restore --jobs: the option for servers with cores to spare.
+		local := measure(b, append(env(dst), "ENVSYNC_RESTORE_LOCAL_COPY=true"), bin, "run", "restore")
+		b.Log("with a local copy: " + timeline(local.out))
 
 		b.Logf("backup: envsync %s (peak RSS %d MiB); pg_dump -Fc -Z1 | aws s3 cp %s; pg_dump -Fc -Z0 > /dev/null %s",
-			envBackup.Round(time.Millisecond), envBackupRSS>>20, shellBackup.Round(time.Millisecond), limit.Round(time.Millisecond))
-		b.Logf("restore: envsync %s (peak RSS %d MiB, includes a verification pass); aws s3 cp | pg_restore -f - | psql %s",
-			envRestore.Round(time.Millisecond), envRestoreRSS>>20, shellRestore.Round(time.Millisecond))
-		b.ReportMetric(envBackup.Seconds()/shellBackup.Seconds(), "backup-time/shell")
-		b.ReportMetric(envBackup.Seconds()/limit.Seconds(), "backup-time/limit")
-		b.ReportMetric(envRestore.Seconds()/shellRestore.Seconds(), "restore-time/shell")
-		b.ReportMetric(float64(max(envBackupRSS, envRestoreRSS))/(1<<20), "peak-RSS-MiB")
-		b.ReportMetric(envBackup.Seconds(), "envsync-backup-s")
-		b.ReportMetric(envRestore.Seconds(), "envsync-restore-s")
+			envBackup.wall.Round(time.Millisecond), envBackup.peak>>20, shellBackup.wall.Round(time.Millisecond), limit.wall.Round(time.Millisecond))
+		b.Logf("restore: envsync %s (peak RSS %d MiB, one pass); with ENVSYNC_RESTORE_LOCAL_COPY=true %s; aws s3 cp | pg_restore -f - | psql %s",
+			envRestore.wall.Round(time.Millisecond), envRestore.peak>>20, local.wall.Round(time.Millisecond), shellRestore.wall.Round(time.Millisecond))
+		b.ReportMetric(envBackup.wall.Seconds()/shellBackup.wall.Seconds(), "backup-time/shell")
+		b.ReportMetric(envBackup.wall.Seconds()/limit.wall.Seconds(), "backup-time/limit")
+		b.ReportMetric(envRestore.wall.Seconds()/shellRestore.wall.Seconds(), "restore-time/shell")
+		b.ReportMetric(local.wall.Seconds()/shellRestore.wall.Seconds(), "restore-local-copy-time/shell")
+		b.ReportMetric(envBackup.cpu.Seconds()/shellBackup.cpu.Seconds(), "backup-cpu/shell")
+		b.ReportMetric(envRestore.cpu.Seconds()/shellRestore.cpu.Seconds(), "restore-cpu/shell")
+		envBackup.report(b, "envsync-backup", size)
+		shellBackup.report(b, "shell-backup", size)
+		limit.report(b, "limit-backup", size)
+		envRestore.report(b, "envsync-restore", size)
+		local.report(b, "local-copy-restore", size)
+		shellRestore.report(b, "shell-restore", size)
+		b.ReportMetric(float64(max(envBackup.peak, envRestore.peak, local.peak))/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(envBackup.wall.Seconds(), "envsync-backup-s")
+		b.ReportMetric(envRestore.wall.Seconds(), "envsync-restore-s")
 	}
 }
 
@@ -139,99 +145,3 @@ func timeline(logs string) string {
 	}
 	return strings.Join(out, "; ")
 }
-
-// pgTimeRun runs a command to completion and returns its wall time and its
-// own peak resident memory (VmHWM, polled; its children, pg_dump or
-// pg_restore, are not counted).
-func pgTimeRun(b *testing.B, env []string, name string, args ...string) (time.Duration, int64) {
-	took, peak, _ := pgTimeRunLogs(b, env, name, args...)
-	return took, peak
-}
-
-// pgTimeRunLogs is pgTimeRun that also returns the end of the output.
-func pgTimeRunLogs(b *testing.B, env []string, name string, args ...string) (time.Duration, int64, string) {
-	b.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = env
-	out := &tailWriter{}
-	cmd.Stdout, cmd.Stderr = out, out
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	hwm := make(chan memStatus, 1)
-	go func() {
-		var peak memStatus
-		for {
-			if m := readMemStatus(cmd.Process.Pid); m.hwm > peak.hwm {
-				peak = m
-			}
-			select {
-			case <-done:
-				hwm <- peak
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	err := cmd.Wait()
-	took := time.Since(start)
-	close(done)
-	m := <-hwm
-	peak := m.hwm
-	if err != nil {
-		b.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	if name != "bash" {
-		// The Go heap and stacks are anonymous memory; the binary's code is
-		// file-backed.
-		b.Logf("%s %v: peak RSS %d MiB (when it rose last: %d MiB anonymous, %d MiB of mapped files)",
-			filepath.Base(name), args, m.hwm>>20, m.anon>>20, m.file>>20)
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && peak == 0 {
-		peak = ru.Maxrss << 10
-	}
-	return took, peak, out.String()
-}
-
-// memStatus is a process's peak resident set so far and its current
-// anonymous and file-backed parts, in bytes; zeros once it is gone.
-type memStatus struct{ hwm, anon, file int64 }
-
-func readMemStatus(pid int) memStatus {
-	var m memStatus
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return m
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		name, rest, _ := strings.Cut(s.Text(), ":")
-		kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-		switch name {
-		case "VmHWM":
-			m.hwm = kb << 10
-		case "RssAnon":
-			m.anon = kb << 10
-		case "RssFile":
-			m.file = kb << 10
-		}
-	}
-	return m
-}
-
-// tailWriter keeps the last 16 KiB of a command's output for the failure
-// message.
-type tailWriter struct{ b []byte }
-
-func (w *tailWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	if len(w.b) > 16<<10 {
-		w.b = w.b[len(w.b)-16<<10:]
-	}
-	return len(p), nil
-}
-
-func (w *tailWriter) String() string { return string(w.b) }

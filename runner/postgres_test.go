@@ -368,7 +368,7 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 	})
 
 	for _, point := range []struct{ name, pause, localCopy string }{
-		{"during the download that verifies the dump", "check", "false"},
+		{"while checking the dump into a local copy", "check", "true"},
 		{"during the restore into the shadow", "restore", "false"},
 		{"during the restore into the shadow from a local copy", "restore", "true"},
 		{"during the sanitise script", "sanitise", "false"},
@@ -398,7 +398,7 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 			run.cmd.Process.Signal(syscall.SIGKILL)
 			<-run.done
 			run.done <- nil
-			if point.localCopy == "true" && !strings.Contains(run.logs.String(), "from the verified local copy") {
+			if point.pause == "restore" && point.localCopy == "true" && !strings.Contains(run.logs.String(), "from the verified local copy") {
 				t.Fatalf("the run was not loading a local copy when killed: the test proves less than it says:\n%s", run.logs.String())
 			}
 			if left, _ := os.ReadDir(tmp); len(left) != 0 {
@@ -438,7 +438,12 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 		})
 	}
 
-	t.Run("bad dumps are refused before any database is touched", func(t *testing.T) {
+	// A foreign dump is refused by its first bytes, before any database is
+	// touched. A truncated or corrupt one is found while it streams into the
+	// shadow (one pass: no second download to check it first), so the
+	// shadow exists for a while; live never changes and the shadow is gone
+	// when the run ends.
+	t.Run("bad dumps are refused: foreign ones before any database is touched, damaged ones before the swap", func(t *testing.T) {
 		good := r.get(t, strings.TrimSpace(string(r.get(t, pointer))))
 		corrupt := slices.Clone(good)
 		for i := len(corrupt) / 2; i < len(corrupt)/2+64; i++ {
@@ -449,13 +454,15 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 		zw.Write([]byte("-- MySQL dump 10.13  Distrib 8.0.36\n--\nCREATE TABLE `people` (`id` int);\nINSERT INTO `people` VALUES (1);\n-- Dump completed\n"))
 		zw.Close()
 		cases := []struct {
-			name string
-			data []byte
+			name    string
+			data    []byte
+			foreign bool
+			want    string // in the error
 		}{
-			{"a truncated dump", good[:len(good)*2/3]},
-			{"a corrupted dump", corrupt},
-			{"a gzipped mysqldump", mysqlGz.Bytes()},
-			{"a plain SQL text", []byte("CREATE TABLE people (id int);\nINSERT INTO people VALUES (1);\n")},
+			{"a truncated dump", good[:len(good)*2/3], false, "the dump is damaged (zstd stream): unexpected EOF"},
+			{"a corrupted dump", corrupt, false, "the dump is damaged (zstd stream)"},
+			{"a gzipped mysqldump", mysqlGz.Bytes(), true, "not a pg_dump custom-format archive"},
+			{"a plain SQL text", []byte("CREATE TABLE people (id int);\nINSERT INTO people VALUES (1);\n"), true, "not a pg_dump custom-format archive"},
 		}
 		for i, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -471,11 +478,14 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 				if err == nil {
 					t.Fatalf("the restore succeeded:\n%s", logs)
 				}
-				if !strings.Contains(logs, "refusing") {
-					t.Errorf("the logs do not say the dump was refused:\n%s", logs)
+				if !hasLine(logs, `"msg":"operation failed"`, key, c.want) {
+					t.Errorf("the failure does not name %s and say %q:\n%s", key, c.want, logs)
 				}
-				if !slices.Equal(seen, []string{pgDatabase}) {
+				if c.foreign && !slices.Equal(seen, []string{pgDatabase}) {
 					t.Errorf("databases seen during the refused restore: %v, want only live", seen)
+				}
+				if side := pgSideDatabases(t, r.dst); len(side) != 0 {
+					t.Errorf("databases left beside live: %v", side)
 				}
 				if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
 					t.Fatalf("live changed: %s", diff)
@@ -504,13 +514,13 @@ printf '%%s' "%s" | aws s3 cp - "s3://dumps/%s"`, key, key, pointer)
 		}
 	})
 
-	t.Run("a restore downloads the dump twice, or when told to loads a local copy of the verified dump with parallel jobs; both leave nothing in TMPDIR", func(t *testing.T) {
+	t.Run("a restore streams the dump once, or when told to loads a local copy of the checked dump with parallel jobs; both leave nothing in TMPDIR", func(t *testing.T) {
 		r.mustRun(t, r.src, "backup")
 		for _, c := range []struct {
 			setting, want, notWant string
 		}{
 			{"ENVSYNC_RESTORE_LOCAL_COPY=true", "from the verified local copy", "downloading it again"},
-			{"ENVSYNC_RESTORE_LOCAL_COPY=false", "restore pass read the verified bytes", "from the verified local copy"},
+			{"ENVSYNC_RESTORE_LOCAL_COPY=false", "the whole dump was read and matches its checksum", "from the verified local copy"},
 		} {
 			r.dst.Exec(t, pgDatabase, "UPDATE people SET name = 'before the restore' WHERE id = 1")
 			tmp := t.TempDir()

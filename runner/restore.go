@@ -22,19 +22,22 @@ import (
 // not match its recorded SHA-256.
 var ErrChecksum = errors.New("checksum mismatch")
 
-// restore chooses the dump, verifies it without touching any database, then
-// streams it again into the engine's shadow-and-swap restore; the swap
-// happens only if the second pass read the very bytes the first verified.
+// restore chooses the dump and streams it, in one pass, into the engine's
+// shadow-and-swap restore: download, decompress, hash and load together.
+// Nothing of live changes before the swap, and the swap happens only when
+// the whole object has been read, decompressed without error (zstd and gzip
+// carry their own checksums), accepted whole by the engine (pg_restore, the
+// mysqldump trailer, every block of a Mongo archive) and, when the object
+// has a sidecar, hashed to the SHA-256 it records. A dump that fails any of
+// these leaves live untouched and its shadow dropped.
 //
-// With LocalCopy, the verification pass also keeps the decompressed dump in
-// a file under TMPDIR (when the engine can read one and there is room), and
-// the engine loads that file instead of a second download: PostgreSQL then
-// restores with pg_restore --jobs. It is not the default: on the 2-core
-// benchmark (one large table, the server on the same cores) writing the copy
-// costs more than the parallel load saves, and the second download overlaps
-// the load anyway. It should pay (not measured here) where downloads are
-// slow, or where many large tables and indexes meet a server with cores to
-// spare.
+// With LocalCopy (and an engine that can read a file), a first pass checks
+// the dump and keeps it decompressed in an unlinked file under TMPDIR, which
+// the engine then loads: PostgreSQL with pg_restore --jobs. It is not the
+// default: on the 2-core benchmark (one large table, the server on the same
+// cores) writing the copy costs more than the parallel load saves. It
+// should pay where many large tables and indexes meet a server with cores
+// to spare.
 func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, error) {
 	d, how, err := layout.Choose(ctx, r.store, r.cfg.Instance, r.cfg.DB.Database, r.cfg.Filename)
 	if err != nil {
@@ -42,99 +45,151 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 	}
 	r.log.Info("restoring", "key", d.Key, "chosen_by", string(how), "dump_time", d.Time, "sanitise", script != "")
 
-	recorded, err := r.recordedSum(ctx, d.Key)
+	want, err := r.recordedSum(ctx, d.Key)
 	if err != nil {
 		return metrics.Result{}, err
 	}
+	if want == "" {
+		r.log.Warn("no checksum sidecar (a dump from the old scripts?): relying on the compression's checksums and the engine's completeness check", "key", d.Key)
+	}
+	opts := engine.RestoreOptions{SanitiseScript: script}
 
-	fr, canReadFile := r.eng.(fileRestorer)
-	var local *localCopy
-	if canReadFile && r.cfg.LocalCopy {
-		local = r.openLocalCopy(os.TempDir())
-		defer local.Close()
-	}
-
-	// Pass 1: download, decompress, hash, let the engine read it whole. A
-	// truncated, corrupt or foreign dump stops here.
-	verified, size, err := r.verify(ctx, d.Key, local)
-	if err != nil {
-		return metrics.Result{}, err
-	}
-	if recorded != "" && verified != recorded {
-		return metrics.Result{}, fmt.Errorf("%s: %w: the object's SHA-256 is %s, its sidecar %s says %s", d.Key, ErrChecksum, verified, layout.ChecksumKey(d.Key), recorded)
-	}
-	if recorded == "" {
-		r.log.Warn("no checksum sidecar (a dump from the old scripts?): checking both passes read the same bytes only", "key", d.Key)
-	}
-
-	if local != nil {
-		local.finish()
-	}
-	if local != nil && local.err == nil {
-		// The file holds exactly the bytes the verification read; it has no
-		// name, so nothing else can change it.
-		r.log.Info("loading into the shadow copy from the verified local copy", "key", d.Key, "bytes", local.n)
-		check := func() error {
-			fi, err := local.f.Stat()
-			if err != nil || fi.Size() != local.n {
-				return fmt.Errorf("the local copy of %s changed size after verification (%v)", d.Key, err)
-			}
-			return nil
+	if fr, ok := r.eng.(fileRestorer); ok && r.cfg.LocalCopy {
+		done, sum, err := r.restoreLocalCopy(ctx, d.Key, want, fr, opts)
+		if done || err != nil {
+			return metrics.Result{Size: sum.size, DumpTime: d.Time}, err
 		}
-		if err := fr.RestoreFile(ctx, local.f, engine.RestoreOptions{SanitiseScript: script, BeforeSwap: check}); err != nil {
-			return metrics.Result{}, err
-		}
-		return metrics.Result{Size: size, DumpTime: d.Time}, nil
-	}
-	if local != nil {
-		r.log.Warn("no local copy of the dump; downloading it again", "key", d.Key, "reason", local.err)
-		local.Close() // give the space back before the second pass
+		want = sum.sha256 // the stream must read the bytes just checked
 	}
 
-	// Pass 2: the real restore.
-	rc, err := r.store.Get(ctx, d.Key)
+	size, err := r.restoreStream(ctx, d.Key, want, opts)
 	if err != nil {
 		return metrics.Result{}, err
+	}
+	return metrics.Result{Size: size, DumpTime: d.Time}, nil
+}
+
+// restoreStream is the one-pass restore of key; want is the object's
+// expected SHA-256, "" when unknown. It returns the object's size.
+func (r *Runner) restoreStream(ctx context.Context, key, want string, opts engine.RestoreOptions) (int64, error) {
+	rc, err := r.store.Get(ctx, key)
+	if err != nil {
+		return 0, err
 	}
 	defer rc.Close()
 	meter := progress.Start(r.log, "restore download", r.cfg.ProgressInterval)
 	defer meter.Done()
 	h := sha256.New()
-	raw := meter.Reader(io.TeeReader(rc, h))
+	raw := meter.Reader(io.TeeReader(download{rc}, h))
 	dec, format, err := compress.NewReader(raw)
 	if err != nil {
-		return metrics.Result{}, fmt.Errorf("%s: %w", d.Key, err)
+		return 0, fmt.Errorf("%s: %w", key, err)
 	}
 	defer dec.Close()
+	stream := damaged{dec, format}
 	checked := false
 	check := func() error {
 		checked = true
 		// The engine may stop reading before the end of the stream (a
-		// trailer); hash every byte anyway.
-		if _, err := io.Copy(io.Discard, dec); err != nil {
-			return fmt.Errorf("reading the rest of %s: %w", d.Key, err)
+		// trailer); every byte must decompress and be hashed anyway.
+		if _, err := io.Copy(io.Discard, stream); err != nil {
+			return fmt.Errorf("refusing %s: %w", key, err)
 		}
 		if _, err := io.Copy(io.Discard, raw); err != nil {
-			return fmt.Errorf("reading the rest of %s: %w", d.Key, err)
+			return fmt.Errorf("reading the rest of %s: %w", key, err)
 		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != verified {
-			return fmt.Errorf("%s: %w: changed between verification (%s) and restore (%s)", d.Key, ErrChecksum, verified, got)
+		got := hex.EncodeToString(h.Sum(nil))
+		if want != "" && got != want {
+			return fmt.Errorf("%s: %w: the object's SHA-256 is %s, %s expected %s", key, ErrChecksum, got, layout.ChecksumKey(key), want)
 		}
-		r.log.Info("restore pass read the verified bytes; swapping", "key", d.Key, "sha256", verified)
+		r.log.Info("the whole dump was read and matches its checksum; swapping", "key", key, "sha256", got)
 		return nil
 	}
-	r.log.Info("loading into the shadow copy", "key", d.Key, "format", string(format))
-	err = r.eng.Restore(ctx, dec, engine.RestoreOptions{SanitiseScript: script, BeforeSwap: check})
-	if err != nil {
-		return metrics.Result{}, err
+	opts.BeforeSwap = check
+	r.log.Info("loading into the shadow copy", "key", key, "format", string(format))
+	if err := r.eng.Restore(ctx, stream, opts); err != nil {
+		return 0, fmt.Errorf("restoring %s: %w", key, err)
 	}
 	if !checked {
 		// The engine broke its contract; at least say whether the bytes matched.
 		if err := check(); err != nil {
-			return metrics.Result{}, fmt.Errorf("after the swap (the engine did not call BeforeSwap): %w", err)
+			return 0, fmt.Errorf("after the swap (the engine did not call BeforeSwap): %w", err)
 		}
 	}
-	return metrics.Result{Size: size, DumpTime: d.Time}, nil
+	return meter.Bytes(), nil
+}
+
+// damaged says, in an error reading a decompressed stream that is neither
+// its end nor the download's, that the dump is damaged: the engine reports
+// it as its input's error.
+type damaged struct {
+	r      io.Reader
+	format compress.Format
+}
+
+func (d damaged) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF && !errors.As(err, new(downloadError)) {
+		err = fmt.Errorf("the dump is damaged (%s stream): %w", d.format, err)
+	}
+	return n, err
+}
+
+// download marks the object body's read errors as the download's.
+type download struct{ r io.Reader }
+
+func (d download) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = downloadError{err}
+	}
+	return n, err
+}
+
+type downloadError struct{ err error }
+
+func (e downloadError) Error() string { return "downloading the dump: " + e.err.Error() }
+func (e downloadError) Unwrap() error { return e.err }
+
+// localSum is what the local copy's pass measured of the object.
+type localSum struct {
+	sha256 string
+	size   int64
+}
+
+// restoreLocalCopy checks key whole while keeping it decompressed in a
+// local file, then loads that file. done is false when there was no room
+// for the copy: the caller then streams the object, expecting the SHA-256
+// in sum when this pass read it.
+func (r *Runner) restoreLocalCopy(ctx context.Context, key, want string, fr fileRestorer, opts engine.RestoreOptions) (done bool, sum localSum, err error) {
+	local := r.openLocalCopy(os.TempDir())
+	if local == nil {
+		return false, sum, nil // it said why
+	}
+	defer local.Close()
+	sum.sha256, sum.size, err = r.verify(ctx, key, local)
+	if err != nil {
+		return false, sum, err
+	}
+	if want != "" && sum.sha256 != want {
+		return false, sum, fmt.Errorf("%s: %w: the object's SHA-256 is %s, %s expected %s", key, ErrChecksum, sum.sha256, layout.ChecksumKey(key), want)
+	}
+	local.finish()
+	if local.err != nil {
+		r.log.Warn("no local copy of the dump; downloading it again", "key", key, "reason", local.err)
+		return false, sum, nil
+	}
+	// The file holds exactly the bytes just checked; it has no name, so
+	// nothing else can change it.
+	r.log.Info("loading into the shadow copy from the verified local copy", "key", key, "bytes", local.n)
+	opts.BeforeSwap = func() error {
+		fi, err := local.f.Stat()
+		if err != nil || fi.Size() != local.n {
+			return fmt.Errorf("the local copy of %s changed size after verification (%v)", key, err)
+		}
+		return nil
+	}
+	return true, sum, fr.RestoreFile(ctx, local.f, opts)
 }
 
 // recordedSum reads the sidecar of key; "" when there is none.

@@ -49,8 +49,9 @@ S3 is configured by the AWS SDK's standard environment (AWS_REGION,
 AWS_ENDPOINT_URL_S3, keys or a web identity token). Tuning:
 ENVSYNC_PART_SIZE_MIB (8: dumps up to 78 GiB compressed),
 ENVSYNC_UPLOAD_CONCURRENCY (2), ENVSYNC_COMPRESS_THREADS (all cores),
-ENVSYNC_RESTORE_LOCAL_COPY (false: true keeps the verified dump under TMPDIR
-and restores it with pg_restore --jobs instead of downloading it again),
+ENVSYNC_RESTORE_LOCAL_COPY (false: a restore streams the dump in one pass;
+true first checks it into a file under TMPDIR, then restores that file with
+pg_restore --jobs, for servers with cores to spare),
 ENVSYNC_MYSQL_LOAD_WORKERS (connections loading rows into the MySQL shadow).`,
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{runner.OpBackup, runner.OpRestore, runner.OpTransform},

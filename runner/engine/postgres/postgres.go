@@ -241,7 +241,12 @@ func (e *Engine) feed(cmd *exec.Cmd, name string, r io.Reader, pausePoint string
 	}()
 	if err := cmd.Wait(); err != nil {
 		select {
-		case <-copied:
+		case cerr := <-copied:
+			// A dump that fails to decompress or download makes the tool
+			// fail on its truncated input: the reading error is the cause.
+			if cerr != nil && !errors.Is(cerr, syscall.EPIPE) && !errors.Is(cerr, os.ErrClosed) {
+				return fmt.Errorf("postgres: reading the dump: %w (then %v)", cerr, e.result(name, err, stderr))
+			}
 		case <-time.After(5 * time.Second):
 		}
 		return e.result(name, err, stderr)
