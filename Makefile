@@ -12,7 +12,7 @@ GOBIN := $(shell go env GOPATH)/bin
 PGBIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin))
 export PATH := $(GOBIN):$(PGBIN):$(PATH)
 
-.PHONY: gen vet test tools gen-check unit rules-check chart-check bench build demo
+.PHONY: gen vet test tools gen-check unit rules-check chart-check bench build demo schedule-png
 
 build:
 	go build -o bin/envsync ./cmd/envsync
@@ -52,6 +52,16 @@ test: tools gen-check unit rules-check chart-check
 bench: tools
 	set -o pipefail; go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 90m ./... | tee bench.out
 	@go run ./hack/benchtable bench.out
+
+# schedule-png renders out/schedule.svg, as a browser shows it, into
+# docs/schedule.png for the README.
+schedule-png: gen
+	@size=$$(grep -o 'width="[0-9.]*" height="[0-9.]*"' out/schedule.svg | head -1 | tr -dc '0-9 .='); \
+	w=$$(echo "$$size" | cut -d= -f2 | cut -d' ' -f1 | cut -d. -f1); h=$$(echo "$$size" | cut -d= -f3 | cut -d. -f1); \
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --hide-scrollbars \
+		--user-data-dir=$$(mktemp -d) --window-size=$$((w + 1)),$$((h + 1)) \
+		--screenshot=$(CURDIR)/docs/schedule.png file://$(CURDIR)/out/schedule.svg 2>/dev/null
+	@echo "wrote docs/schedule.png"
 
 # demo runs one night of two syncs of the example estate (chat-postgres,
 # release-mysql) on local servers started in temporary directories, prints

@@ -187,3 +187,44 @@ func TestAModelBuiltOutsideCUEIsCheckedForWhatTheSchemaWouldRefuse(t *testing.T)
 		t.Fatalf("errors:\n got %q\nwant %q", got, want)
 	}
 }
+
+func TestARestoreJustBeforeItsUpstreamBackupGetsANoteWithTheMoveThatFixesIt(t *testing.T) {
+	files := app(`	engine: "postgres"
+	database: "app_production"
+	personalData: false
+	environments: {
+		production: at: "03:00"
+		staging: at: "01:30"
+	}`)
+	root := writeEstate(t, files)
+	e, err := declare.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := check.Estate(e)
+	notes := fs.Notes()
+	if len(notes) != 1 || len(fs.Errors()) != 0 {
+		t.Fatalf("notes %q, errors %q: want one note and no error", notes, fs.Errors())
+	}
+	msg := notes[0].String()
+	for _, want := range []string{`sync "app" in staging`, "restore at 01:30 always reads the production dump of the day before (22h30m old", "starts 03:00, done by", "starting the restore at"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("note %q does not say %q", msg, want)
+		}
+	}
+	// Moved after the backup's worst-case end, the note goes.
+	files = app(`	engine: "postgres"
+	database: "app_production"
+	personalData: false
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:30"
+	}`)
+	e, err = declare.Load(writeEstate(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := check.Estate(e).Notes(); len(notes) != 0 {
+		t.Errorf("a restore two and a half hours after its upstream backup got %q", notes)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/envsync/envsync/model"
+	"github.com/envsync/envsync/timing"
 )
 
 // MaxCronJobName is the longest CronJob name Kubernetes accepts: the Job
@@ -34,6 +35,9 @@ type Finding struct {
 	// Warning marks another finding that is not an error: a declaration
 	// that is valid but most likely not what was meant.
 	Warning bool
+	// Note marks what is neither an error nor a risk, only worth knowing: a
+	// restore whose data is older than the schedule needs it to be.
+	Note bool
 	// Acknowledged is the estate's reason for accepting a hazard.
 	Acknowledged string
 }
@@ -60,7 +64,12 @@ type Findings []Finding
 
 // Errors returns the findings that are errors.
 func (fs Findings) Errors() Findings {
-	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return f.Hazard || f.Warning })
+	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return f.Hazard || f.Warning || f.Note })
+}
+
+// Notes returns the findings that are notes.
+func (fs Findings) Notes() Findings {
+	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return !f.Note })
 }
 
 // Warnings returns the findings that are warnings but not hazards.
@@ -91,37 +100,15 @@ func (fs Findings) Err() error {
 	return fmt.Errorf("%d error(s) in the estate:\n%s", len(errs), strings.Join(lines, "\n"))
 }
 
-// cronParser accepts standard five-field cron lines, as Kubernetes does.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
-
-// ParseSchedule parses a five-field cron line.
-func ParseSchedule(s string) (cron.Schedule, error) { return cronParser.Parse(s) }
-
 type checker struct {
-	e  *model.Estate
-	fs Findings
-	// backups indexes, per environment and instance, the jobs that back up.
-	backups map[[2]string][]jobRef
-}
-
-type jobRef struct {
-	sync *model.Sync
-	job  *model.Job
+	e    *model.Estate
+	fs   Findings
+	flow *timing.Flow
 }
 
 // Estate checks e and returns every finding, sorted.
 func Estate(e *model.Estate) Findings {
-	c := &checker{e: e, backups: map[[2]string][]jobRef{}}
-	for i := range e.Syncs {
-		s := &e.Syncs[i]
-		for k := range s.Jobs {
-			j := &s.Jobs[k]
-			if j.Ensure != model.Absent && j.Has(model.Backup) {
-				key := [2]string{j.Environment, s.Instance}
-				c.backups[key] = append(c.backups[key], jobRef{s, j})
-			}
-		}
-	}
+	c := &checker{e: e, flow: timing.NewFlow(e)}
 	c.environments()
 	c.classes()
 	c.syncs()
@@ -273,7 +260,7 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	if (j.TLS.Mode == "verify-ca" || j.TLS.Mode == "verify-full") && j.TLS.CA == nil {
 		add("tls mode %s checks the server's certificate against a CA bundle, but none is declared: set tls.ca (a configMap or secret of namespace %q, and its key)", j.TLS.Mode, env.Namespace)
 	}
-	if sched, err := ParseSchedule(j.Schedule); err != nil {
+	if sched, err := timing.Parse(j.Schedule); err != nil {
 		add("invalid cron schedule %q: %v", j.Schedule, err)
 	} else if classOK {
 		// The class decides when "not completed" is armed: it must run on
@@ -326,7 +313,7 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 		return
 	}
 	for _, db := range s.Databases {
-		if len(c.upstream(s, j, db)) == 0 && !(j.RestoreFrom == j.Environment && j.Has(model.Backup)) {
+		if len(c.flow.Upstream(s, j, db)) == 0 && !(j.RestoreFrom == j.Environment && j.Has(model.Backup)) {
 			add("restores %s/%s from %s, but no job in %s backs that database up", s.Instance, db, j.RestoreFrom, j.RestoreFrom)
 		}
 	}
@@ -343,36 +330,23 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	}
 }
 
-// upstream lists the jobs in j's upstream environment that back up db of
-// s's instance, other than j itself.
-func (c *checker) upstream(s *model.Sync, j *model.Job, db string) []jobRef {
-	var out []jobRef
-	for _, r := range c.backups[[2]string{j.RestoreFrom, s.Instance}] {
-		if r.job == j || !slices.Contains(r.sync.Databases, db) {
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
 // sanitisedUpstream reports whether every dump of db that j may restore was
 // sanitised before it was written: each upstream backup job sanitised it
 // itself, restored it sanitised from further up, or lives in an
 // environment that requires sanitising (and is checked in turn).
 func (c *checker) sanitisedUpstream(s *model.Sync, j *model.Job, db string, depth int) bool {
-	ups := c.upstream(s, j, db)
+	ups := c.flow.Upstream(s, j, db)
 	if len(ups) == 0 || depth == 0 {
 		return false
 	}
 	for _, u := range ups {
-		if u.job.Sanitise[db] != "" {
+		if u.Job.Sanitise[db] != "" {
 			continue
 		}
-		if env, ok := c.e.Environment(u.job.Environment); ok && env.Sanitise {
+		if env, ok := c.e.Environment(u.Job.Environment); ok && env.Sanitise {
 			continue
 		}
-		if u.job.Has(model.Restore) && c.sanitisedUpstream(u.sync, u.job, db, depth-1) {
+		if u.Job.Has(model.Restore) && c.sanitisedUpstream(u.Sync, u.Job, db, depth-1) {
 			continue
 		}
 		return false
@@ -392,7 +366,7 @@ func sortedKeys(m map[string]string) []string {
 // runDays lists the days of week (0 Sunday) a schedule fires on.
 func runDays(sched cron.Schedule) string {
 	var days []time.Weekday
-	for _, t := range starts(sched, weekStart, weekStart.AddDate(0, 0, 7)) {
+	for _, t := range timing.Starts(sched, timing.WeekStart, timing.WeekStart.Add(timing.Week)) {
 		if !slices.Contains(days, t.Weekday()) {
 			days = append(days, t.Weekday())
 		}

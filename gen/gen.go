@@ -1,6 +1,7 @@
 // Package gen turns a checked estate into the files of out/: per
 // environment, Helm values, CronJob and ConfigMap manifests, the
-// PrometheusRule, promtool rule and test files, and the Grafana dashboard.
+// PrometheusRule, promtool rule and test files, and the Grafana dashboard;
+// for the estate, a picture of its schedule (schedule.svg, schedule.html).
 // Generate is pure (it returns the files); Write puts them on disk.
 package gen
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/envsync/envsync/gen/dashboard"
 	"github.com/envsync/envsync/gen/kube"
+	"github.com/envsync/envsync/gen/picture"
 	"github.com/envsync/envsync/model"
 	"github.com/envsync/envsync/rules"
 )
@@ -44,6 +46,11 @@ func Generate(e *model.Estate) ([]File, error) {
 		}
 		files = append(files, fs...)
 	}
+	// The picture of the whole estate's schedule, for reviewers.
+	svg := picture.SVG(e, Notice)
+	files = append(files,
+		File{Path: path.Join(OutDir, "schedule.svg"), Data: svg},
+		File{Path: path.Join(OutDir, "schedule.html"), Data: picture.HTML(svg, Notice)})
 	return files, nil
 }
 

@@ -10,6 +10,8 @@ command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-pushgateway >/dev/null || need_apt+=(prometheus-pushgateway)
 command -v rclone >/dev/null || need_apt+=(rclone)
 command -v aws >/dev/null || need_apt+=(awscli)
+command -v chromium >/dev/null || need_apt+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${need_apt[*]}"
 	export DEBIAN_FRONTEND=noninteractive

@@ -40,6 +40,37 @@ func TestVetOnTheExampleEstateListsEveryHazardMarksTheAcknowledgedOnesAndSucceed
 	}
 }
 
+func TestVetAgesListsHowOldEveryRestoresDataIsWhenItLands(t *testing.T) {
+	out, _, err := envsync(t, "vet", "--ages", "--root", declaretest.CopyEstate(t, true))
+	if err != nil {
+		t.Fatalf("vet --ages failed: %v\n%s", err, out)
+	}
+	_, table, ok := strings.Cut(out, "SYNC ")
+	if !ok {
+		t.Fatalf("no table of ages:\n%s", out)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) != 5 {
+			t.Fatalf("row %q", line)
+		}
+		rows[f[0]+" "+f[1]] = f[2] + " " + f[3] + " " + f[4]
+	}
+	// chat-postgres: production backs up at 23:47 for up to 1h; staging
+	// restores at 01:47, taking up to 1h; integration restores staging's
+	// Monday dump at 03:47 and sanitises it.
+	if got := rows["chat-postgres staging"]; got != "production 2h 3h" {
+		t.Errorf("chat-postgres in staging: %q\n%s", got, out)
+	}
+	if _, ok := rows["chat-postgres production"]; ok {
+		t.Error("a backup-only job is listed")
+	}
+	if n := strings.Count(out, "\nnote: "); n != 2 {
+		t.Errorf("%d notes, want ckan's and transition's:\n%s", n, out)
+	}
+}
+
 func breakEstate(t *testing.T, dir string) {
 	t.Helper()
 	bad := "package syncs\n\nsyncs: \"broken-postgres\": {engine: \"postgres\", database: \"broken_production\", environments: staging: at: \"01:00\"}\n"

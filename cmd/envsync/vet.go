@@ -3,22 +3,31 @@ package main
 import (
 	"fmt"
 	"io"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/envsync/envsync/check"
 	"github.com/envsync/envsync/declare"
 	"github.com/envsync/envsync/model"
+	"github.com/envsync/envsync/timing"
 )
 
 func init() {
 	var rootDir string
+	var ages bool
 	cmd := &cobra.Command{
 		Use:   "vet",
 		Short: "Check the declarations in syncs/ and list every error and ordering hazard, writing nothing",
-		Args:  cobra.NoArgs,
+		Long: `Check the declarations in syncs/ and list every error, warning, ordering
+hazard and note, writing nothing. With --ages, also list for every restore
+how old its data is when it lands: from the start of the backup at the top
+of the flow (production's) to the end of the restore and its sanitising,
+at best (every run quick) and at worst (every run at its tier's "taking a
+long time" threshold, reading only what has finished).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, findings, err := loadAndCheck(rootDir)
+			e, findings, err := loadAndCheck(rootDir)
 			if err != nil {
 				return err
 			}
@@ -26,10 +35,14 @@ func init() {
 			if n := len(findings.Errors()); n > 0 {
 				return fmt.Errorf("%d error(s) in the estate", n)
 			}
+			if ages {
+				printAges(cmd.OutOrStdout(), e)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&rootDir, "root", "", "repository root holding cue.mod (default: found upward from the current directory)")
+	cmd.Flags().BoolVar(&ages, "ages", false, "also list how old each restore's data is when it lands, at best and at worst")
 	root.AddCommand(cmd)
 }
 
@@ -70,6 +83,26 @@ func printFindings(w io.Writer, fs check.Findings) {
 			fmt.Fprintf(w, "hazard: %s\n", f)
 		}
 	}
+	for _, f := range fs.Notes() {
+		fmt.Fprintf(w, "note: %s\n", f)
+	}
 	fmt.Fprintf(w, "%d error(s), %d hazard(s) of which %d acknowledged\n",
 		len(fs.Errors()), len(fs.Hazards()), len(fs.Hazards())-len(fs.Unacknowledged()))
+}
+
+// printAges lists, per restoring job, how old its data is when it lands.
+func printAges(w io.Writer, e *model.Estate) {
+	flow := timing.NewFlow(e)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSYNC\tENVIRONMENT\tDATA FROM\tAGE AT BEST\tAGE AT WORST")
+	for i := range e.Syncs {
+		s := &e.Syncs[i]
+		for k := range s.Jobs {
+			j := &s.Jobs[k]
+			if a, ok := flow.Age(s, j); ok {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, j.Environment, a.From, timing.Short(a.Best), timing.Short(a.Worst))
+			}
+		}
+	}
+	tw.Flush()
 }
