@@ -185,4 +185,3 @@ func countColour(t *testing.T, path string, r, g, b uint8) int {
 	}
 	return n
 }
-
