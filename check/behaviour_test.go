@@ -228,3 +228,25 @@ func TestARestoreJustBeforeItsUpstreamBackupGetsANoteWithTheMoveThatFixesIt(t *t
 		t.Errorf("a restore two and a half hours after its upstream backup got %q", notes)
 	}
 }
+
+func TestAPausedEnvironmentSuspendsEveryJobThereAndOnlyThere(t *testing.T) {
+	files := app(`	engine: "postgres"
+	database: "app_production"
+	personalData: false
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:00"
+	}`)
+	files["syncs/pause.cue"] = "package syncs\n\nenvironments: staging: suspend: true\n"
+	errs, _, e := vet(t, files)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	for _, s := range e.Syncs {
+		for _, j := range s.Jobs {
+			if j.Suspend != (j.Environment == "staging") {
+				t.Errorf("%s in %s: suspended %v", s.Name, j.Environment, j.Suspend)
+			}
+		}
+	}
+}

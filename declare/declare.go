@@ -405,6 +405,13 @@ type environmentDecl struct {
 		URL        string `json:"url"`
 		Datasource string `json:"datasource"`
 	} `json:"grafana"`
+	Suspend        bool              `json:"suspend"`
+	PodAnnotations map[string]string `json:"podAnnotations"`
+	ServiceAccount *struct {
+		Name        string            `json:"name"`
+		Create      bool              `json:"create"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"serviceAccount"`
 }
 
 type tlsDecl struct {

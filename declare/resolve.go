@@ -136,6 +136,10 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		if g := ed.Grafana; g != nil {
 			env.GrafanaURL, env.GrafanaDatasource = strings.TrimSuffix(g.URL, "/"), g.Datasource
 		}
+		env.Suspend, env.PodAnnotations = ed.Suspend, ed.PodAnnotations
+		if sa := ed.ServiceAccount; sa != nil {
+			env.ServiceAccount = &model.ServiceAccount{Name: sa.Name, Create: sa.Create, Annotations: sa.Annotations}
+		}
 	}
 	for _, name := range sortedKeys(d.Classes) {
 		cd := d.Classes[name]
@@ -291,6 +295,7 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 	if d.Suspend != nil {
 		j.Suspend = *d.Suspend
 	}
+	j.Suspend = j.Suspend || env.Suspend
 	if d.Ensure != "" {
 		j.Ensure = model.Ensure(d.Ensure)
 	}

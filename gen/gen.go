@@ -86,6 +86,15 @@ func environment(e *model.Estate, env string) ([]File, error) {
 			return nil, err
 		}
 	}
+	sa, err := kube.ServiceAccountObject(e, env)
+	if err != nil {
+		return nil, err
+	}
+	if sa != nil {
+		if err := addYAML("manifests/serviceaccount.yaml", sa); err != nil {
+			return nil, err
+		}
+	}
 	scripts, err := kube.ScriptsConfigMap(e, env)
 	if err != nil {
 		return nil, err

@@ -78,6 +78,21 @@ type Environment struct {
 	// Monitoring is where its PrometheusRule and dashboard ConfigMap go:
 	// the estate's, overridden by the environment's.
 	Monitoring Monitoring
+	// ServiceAccount is what its jobs run as; nil: the namespace's default.
+	ServiceAccount *ServiceAccount
+	// Suspend pauses every job of the environment (resolved into each
+	// job's Suspend).
+	Suspend bool
+	// PodAnnotations are added to every job's pod.
+	PodAnnotations map[string]string
+}
+
+// ServiceAccount is the Kubernetes ServiceAccount of an environment's jobs,
+// which carries their cloud credentials (EKS IRSA's role-arn annotation).
+type ServiceAccount struct {
+	Name        string
+	Create      bool // emitted by envsync, else owned by the cluster
+	Annotations map[string]string
 }
 
 // Monitoring places the monitoring objects of one environment.

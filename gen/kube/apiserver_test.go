@@ -34,7 +34,7 @@ type object struct {
 	doc                                         []byte // YAML
 }
 
-var plurals = map[string]string{"CronJob": "cronjobs", "ConfigMap": "configmaps", "PrometheusRule": "prometheusrules", "Job": "jobs", "Namespace": "namespaces"}
+var plurals = map[string]string{"CronJob": "cronjobs", "ConfigMap": "configmaps", "ServiceAccount": "serviceaccounts", "PrometheusRule": "prometheusrules", "Job": "jobs", "Namespace": "namespaces"}
 
 func parseObjects(t *testing.T, file string, data []byte) []object {
 	t.Helper()

@@ -15,7 +15,7 @@ import (
 // chartDrift renders valuesFile with the real helm and compares every
 // object with the Go rendering; it returns "" when they are semantically
 // equal, else a readable diff.
-func chartDrift(t *testing.T, valuesFile string, want []batchv1.CronJob, wantCM *corev1.ConfigMap) string {
+func chartDrift(t *testing.T, valuesFile string, want []batchv1.CronJob, wantCM *corev1.ConfigMap, wantSA *corev1.ServiceAccount) string {
 	t.Helper()
 	got := helmTemplate(t, valuesFile)
 	var drift []string
@@ -36,6 +36,16 @@ func chartDrift(t *testing.T, valuesFile string, want []batchv1.CronJob, wantCM 
 	case wantCM != nil:
 		if w, g := canonical(t, *wantCM), canonical(t, got.ConfigMaps[0]); w != g {
 			drift = append(drift, "ConfigMap:\n"+lineDiff(w, g))
+		}
+	}
+	switch {
+	case wantSA == nil && len(got.ServiceAccounts) != 0:
+		drift = append(drift, "the chart rendered a ServiceAccount, Go built none")
+	case wantSA != nil && len(got.ServiceAccounts) != 1:
+		drift = append(drift, "Go built one ServiceAccount, the chart rendered "+string(rune('0'+len(got.ServiceAccounts))))
+	case wantSA != nil:
+		if w, g := canonical(t, *wantSA), canonical(t, got.ServiceAccounts[0]); w != g {
+			drift = append(drift, "ServiceAccount:\n"+lineDiff(w, g))
 		}
 	}
 	return strings.Join(drift, "\n")
@@ -68,11 +78,15 @@ func assertChartMatchesGo(t *testing.T, e *model.Estate) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sa, err := kube.ServiceAccountObject(e, env.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(cjs) == 0 {
 				t.Fatalf("no CronJobs in %s: the comparison would prove nothing", env.Name)
 			}
 			file := writeValues(t, v)
-			if drift := chartDrift(t, file, cjs, cm); drift != "" {
+			if drift := chartDrift(t, file, cjs, cm, sa); drift != "" {
 				t.Errorf("helm template of chart/envsync differs from kube.CronJobs/ScriptsConfigMap in %s:\n%s", env.Name, drift)
 			}
 			helm(t, "lint", "--strict", chartDir, "--values", file)
@@ -100,15 +114,22 @@ func TestTheChartComparisonNoticesADriftInTheValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sa, err := kube.ServiceAccountObject(e, "staging")
+	if err != nil || sa == nil {
+		t.Fatalf("no ServiceAccount in staging: %v", err)
+	}
 	v.Jobs[0].Containers[0].Bucket = "s3://somewhere-else"
 	v.Scripts.Files["whitehall.sql"] = "SELECT 'tampered';\n"
-	drift := chartDrift(t, writeValues(t, v), cjs, cm)
+	v.ServiceAccount.Annotations["eks.amazonaws.com/role-arn"] = "arn:aws:iam::000000000000:role/elsewhere"
+	drift := chartDrift(t, writeValues(t, v), cjs, cm, sa)
 	for _, want := range []string{
 		"CronJob " + v.Jobs[0].Name + ":",
 		"\n-               value: s3://test-production-database-backups\n",
 		"\n+               value: s3://somewhere-else\n",
 		"ConfigMap:",
 		"\n+     SELECT 'tampered';\n",
+		"ServiceAccount:",
+		"role/elsewhere",
 	} {
 		if !strings.Contains(drift, want) {
 			t.Errorf("the drift report lacks %q:\n%s", want, drift)

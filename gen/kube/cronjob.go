@@ -41,6 +41,7 @@ func commonLabels(v *HelmValues) map[string]string {
 
 func jobLabels(v *HelmValues, j Job) map[string]string {
 	l := commonLabels(v)
+	l["app.kubernetes.io/component"] = j.Name
 	l[LabelSync] = j.Name
 	l[LabelInstance] = j.Instance
 	l[LabelEngine] = j.Engine
@@ -132,13 +133,21 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 					}}},
 					Template: corev1.PodTemplateSpec{
 						ObjectMeta: metav1.ObjectMeta{
-							Labels: labels,
-							// A restore half done is costly: keep the
-							// cluster autoscaler from evicting it.
-							Annotations: map[string]string{"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+							Labels:      labels,
+							Annotations: podAnnotations(v),
 						},
 						Spec: corev1.PodSpec{
-							RestartPolicy:                corev1.RestartPolicyNever,
+							RestartPolicy:      corev1.RestartPolicyNever,
+							ServiceAccountName: serviceAccountName(v),
+							// The runner needs no Service's address in its
+							// environment; a namespace with many Services
+							// would only lengthen it.
+							EnableServiceLinks: ptr.To(false),
+							// The runner never calls the Kubernetes API. EKS
+							// IRSA does not need this token either: its
+							// webhook mounts a projected token of its own
+							// (AWS_WEB_IDENTITY_TOKEN_FILE) into pods whose
+							// ServiceAccount has the role-arn annotation.
 							AutomountServiceAccountToken: ptr.To(false),
 							SecurityContext: &corev1.PodSecurityContext{
 								RunAsNonRoot:   ptr.To(true),
@@ -214,4 +223,47 @@ func resources(r Resources) corev1.ResourceRequirements {
 		return out
 	}
 	return corev1.ResourceRequirements{Requests: list(r.Requests), Limits: list(r.Limits)}
+}
+
+func serviceAccountName(v *HelmValues) string {
+	if v.ServiceAccount == nil {
+		return ""
+	}
+	return v.ServiceAccount.Name
+}
+
+// ServiceAccountObject is the ServiceAccount of env's jobs when envsync creates
+// it; nil when the environment names none or the cluster owns it.
+func ServiceAccountObject(e *model.Estate, env string) (*corev1.ServiceAccount, error) {
+	v, err := Values(e, env)
+	if err != nil {
+		return nil, err
+	}
+	return renderServiceAccount(v), nil
+}
+
+// renderServiceAccount is the Go rendering; chart/envsync's
+// templates/serviceaccount.yaml is the Helm one.
+func renderServiceAccount(v *HelmValues) *corev1.ServiceAccount {
+	sa := v.ServiceAccount
+	if sa == nil || !sa.Create {
+		return nil
+	}
+	return &corev1.ServiceAccount{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: sa.Name, Namespace: v.Namespace, Labels: commonLabels(v), Annotations: sa.Annotations,
+		},
+		AutomountServiceAccountToken: ptr.To(false),
+	}
+}
+
+// podAnnotations are the environment's, and the one that keeps the cluster
+// autoscaler from evicting a pod: a restore half done is costly.
+func podAnnotations(v *HelmValues) map[string]string {
+	a := map[string]string{"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
+	for k, val := range v.PodAnnotations {
+		a[k] = val
+	}
+	return a
 }

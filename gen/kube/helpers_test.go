@@ -158,8 +158,9 @@ func writeValues(t testing.TB, v any) string {
 
 // rendered is what `helm template` gave, decoded into typed objects.
 type rendered struct {
-	CronJobs   []batchv1.CronJob
-	ConfigMaps []corev1.ConfigMap
+	CronJobs        []batchv1.CronJob
+	ConfigMaps      []corev1.ConfigMap
+	ServiceAccounts []corev1.ServiceAccount
 }
 
 func helmTemplate(t testing.TB, valuesFile string) rendered {
@@ -194,6 +195,12 @@ func helmTemplate(t testing.TB, valuesFile string) rendered {
 				t.Fatalf("decoding a rendered ConfigMap: %v\n%s", err, doc)
 			}
 			r.ConfigMaps = append(r.ConfigMaps, cm)
+		case "ServiceAccount":
+			var sa corev1.ServiceAccount
+			if err := yaml.UnmarshalStrict(doc, &sa); err != nil {
+				t.Fatalf("decoding a rendered ServiceAccount: %v\n%s", err, doc)
+			}
+			r.ServiceAccounts = append(r.ServiceAccounts, sa)
 		default:
 			t.Fatalf("the chart rendered an unexpected %s:\n%s", tm.Kind, doc)
 		}

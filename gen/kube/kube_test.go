@@ -620,3 +620,57 @@ func TestTmpIsBoundedByItsSizeLimitAndRequestedAsEphemeralStorage(t *testing.T) 
 		}
 	}
 }
+
+func TestJobsRunAsTheirEnvironmentsServiceAccountWhichEnvsyncCreatesUnlessTheClusterOwnsIt(t *testing.T) {
+	e := testEstate(t)
+	for _, c := range []struct {
+		env, account string
+		created      bool
+	}{
+		{"production", "", false}, // none declared: the namespace's default
+		{"staging", "envsync", true},
+		{"integration", "db-backup", false},
+	} {
+		for _, cj := range cronJobs(t, e, c.env) {
+			spec := cj.Spec.JobTemplate.Spec.Template.Spec
+			if spec.ServiceAccountName != c.account {
+				t.Errorf("%s in %s: serviceAccountName %q, want %q", cj.Name, c.env, spec.ServiceAccountName, c.account)
+			}
+			if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+				t.Errorf("%s in %s: the API token is mounted", cj.Name, c.env)
+			}
+		}
+		sa, err := kube.ServiceAccountObject(e, c.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (sa != nil) != c.created {
+			t.Fatalf("%s: ServiceAccount %+v, want one created: %v", c.env, sa, c.created)
+		}
+		if sa != nil && (sa.Name != c.account || sa.Namespace != "db-sync" ||
+			sa.Annotations["eks.amazonaws.com/role-arn"] != "arn:aws:iam::123456789012:role/envsync-staging" || sa.Labels[kube.LabelEnvironment] != c.env) {
+			t.Errorf("%s: ServiceAccount %+v", c.env, sa.ObjectMeta)
+		}
+	}
+}
+
+func TestAPausedEnvironmentSuspendsEveryJobAndPodsGetItsAnnotationsComponentAndNoServiceLinks(t *testing.T) {
+	e := testEstate(t)
+	for i := range e.Environments {
+		if e.Environments[i].Name == "staging" {
+			e.Environments[i].PodAnnotations = map[string]string{"argocd.argoproj.io/sync-options": "Prune=false"}
+		}
+	}
+	for _, cj := range cronJobs(t, e, "staging") {
+		pod := cj.Spec.JobTemplate.Spec.Template
+		if pod.Annotations["argocd.argoproj.io/sync-options"] != "Prune=false" || pod.Annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"] != "false" {
+			t.Errorf("%s: pod annotations %v", cj.Name, pod.Annotations)
+		}
+		if cj.Labels["app.kubernetes.io/component"] != cj.Name || pod.Labels["app.kubernetes.io/component"] != cj.Name {
+			t.Errorf("%s: component label %q", cj.Name, cj.Labels["app.kubernetes.io/component"])
+		}
+		if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+			t.Errorf("%s: service links enabled", cj.Name)
+		}
+	}
+}

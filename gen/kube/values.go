@@ -12,6 +12,7 @@ package kube
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"path"
 	"sort"
 	"strings"
@@ -58,7 +59,20 @@ type HelmValues struct {
 	Defaults       Defaults `json:"defaults"`
 	Scripts        Scripts  `json:"scripts"`
 	CAMountPath    string   `json:"caMountPath"` // where a job's CA bundle is mounted
-	Jobs           []Job    `json:"jobs"`        // sorted by name
+	// ServiceAccount is what every job runs as; nil: the namespace's default.
+	ServiceAccount *ServiceAccount `json:"serviceAccount,omitempty"`
+	// PodAnnotations are added to every job's pod.
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
+	Jobs           []Job             `json:"jobs"` // sorted by name
+}
+
+// ServiceAccount is the account of the environment's jobs, which carries
+// their S3 credentials (EKS IRSA: the role-arn annotation), and whether the
+// chart creates it.
+type ServiceAccount struct {
+	Name        string            `json:"name"`
+	Create      bool              `json:"create"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // Defaults are the policy shared by every job of the environment.
@@ -180,6 +194,16 @@ func Values(e *model.Estate, env string) (*HelmValues, error) {
 		Scripts:     Scripts{ConfigMap: ScriptsConfigMapName, MountPath: ScriptsMountPath},
 		CAMountPath: CAMountPath,
 		Jobs:        []Job{},
+	}
+	// Copies: the values are the caller's to change, the model is not.
+	if len(environment.PodAnnotations) > 0 {
+		v.PodAnnotations = maps.Clone(environment.PodAnnotations)
+	}
+	if sa := environment.ServiceAccount; sa != nil {
+		v.ServiceAccount = &ServiceAccount{Name: sa.Name, Create: sa.Create, Annotations: maps.Clone(sa.Annotations)}
+		if errs := validation.IsDNS1123Subdomain(sa.Name); len(errs) > 0 {
+			return nil, fmt.Errorf("environment %q: serviceAccount %q: %s", env, sa.Name, strings.Join(errs, "; "))
+		}
 	}
 	if len(files) > 0 {
 		v.Scripts.Files = map[string]string{}

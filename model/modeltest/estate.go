@@ -16,7 +16,8 @@ var (
 
 // Estate returns a fresh estate: production backs up daily, staging restores
 // from production on weekdays, integration (sanitised) restores from staging
-// on Mondays. Its syncs:
+// on Mondays. Staging's jobs run as a ServiceAccount envsync creates (with
+// an IRSA role), integration's as one the cluster owns. Its syncs:
 //   - chat-postgres: everywhere, sanitised in integration, where TLS is
 //     verified against a CA bundle from a Secret;
 //   - whitehall-mysql: staging sanitise script, slower backup tier, TLS
@@ -33,8 +34,10 @@ func Estate() *model.Estate {
 		Pushgateway: "http://prometheus-pushgateway.monitoring.svc:9091",
 		Environments: []model.Environment{
 			{Name: "production", Bucket: "s3://test-production-database-backups", Namespace: "db-sync", Class: "daily"},
-			{Name: "staging", Bucket: "s3://test-staging-database-backups", Namespace: "db-sync", Class: "weekdays", RestoreFrom: "production", TransformLimit: 45 * time.Minute},
-			{Name: "integration", Bucket: "s3://test-integration-database-backups", Namespace: "db-sync", Class: "weekly-monday", RestoreFrom: "staging", TransformLimit: 30 * time.Minute, Sanitise: true},
+			{Name: "staging", Bucket: "s3://test-staging-database-backups", Namespace: "db-sync", Class: "weekdays", RestoreFrom: "production", TransformLimit: 45 * time.Minute,
+				ServiceAccount: &model.ServiceAccount{Name: "envsync", Create: true, Annotations: map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/envsync-staging"}}},
+			{Name: "integration", Bucket: "s3://test-integration-database-backups", Namespace: "db-sync", Class: "weekly-monday", RestoreFrom: "staging", TransformLimit: 30 * time.Minute, Sanitise: true,
+				ServiceAccount: &model.ServiceAccount{Name: "db-backup"}},
 		},
 		Classes: []model.Class{
 			{Name: "daily", Days: everyDay, ArmedDays: everyDay, Window: 25 * time.Hour},

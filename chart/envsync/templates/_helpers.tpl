@@ -13,6 +13,7 @@ Labels of a job's CronJob, Job and pod. Argument: dict "root" "job".
 */}}
 {{- define "envsync.jobLabels" -}}
 {{ include "envsync.labels" .root }}
+app.kubernetes.io/component: {{ .job.name | quote }}
 envsync.io/engine: {{ .job.engine | quote }}
 envsync.io/instance: {{ .job.instance | quote }}
 envsync.io/sync: {{ .job.name | quote }}
