@@ -113,6 +113,9 @@ func Estate(e *model.Estate) Findings {
 	c.classes()
 	c.syncs()
 	c.hazards()
+	if e.Alerting.Undeclared == nil {
+		c.fs = append(c.fs, Finding{Warning: true, Msg: `alerting.undeclared is not set: a series that no job declares (a job made by hand under another name, another chart's) gets "operation failed" only, no "taking a long time" or "not completed"; name a tier and a class there`})
+	}
 	slices.SortStableFunc(c.fs, func(a, b Finding) int {
 		if x := strings.Compare(a.Pos.File, b.Pos.File); x != 0 {
 			return x

@@ -502,3 +502,33 @@ func TestASyncThatRunsNowhereIsAWarning(t *testing.T) {
 		t.Errorf("warnings: %v", ws)
 	}
 }
+
+func TestWithoutAnUndeclaredTierAndClassUndeclaredSeriesAreAWarningAndUnknownOnesAnError(t *testing.T) {
+	// The test estate without its alerting.undeclared, plus files.
+	load := func(files map[string]string) (*model.Estate, error) {
+		root := writeEstate(t, files)
+		est := filepath.Join(root, "syncs", "estate.cue")
+		data, err := os.ReadFile(est)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stripped := strings.Replace(string(data), `undeclared: {tier: "quicker", class: "daily"}`, "", 1)
+		if stripped == string(data) {
+			t.Fatal("the test estate has no alerting.undeclared to remove")
+		}
+		os.WriteFile(est, []byte(stripped), 0o644)
+		return declare.Load(root)
+	}
+	e, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := check.Estate(e).Warnings()
+	if len(ws) != 1 || !strings.Contains(ws[0].Msg, "alerting.undeclared is not set") {
+		t.Errorf("warnings %q, want the one about alerting.undeclared", ws)
+	}
+	_, err = load(map[string]string{"syncs/undeclared.cue": "package syncs\n\nalerting: undeclared: {tier: \"quickest\", class: \"daily\"}\n"})
+	if err == nil || !strings.Contains(err.Error(), "syncs/undeclared.cue:3:") || !strings.Contains(err.Error(), `unknown tier "quickest" (declared: quicker, slower)`) {
+		t.Errorf("error %v, want one naming the file, line and tier", err)
+	}
+}

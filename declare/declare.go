@@ -447,6 +447,10 @@ type alertingDecl struct {
 	DashboardURL  string            `json:"dashboardURL"`
 	DashboardUID  string            `json:"dashboardUID"`
 	DashboardName string            `json:"dashboardName"`
+	Undeclared    *struct {
+		Tier  string `json:"tier"`
+		Class string `json:"class"`
+	} `json:"undeclared"`
 }
 
 type estateDecl struct {

@@ -160,6 +160,15 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 			Resources: resources(td.Resources),
 		})
 	}
+	if u := a.Undeclared; u != nil {
+		e.Alerting.Undeclared = &model.Undeclared{Tier: u.Tier, Class: u.Class}
+		if _, ok := e.Tier(u.Tier); !ok {
+			r.errorf(r.at("alerting", "undeclared", "tier"), cuePath("alerting", "undeclared", "tier"), "unknown tier %q (declared: %s)", u.Tier, e.TierNames())
+		}
+		if _, ok := e.Class(u.Class); !ok {
+			r.errorf(r.at("alerting", "undeclared", "class"), cuePath("alerting", "undeclared", "class"), "unknown class %q (declared: %s)", u.Class, classNames(e))
+		}
+	}
 	for _, name := range sortedKeys(d.Syncs) {
 		e.Syncs = append(e.Syncs, r.sync(e, name, d.Syncs[name]))
 	}

@@ -176,7 +176,13 @@ type Alerting struct {
 	DashboardURL  string            // dashboard_url annotation
 	DashboardUID  string            // stable uid of the generated dashboard
 	DashboardName string
+	// Undeclared, when not nil, is the tier and class whose alerts cover
+	// series no job of the environment declares.
+	Undeclared *Undeclared
 }
+
+// Undeclared names a tier and a schedule class.
+type Undeclared struct{ Tier, Class string }
 
 // Position is where something was declared, for error messages.
 type Position struct {

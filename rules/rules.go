@@ -288,6 +288,13 @@ func (b *builder) takingLong() ([]alert, error) {
 			expr := fmt.Sprintf("(\n%s\n) == %d", union(MetricState, selectors(want, b.universe), "", "  "), StateRunning)
 			out = append(out, b.longAlert(name, expr, threshold, want, LabelTier, tier.Name))
 		}
+		a, ok, err := b.undeclaredTakingLong(name, op)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, a)
+		}
 	}
 	transforms := b.filter(func(s Series) bool { return s.Operation == model.Transform })
 	if len(transforms) > 0 {
@@ -339,27 +346,13 @@ func (b *builder) notCompleted() ([]alert, error) {
 				class.Name, want[0].Sync, b.env.Name)
 		}
 		last := union(MetricTimestamp, selectors(want, b.universe), fmt.Sprintf("%s=%q", LabelState, "succeeded"), "  ")
-		expr := fmt.Sprintf("time() - max by (%s) (\n%s\n) > %d", aggregateBy, last, int64(class.Window/time.Second))
-		if armed := armedDays(class); armed != "" {
-			expr += "\nand on () (" + armed + ")"
-		}
-		window := promModel.Duration(class.Window).String()
-		annotate := func(l func(string) string) map[string]string {
-			return b.annotations(AlertNotCompleted,
-				fmt.Sprintf("Database %s has not succeeded for %s: %s on %s", l(LabelOperation), window, l(LabelDatabase), l(LabelInstance)),
-				fmt.Sprintf("The last successful %s of database %s on %s in %s is more than %s old (schedule class %s).",
-					l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, window, class.Name))
-		}
-		out = append(out, alert{
-			kind: kindNotCompleted, series: want, hold: class.Window, class: class,
-			rule: monitoringv1.Rule{
-				Alert: AlertNotCompleted, Expr: intstr.FromString(expr),
-				Labels: b.labels(LabelClass, class.Name), Annotations: annotate(Template),
-			},
-			annotate: annotate,
-		})
+		out = append(out, b.notCompletedAlert(class, last, want))
 	}
-	return out, nil
+	a, ok, err := b.undeclaredNotCompleted()
+	if ok {
+		out = append(out, a)
+	}
+	return out, err
 }
 
 // armedDays is the PromQL condition on day_of_week() (UTC) for the days the

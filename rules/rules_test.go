@@ -127,6 +127,9 @@ func selections(t *testing.T, out *Output, alert, label string) map[string][][]*
 				t.Fatal(err)
 			}
 			key := r.Labels[label]
+			if r.Labels[LabelUndeclared] == "true" {
+				key = "undeclared " + key
+			}
 			if _, dup := got[key]; dup {
 				t.Fatalf("two %s rules with %s=%q", alert, label, key)
 			}
@@ -360,6 +363,43 @@ func TestThePrometheusRuleCarriesTheDeclaredLabelsInTheDeclaredNamespace(t *test
 	for k := range pr.Labels {
 		if strings.HasPrefix(k, "envsync/") {
 			t.Errorf("label %s: every envsync label key starts with envsync.io/", k)
+		}
+	}
+}
+
+// A series that no job of the environment declares (a manual job, another
+// chart's) is selected by the undeclared tier's and class's rules, and by
+// no other; declared series never by those (the test above).
+func TestAnUndeclaredSeriesIsCoveredByTheUndeclaredRulesOnly(t *testing.T) {
+	for name, e := range estates(t) {
+		u := e.Alerting.Undeclared
+		if u == nil {
+			t.Fatalf("%s declares no alerting.undeclared", name)
+		}
+		for _, env := range e.Environments {
+			out := build(t, e, env.Name)
+			for _, c := range []struct {
+				alert, label, want string
+				op                 model.Operation
+				metric             string
+			}{
+				{AlertBackupTakingLong, LabelTier, "undeclared " + u.Tier, model.Backup, MetricState},
+				{AlertRestoreTakingLong, LabelTier, "undeclared " + u.Tier, model.Restore, MetricState},
+				{AlertNotCompleted, LabelClass, "undeclared " + u.Class, model.Backup, MetricTimestamp},
+				{AlertNotCompleted, LabelClass, "undeclared " + u.Class, model.Restore, MetricTimestamp},
+			} {
+				l := seriesLabels(undeclaredExample(c.op, "", ""))
+				l[LabelState] = "succeeded"
+				selectedBy := []string{}
+				for key, sets := range selections(t, out, c.alert, c.label) {
+					if selects(sets, c.metric, l) {
+						selectedBy = append(selectedBy, key)
+					}
+				}
+				if len(selectedBy) != 1 || selectedBy[0] != c.want {
+					t.Errorf("%s/%s: an undeclared %s is selected by the %s rules %q, want only %q", name, env.Name, c.op, c.alert, selectedBy, c.want)
+				}
+			}
 		}
 	}
 }

@@ -56,6 +56,7 @@ func Estate() *model.Estate {
 			DashboardURL:  "https://grafana.example.org/d/envsync",
 			DashboardUID:  "envsync",
 			DashboardName: "Database syncs",
+			Undeclared:    &model.Undeclared{Tier: "quicker", Class: "daily"},
 		},
 		Syncs: []model.Sync{
 			{
