@@ -7,8 +7,9 @@
 // arithmetic is package timing's.
 //
 // The horizontal axis is one day, noon to noon, rather than a week: jobs
-// run for minutes to hours at night, and on a week's axis an hour is a few
-// pixels wide. The days a job runs on are written beside its name.
+// run for minutes to hours at night, and on a week's axis (tried: seven
+// pixels an hour) a run's operations cannot be told apart and the links
+// bunch together. The days a job runs on are written beside its name.
 package picture
 
 import (
