@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/envsync/envsync/gen/kube"
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/testenv"
 )
@@ -434,6 +435,82 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 			}
 			if point.pause != "check" && !strings.Contains(logs, "left by a killed restore") {
 				t.Errorf("the next run did not say it cleaned up:\n%s", logs)
+			}
+		})
+	}
+
+	// Kubernetes stops a job at its deadline, or a pod being evicted, with
+	// SIGTERM, then SIGKILL after the pod's grace period. The signal arrives
+	// at each phase (the test resumes the paused run right after sending
+	// it): the runner stops its child, drops its shadow, puts live back as
+	// it was, pushes state 0 and exits non-zero, well within the grace
+	// period, so the next run has nothing to clean.
+	for _, point := range []struct{ name, pause, localCopy string }{
+		{"while checking the dump into a local copy", "check", "true"},
+		{"during the restore into the shadow", "restore", "false"},
+		{"during the sanitise script", "sanitise", "false"},
+		{"just before the swap, with live refusing connections", "swap", "false"},
+	} {
+		t.Run("SIGTERM "+point.name+": live intact, nothing left, state 0 pushed, a non-zero exit", func(t *testing.T) {
+			r.dst.Exec(t, pgDatabase, "UPDATE people SET name = 'marker of the old copy' WHERE id = 1")
+			before := r.dst.Snapshot(t, pgDatabase)
+			dir, tmp := t.TempDir(), t.TempDir()
+			run := r.start(t, r.dst, "restore", "SANITISE_SCRIPT="+writeScript(t, pgSanitise), "ENVSYNC_TEST_PAUSE="+point.pause+":"+dir,
+				"TMPDIR="+tmp, "ENVSYNC_RESTORE_LOCAL_COPY="+point.localCopy)
+			paused := filepath.Join(dir, point.pause)
+			deadline := time.Now().Add(2 * time.Minute)
+			for {
+				if _, err := os.Stat(paused); err == nil {
+					break
+				}
+				select {
+				case err := <-run.done:
+					t.Fatalf("the restore ended (%v) before reaching %q:\n%s", err, point.pause, run.logs.String())
+				case <-time.After(10 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the restore never reached %q:\n%s", point.pause, run.logs.String())
+				}
+			}
+			if point.pause == "swap" && r.dst.AllowsConnections(t, pgDatabase) {
+				t.Fatal("the signal point is not where live refuses connections: the test proves less than it says")
+			}
+			sent := time.Now()
+			run.cmd.Process.Signal(syscall.SIGTERM)
+			os.Remove(paused)
+			var err error
+			select {
+			case err = <-run.done:
+				run.done <- err
+			case <-time.After(time.Duration(kube.TerminationGracePeriodSeconds) * time.Second):
+				t.Fatalf("the run did not end within the pod's grace period after SIGTERM:\n%s", run.logs.String())
+			}
+			logs := run.logs.String()
+			t.Logf("ended %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
+			if err == nil {
+				t.Fatalf("the run exited 0 after SIGTERM:\n%s", logs)
+			}
+			if !hasLine(logs, `"msg":"operation failed"`, "stopped (terminated signal received)") {
+				t.Errorf("the failure and its reason are not logged:\n%s", logs)
+			}
+			s := r.pgw.Series(t, "db_backup_job_state", map[string]string{"operation": "restore"})
+			if len(s) != 1 || s[0].Value != 0 {
+				t.Errorf("state pushed %+v, want 0", s)
+			}
+			if side := pgSideDatabases(t, r.dst); len(side) != 0 {
+				t.Errorf("databases left beside live: %v", side)
+			}
+			if !r.dst.AllowsConnections(t, pgDatabase) {
+				t.Error("live refuses connections after the run ended")
+			}
+			if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
+				t.Fatalf("live changed: %s", diff)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("files left in TMPDIR: %v", left)
+			}
+			if out, _ := exec.Command("pgrep", "-f", pgDatabase+"_envsync_shadow").Output(); len(out) > 0 {
+				t.Errorf("a child still works on the shadow: pids %s", out)
 			}
 		})
 	}

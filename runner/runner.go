@@ -180,6 +180,11 @@ func (r *Runner) Run(ctx context.Context, op string, args []string) error {
 			err = r.transform(ctx, script)
 		}
 	}
+	if err != nil && ctx.Err() != nil {
+		// Stopped from outside (Kubernetes' SIGTERM at the deadline or an
+		// eviction): that is the reason, whatever the child said on dying.
+		err = fmt.Errorf("stopped (%v), cleaned up: %w", context.Cause(ctx), err)
+	}
 	err = r.redact.Err(err)
 	res.Err = err
 	end := r.now()

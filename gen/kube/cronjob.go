@@ -21,6 +21,15 @@ const (
 	LabelEnvironment = model.LabelEnvironment
 )
 
+// TerminationGracePeriodSeconds is how long a job's pod has between
+// SIGTERM (its deadline passed, or it is being evicted) and SIGKILL. The
+// runner then stops its child tool, drops its shadow (each clean-up step
+// is bounded at a minute), lets live accept connections again, aborts an
+// unfinished upload and pushes state 0 (bounded at 10 s): three minutes
+// cover the worst case, where Kubernetes' default of 30 s would cut a slow
+// DROP DATABASE short and leave the clean-up to the next run.
+const TerminationGracePeriodSeconds int64 = 180
+
 // CronJobs returns the CronJobs of environment env, sorted by name: one per
 // sync that runs there, none for a sync whose job is ensure: absent.
 func CronJobs(e *model.Estate, env string) ([]batchv1.CronJob, error) {
@@ -137,8 +146,9 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 							Annotations: podAnnotations(v),
 						},
 						Spec: corev1.PodSpec{
-							RestartPolicy:      corev1.RestartPolicyNever,
-							ServiceAccountName: serviceAccountName(v),
+							RestartPolicy:                 corev1.RestartPolicyNever,
+							TerminationGracePeriodSeconds: ptr.To(v.Defaults.TerminationGracePeriodSeconds),
+							ServiceAccountName:            serviceAccountName(v),
 							// The runner needs no Service's address in its
 							// environment; a namespace with many Services
 							// would only lengthen it.

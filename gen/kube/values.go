@@ -83,6 +83,8 @@ type Defaults struct {
 	FailedJobsHistoryLimit     int32  `json:"failedJobsHistoryLimit"`
 	// RunAsUser is the runner image's user; also its group and fsGroup.
 	RunAsUser int64 `json:"runAsUser"`
+	// TerminationGracePeriodSeconds: see the constant.
+	TerminationGracePeriodSeconds int64 `json:"terminationGracePeriodSeconds"`
 }
 
 // Scripts is the ConfigMap of sanitise scripts and where jobs mount it.
@@ -185,11 +187,12 @@ func Values(e *model.Estate, env string) (*HelmValues, error) {
 		Image:          e.Image,
 		PushgatewayURL: e.Pushgateway,
 		Defaults: Defaults{
-			TimeZone:                   timeZone,
-			StartingDeadlineSeconds:    int64(startingDeadline / time.Second),
-			SuccessfulJobsHistoryLimit: successfulJobsHistoryLimit,
-			FailedJobsHistoryLimit:     failedJobsHistoryLimit,
-			RunAsUser:                  RunnerUID,
+			TimeZone:                      timeZone,
+			StartingDeadlineSeconds:       int64(startingDeadline / time.Second),
+			SuccessfulJobsHistoryLimit:    successfulJobsHistoryLimit,
+			FailedJobsHistoryLimit:        failedJobsHistoryLimit,
+			RunAsUser:                     RunnerUID,
+			TerminationGracePeriodSeconds: TerminationGracePeriodSeconds,
 		},
 		Scripts:     Scripts{ConfigMap: ScriptsConfigMapName, MountPath: ScriptsMountPath},
 		CAMountPath: CAMountPath,

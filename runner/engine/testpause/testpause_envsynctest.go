@@ -11,7 +11,9 @@ import (
 )
 
 // At stops at the point named by ENVSYNC_TEST_PAUSE=<point>:<dir>: it
-// creates <dir>/<point>, for the test to see, and sleeps until it is killed.
+// creates <dir>/<point>, for the test to see, and waits until the process
+// is killed or the test removes the file (after sending a signal, to see
+// what the run does at its next step).
 // The engines' points: check (part-way through reading the dump to check
 // it), restore (part-way through loading the shadow), sanitise (script run,
 // not committed), swap (shadow complete, nothing renamed).
@@ -20,9 +22,13 @@ func At(point string) {
 	if !ok || want != point {
 		return
 	}
-	os.WriteFile(filepath.Join(dir, point), nil, 0o644)
+	file := filepath.Join(dir, point)
+	os.WriteFile(file, nil, 0o644)
 	for {
-		time.Sleep(time.Hour)
+		if _, err := os.Stat(file); err != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
