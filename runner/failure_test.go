@@ -1,10 +1,14 @@
 package runner_test
 
 import (
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/envsync/envsync/runner"
 	"github.com/envsync/envsync/testenv"
@@ -116,5 +120,75 @@ func TestTheProductionGuardDecidesFromTheEnvironmentsName(t *testing.T) {
 		if got := runner.IsProduction(env); got != want {
 			t.Errorf("IsProduction(%q) = %v, want %v", env, got, want)
 		}
+	}
+}
+
+// A Pushgateway that is down, or that accepts connections and never
+// answers, costs the job a warning and at most the push timeout (10 s) per
+// push — four for a backup — never its outcome: the backup completes and
+// stores its dump.
+func TestAPushgatewayDownOrHungDoesNotChangeTheOutcomeAndCannotHangTheJob(t *testing.T) {
+	bin := envsyncBinary(t)
+	pg := testenv.StartPostgres(t)
+	pg.Exec(t, "postgres", "CREATE DATABASE chat_production")
+	pg.Exec(t, "chat_production", "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)")
+
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // accepted, never answered
+		}
+	}()
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downURL := "http://" + down.Addr().String()
+	down.Close() // nothing listens there any more
+
+	for name, url := range map[string]string{"hung": "http://" + hung.Addr().String(), "down": downURL} {
+		t.Run(name, func(t *testing.T) {
+			bucket := t.TempDir()
+			cmd := exec.CommandContext(t.Context(), bin, "run", "backup")
+			cmd.Env = []string{
+				"PATH=" + pg.BinDir + string(os.PathListSeparator) + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+				"DB_ENGINE=postgres", "DB_HOST=" + pg.Host, "DB_PORT=" + strconv.Itoa(pg.Port),
+				"DB_USER=" + pg.User, "DB_PASSWORD=" + pg.Password, "DB_DATABASE=chat_production",
+				"DB_INSTANCE=chat-postgres", "BUCKET=file://" + bucket, "ENVIRONMENT=staging",
+				"HOSTNAME=chat-postgres-29012345-abcde", "PROMETHEUS_PUSHGATEWAY_URL=" + url,
+			}
+			done := make(chan error, 1)
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("the backup failed: %v\n%s", err, out.String())
+				}
+			case <-time.After(3 * time.Minute):
+				cmd.Process.Kill()
+				t.Fatalf("the backup hung with the Pushgateway %s:\n%s", name, out.String())
+			}
+			dumps, _ := filepath.Glob(filepath.Join(bucket, "chat-postgres", "*-chat_production.pgdump.zst"))
+			if len(dumps) != 1 {
+				t.Errorf("dumps in the bucket: %v", dumps)
+			}
+			if !strings.Contains(out.String(), `"level":"WARN"`) || !strings.Contains(out.String(), "operation succeeded") {
+				t.Errorf("no warning about the Pushgateway, or no success:\n%s", out.String())
+			}
+		})
 	}
 }
