@@ -227,6 +227,51 @@ func TestMySQLRestoreKilledAtAnyPointLeavesLiveIntactAndTheNextRunSucceeds(t *te
 	}
 }
 
+func TestASecondMySQLRestoreStartedWhileOneRunsRefusesAndTheFirstCompletes(t *testing.T) {
+	e := newMyEstate(t)
+	mustRun(t, e, e.src, "backup")
+	want := mySnap(t, e.src)
+	dir := t.TempDir()
+	first := exec.Command(envsyncBinary(t), "run", "restore")
+	first.Env = e.env(t, e.dst, "ENVSYNC_TEST_PAUSE=restore:"+dir)
+	var out bytes.Buffer
+	first.Stdout, first.Stderr = &out, &out
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- first.Wait() }()
+	defer first.Process.Kill()
+	paused := filepath.Join(dir, "restore")
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		if _, err := os.Stat(paused); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first restore never reached its load:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	second, err := e.run(t, e.dst, "restore")
+	if err == nil || !strings.Contains(second, "another restore of "+myDatabase+" is running") {
+		t.Fatalf("the second restore did not refuse (%v):\n%s", err, second)
+	}
+	if !e.dst.SchemaExists(t, mysql.ShadowName(myDatabase)) {
+		t.Fatal("the second restore dropped the first one's shadow")
+	}
+	os.Remove(paused)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("the first restore failed after the second refused: %v\n%s", err, out.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the first restore did not finish:\n%s", out.String())
+	}
+	assertMySame(t, "live after the first restore", mySnap(t, e.dst), want)
+	assertNoMyWorkingSchemas(t, e.dst)
+}
+
 func TestMySQLAGzipDumpFromTheShellPipelineRestores(t *testing.T) {
 	e := newMyEstate(t)
 	want := mySnap(t, e.src)

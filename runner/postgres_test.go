@@ -439,6 +439,38 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 		})
 	}
 
+	t.Run("a second restore started while one runs (a manual job beside the scheduled one) refuses, and the first completes", func(t *testing.T) {
+		r.dst.Exec(t, pgDatabase, "UPDATE people SET name = 'marker of the old copy' WHERE id = 1")
+		dir := t.TempDir()
+		first := r.start(t, r.dst, "restore", "ENVSYNC_TEST_PAUSE=restore:"+dir)
+		paused := filepath.Join(dir, "restore")
+		for deadline := time.Now().Add(2 * time.Minute); ; {
+			if _, err := os.Stat(paused); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the first restore never reached its load:\n%s", first.logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		err, logs := r.run(t, r.dst, "restore")
+		if err == nil || !hasLine(logs, `"msg":"operation failed"`, "another restore of") {
+			t.Fatalf("the second restore did not refuse (%v):\n%s", err, logs)
+		}
+		os.Remove(paused)
+		if err, logs := first.wait(t); err != nil {
+			t.Fatalf("the first restore failed after the second refused: %v\n%s", err, logs)
+		}
+		var n int64
+		r.dst.Connect(t, pgDatabase).QueryRow(ctx, "SELECT count(*) FROM people WHERE name = 'marker of the old copy'").Scan(&n)
+		if n != 0 {
+			t.Error("live is still the old copy")
+		}
+		if side := pgSideDatabases(t, r.dst); len(side) != 0 {
+			t.Errorf("databases left beside live: %v", side)
+		}
+	})
+
 	// Kubernetes stops a job at its deadline, or a pod being evicted, with
 	// SIGTERM, then SIGKILL after the pod's grace period. The signal arrives
 	// at each phase (the test resumes the paused run right after sending

@@ -61,6 +61,14 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	if err := db.PingContext(ctx); err != nil {
 		return fmt.Errorf("mysql: connecting to %s:%d: %w", e.cfg.Host, e.cfg.Port, err)
 	}
+	// One restore of a schema at a time: a second one would drop the
+	// first one's shadow. The named lock goes with its session, so a killed
+	// run does not hold it.
+	unlock, err := e.restoreLock(ctx, db, live)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := e.cleanup(ctx, db, shadow, old); err != nil {
 		return err
 	}
@@ -563,4 +571,31 @@ func (e *Engine) createObject(ctx context.Context, conn *sql.Conn, schema string
 		}
 	}
 	return nil
+}
+
+// restoreLock takes the server-wide named lock of live's restore on a
+// session of its own, held until unlock; an error when another run holds it.
+func (e *Engine) restoreLock(ctx context.Context, db *sql.DB, live string) (unlock func(), err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	// Named locks are at most 64 characters: a long schema name is hashed.
+	name := "envsync restore " + live
+	if len(name) > 64 {
+		name = fmt.Sprintf("envsync restore %x", sha256.Sum256([]byte(live)))[:64]
+	}
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", name).Scan(&got); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("mysql: taking the restore lock: %w", err)
+	}
+	if !got.Valid || got.Int64 != 1 {
+		conn.Close()
+		return nil, fmt.Errorf("mysql: another restore of %s is running", live)
+	}
+	return func() {
+		conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", name)
+		conn.Close()
+	}, nil
 }
