@@ -11,6 +11,7 @@ command -v prometheus-pushgateway >/dev/null || need_apt+=(prometheus-pushgatewa
 command -v rclone >/dev/null || need_apt+=(rclone)
 command -v aws >/dev/null || need_apt+=(awscli)
 command -v chromium >/dev/null || need_apt+=(chromium)
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${need_apt[*]}"
