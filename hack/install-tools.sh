@@ -61,6 +61,12 @@ if [ ! -x "$tools/kube-apiserver-$kube_version/kube-apiserver" ]; then
 	echo "building kube-apiserver $kube_version (about 12 minutes on 2 cores, once)"
 	(cd "$(dirname "$0")/kube-apiserver" && go build -o "$tools/kube-apiserver-$kube_version/kube-apiserver" .)
 fi
+# Toxiproxy, the fault tests' TCP proxy, from its wrapper module.
+toxiproxy_version=$(modver "$(dirname "$0")/toxiproxy/go.mod" github.com/Shopify/toxiproxy/v2)
+if [ ! -x "$tools/toxiproxy-$toxiproxy_version/toxiproxy" ]; then
+	echo "building toxiproxy $toxiproxy_version (under a minute, once)"
+	(cd "$(dirname "$0")/toxiproxy" && go build -o "$tools/toxiproxy-$toxiproxy_version/toxiproxy" github.com/Shopify/toxiproxy/v2/cmd/server)
+fi
 # The PrometheusRule CRD the API server is given: a file of the
 # prometheus-operator module (the newest version the module proxy serves).
 crd_version=v0.85.0

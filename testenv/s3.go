@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -110,3 +111,32 @@ func (s *S3Server) CreateBucket(t T, name string) string {
 
 // URL is the BUCKET value for bucket name.
 func (s *S3Server) URL(name string) string { return fmt.Sprintf("s3://%s", name) }
+
+// Keys lists every object key of bucket, sorted.
+func (s *S3Server) Keys(t T, bucket string) []string {
+	t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		mustf(t, err, "listing %s", bucket)
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// PendingUploads lists the keys of multipart uploads of bucket that were
+// neither completed nor aborted.
+func (s *S3Server) PendingUploads(t T, bucket string) []string {
+	t.Helper()
+	out, err := s.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	mustf(t, err, "listing the multipart uploads of %s", bucket)
+	var keys []string
+	for _, u := range out.Uploads {
+		keys = append(keys, aws.ToString(u.Key))
+	}
+	return keys
+}
