@@ -46,4 +46,3 @@ func (x *Toxiproxy) Proxy(t T, name, upstream string) (*toxiproxy.Proxy, string,
 	mustf(t, err, "creating the proxy %s to %s", name, upstream)
 	return p, "127.0.0.1", port
 }
-
