@@ -32,7 +32,14 @@ type Config struct {
 	CompressThreads  int               // ENVSYNC_COMPRESS_THREADS; 0: all cores
 	LocalCopy        bool              // ENVSYNC_RESTORE_LOCAL_COPY: a restore checks the dump into a file under TMPDIR, then loads that file
 	ProgressInterval time.Duration     // between progress lines
+	// StallTimeout (ENVSYNC_STALL_TIMEOUT, default 5m) fails a restore's
+	// download that receives nothing for that long, instead of letting it
+	// hang until the job's deadline.
+	StallTimeout time.Duration
 }
+
+// DefaultStallTimeout is StallTimeout when ENVSYNC_STALL_TIMEOUT is unset.
+const DefaultStallTimeout = 5 * time.Minute
 
 // FromEnv reads the runner environment through getenv (os.Getenv).
 func FromEnv(getenv func(string) string) (Config, error) {
@@ -91,6 +98,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if v := getenv("ENVSYNC_RESTORE_LOCAL_COPY"); v != "" {
 		if c.LocalCopy, err = parseBool(v); err != nil {
 			bad("ENVSYNC_RESTORE_LOCAL_COPY %q: want true or false", v)
+		}
+	}
+	c.StallTimeout = DefaultStallTimeout
+	if v := getenv("ENVSYNC_STALL_TIMEOUT"); v != "" {
+		if c.StallTimeout, err = time.ParseDuration(v); err != nil || c.StallTimeout <= 0 {
+			bad("ENVSYNC_STALL_TIMEOUT %q: want a duration such as 5m", v)
 		}
 	}
 	if v := getenv("ENVSYNC_COMPRESS_THREADS"); v != "" {

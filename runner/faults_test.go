@@ -1,11 +1,19 @@
 package runner_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,4 +144,215 @@ func waitForFile(t *testing.T, path string, run *envsyncRun) {
 			t.Fatalf("the run never reached %s:\n%s", filepath.Base(path), run.logs.String())
 		}
 	}
+}
+
+// faultyS3 sits between the runner and the S3 server at the HTTP level,
+// for what Toxiproxy cannot do: S3's own error answers. It answers the
+// first attempt of every UploadPart with 503 SlowDown, and the first
+// CompleteMultipartUpload with a 200 whose body is an error (which S3 may
+// send once it has started answering).
+type faultyS3 struct {
+	URL                 string
+	mu                  sync.Mutex
+	seen                map[string]bool
+	slowDowns, okErrors int
+	// stallAfter, when not 0, makes every GET of a dump (a .zst key) send
+	// that many bytes of the body, then nothing more, without closing.
+	stallAfter int
+	stalled    int
+}
+
+// stalling passes stallAfter bytes of a response, then blocks until the
+// client goes away.
+type stalling struct {
+	http.ResponseWriter
+	left int
+	done <-chan struct{}
+}
+
+func (w *stalling) Write(p []byte) (int, error) {
+	if len(p) <= w.left {
+		w.left -= len(p)
+		return w.ResponseWriter.Write(p)
+	}
+	n, _ := w.ResponseWriter.Write(p[:w.left])
+	w.left = 0
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+	<-w.done
+	return n, io.ErrClosedPipe
+}
+
+func startFaultyS3(t *testing.T, upstream string) *faultyS3 {
+	t.Helper()
+	target, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &faultyS3{seen: map[string]bool{}}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		q := req.URL.Query()
+		f.mu.Lock()
+		first := !f.seen[req.Method+req.URL.RawQuery]
+		f.seen[req.Method+req.URL.RawQuery] = true
+		switch {
+		case first && req.Method == http.MethodPut && q.Has("partNumber") && q.Has("uploadId"):
+			f.slowDowns++
+			f.mu.Unlock()
+			io.Copy(io.Discard, req.Body)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+			return
+		case first && req.Method == http.MethodPost && q.Has("uploadId"):
+			f.okErrors++
+			f.mu.Unlock()
+			io.Copy(io.Discard, req.Body)
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`)
+			return
+		}
+		if f.stallAfter > 0 && req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, ".zst") {
+			f.stalled++
+			f.mu.Unlock()
+			proxy.ServeHTTP(&stalling{ResponseWriter: w, left: f.stallAfter, done: req.Context().Done()}, req)
+			return
+		}
+		f.mu.Unlock()
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	f.URL = srv.URL
+	return f
+}
+
+// Faults of S3: the runner reaches versitygw through faultyS3 (S3 errors)
+// or Toxiproxy (connections closed part-way, a download that stalls). A
+// backup completes with an object that matches its checksum, or fails with
+// state 0, the pointer unchanged and no multipart upload left; a restore
+// completes or fails with live intact and nothing left beside it.
+func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
+	r := newPGRig(t)
+	// Random bytes do not compress: a dump of about 13 MB, three parts.
+	r.src.Exec(t, pgDatabase, `CREATE TABLE blobs AS SELECT i, decode(md5(random()::text) || md5(random()::text), 'hex') AS b FROM generate_series(1, 400000) i`)
+	r.mustRun(t, r.src, "backup")
+	r.mustRun(t, r.dst, "restore")
+	pointer := layout.PointerKey(pgInstance, pgDatabase)
+	tox := testenv.StartToxiproxy(t)
+	endpoint, _ := url.Parse(r.s3.Endpoint)
+	proxy, host, port := tox.Proxy(t, "s3", endpoint.Host)
+	viaProxy := "AWS_ENDPOINT_URL_S3=http://" + host + ":" + strconv.Itoa(port)
+	parts := "ENVSYNC_PART_SIZE_MIB=5"
+	state := func(t *testing.T, op string) float64 {
+		s := r.pgw.Series(t, "db_backup_job_state", map[string]string{"operation": op})
+		if len(s) != 1 {
+			t.Fatalf("%s series %+v", op, s)
+		}
+		return s[0].Value
+	}
+	// cleanBackupFailure checks what a failed backup must leave.
+	cleanBackupFailure := func(t *testing.T, was string, keys []string) {
+		t.Helper()
+		if got := state(t, "backup"); got != 0 {
+			t.Errorf("state %v pushed, want 0", got)
+		}
+		if now := string(r.get(t, pointer)); now != was {
+			t.Errorf("the pointer moved from %s to %s", was, now)
+		}
+		if after := r.s3.Keys(t, "dumps"); !slices.Equal(after, keys) {
+			t.Errorf("the bucket went from %q to %q", keys, after)
+		}
+	}
+	noUploadsLeft := func(t *testing.T) {
+		t.Helper()
+		if pending := r.s3.PendingUploads(t, "dumps"); len(pending) != 0 {
+			t.Errorf("multipart uploads left: %v", pending)
+		}
+	}
+
+	t.Run("503 SlowDown on every part's first attempt and a 200 carrying an error on completing: retried, or failed cleanly", func(t *testing.T) {
+		faulty := startFaultyS3(t, r.s3.Endpoint)
+		was, keys := string(r.get(t, pointer)), r.s3.Keys(t, "dumps")
+		err, logs := r.run(t, r.src, "backup", parts, "AWS_ENDPOINT_URL_S3="+faulty.URL)
+		if faulty.slowDowns < 2 || faulty.okErrors < 1 {
+			t.Fatalf("the faults were not injected (%d SlowDown, %d 200-with-error): the test proves nothing\n%s", faulty.slowDowns, faulty.okErrors, logs)
+		}
+		noUploadsLeft(t)
+		if err != nil {
+			t.Logf("the backup failed: %v", err)
+			cleanBackupFailure(t, was, keys)
+			return
+		}
+		key := string(r.get(t, pointer))
+		if key == was {
+			t.Fatal("the backup succeeded but the pointer did not move")
+		}
+		sum := sha256.Sum256(r.get(t, key))
+		if side := strings.Fields(string(r.get(t, key+".sha256"))); len(side) == 0 || side[0] != hex.EncodeToString(sum[:]) {
+			t.Errorf("the object's SHA-256 %x does not match its sidecar %q", sum, side)
+		}
+		t.Logf("the backup completed after %d SlowDown and %d 200-with-error answers", faulty.slowDowns, faulty.okErrors)
+	})
+
+	t.Run("every S3 connection closed after 1 MiB sent: the backup fails cleanly, its upload aborted", func(t *testing.T) {
+		was, keys := string(r.get(t, pointer)), r.s3.Keys(t, "dumps")
+		if _, err := proxy.AddToxic("cut", "limit_data", "upstream", 1, toxiproxy.Attributes{"bytes": 1 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		err, logs := r.run(t, r.src, "backup", parts, viaProxy)
+		proxy.RemoveToxic("cut")
+		if err == nil {
+			t.Fatalf("the backup succeeded through connections closed after 1 MiB:\n%s", logs)
+		}
+		cleanBackupFailure(t, was, keys)
+		noUploadsLeft(t)
+	})
+
+	t.Run("the download closed part-way: the restore fails, live intact, no shadow left", func(t *testing.T) {
+		r.dst.Exec(t, pgDatabase, "UPDATE people SET name = 'marker of the old copy' WHERE id = 1")
+		before := r.dst.Snapshot(t, pgDatabase)
+		if _, err := proxy.AddToxic("cut", "limit_data", "downstream", 1, toxiproxy.Attributes{"bytes": 2 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		err, logs := r.run(t, r.dst, "restore", viaProxy)
+		proxy.RemoveToxic("cut")
+		if err == nil {
+			t.Fatalf("the restore succeeded with its download cut at 2 MiB:\n%s", logs)
+		}
+		if got := state(t, "restore"); got != 0 {
+			t.Errorf("state %v pushed, want 0", got)
+		}
+		if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
+			t.Fatalf("live changed: %s", diff)
+		}
+		if side := pgSideDatabases(t, r.dst); len(side) != 0 {
+			t.Errorf("databases left beside live: %v", side)
+		}
+	})
+
+	t.Run("the download stalls: the restore fails after ENVSYNC_STALL_TIMEOUT, not at the job's deadline; live intact", func(t *testing.T) {
+		before := r.dst.Snapshot(t, pgDatabase)
+		faulty := startFaultyS3(t, r.s3.Endpoint)
+		faulty.stallAfter = 2 << 20
+		err, logs := r.run(t, r.dst, "restore", "AWS_ENDPOINT_URL_S3="+faulty.URL, "ENVSYNC_STALL_TIMEOUT=3s")
+		if faulty.stalled == 0 {
+			t.Fatalf("no download was stalled: the test proves nothing\n%s", logs)
+		}
+		if err == nil {
+			t.Fatalf("the restore succeeded through a stalled download:\n%s", logs)
+		}
+		if !hasLine(logs, `"msg":"operation failed"`, "received nothing for 3s (ENVSYNC_STALL_TIMEOUT)") {
+			t.Errorf("the failure does not say the download stalled:\n%s", logs)
+		}
+		if got := state(t, "restore"); got != 0 {
+			t.Errorf("state %v pushed, want 0", got)
+		}
+		if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
+			t.Fatalf("live changed: %s", diff)
+		}
+		if side := pgSideDatabases(t, r.dst); len(side) != 0 {
+			t.Errorf("databases left beside live: %v", side)
+		}
+	})
 }

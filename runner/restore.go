@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/envsync/envsync/runner/compress"
 	"github.com/envsync/envsync/runner/engine"
@@ -72,7 +73,7 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 // restoreStream is the one-pass restore of key; want is the object's
 // expected SHA-256, "" when unknown. It returns the object's size.
 func (r *Runner) restoreStream(ctx context.Context, key, want string, opts engine.RestoreOptions) (int64, error) {
-	rc, err := r.store.Get(ctx, key)
+	rc, err := r.download(ctx, key)
 	if err != nil {
 		return 0, err
 	}
@@ -201,7 +202,7 @@ func (r *Runner) recordedSum(ctx context.Context, key string) (string, error) {
 // object's SHA-256 and size if it decompresses and the engine accepts it.
 // The decompressed bytes also go to local, when it is not nil.
 func (r *Runner) verify(ctx context.Context, key string, local *localCopy) (string, int64, error) {
-	rc, err := r.store.Get(ctx, key)
+	rc, err := r.download(ctx, key)
 	if err != nil {
 		return "", 0, err
 	}
@@ -345,4 +346,51 @@ func (c *localCopy) Close() {
 			c.err = errors.New("closed")
 		}
 	}
+}
+
+// download opens key for reading; a download that receives nothing for
+// the stall timeout fails (its reads return the reason) instead of hanging
+// until the job's deadline.
+func (r *Runner) download(ctx context.Context, key string) (io.ReadCloser, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	rc, err := r.store.Get(ctx, key)
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	timeout := r.cfg.StallTimeout
+	if timeout <= 0 {
+		timeout = DefaultStallTimeout
+	}
+	stall := fmt.Errorf("the download of %s received nothing for %s (ENVSYNC_STALL_TIMEOUT)", key, timeout)
+	return &watchdog{rc: rc, ctx: ctx, cancel: cancel, timer: time.AfterFunc(timeout, func() { cancel(stall) }), timeout: timeout}, nil
+}
+
+// watchdog cancels a download when its timer fires; every read that
+// returns data restarts the timer.
+type watchdog struct {
+	rc      io.ReadCloser
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer
+	timeout time.Duration
+}
+
+func (w *watchdog) Read(p []byte) (int, error) {
+	n, err := w.rc.Read(p)
+	if n > 0 {
+		w.timer.Reset(w.timeout)
+	}
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(w.ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (w *watchdog) Close() error {
+	w.timer.Stop()
+	w.cancel(nil)
+	return w.rc.Close()
 }

@@ -52,7 +52,9 @@ ENVSYNC_UPLOAD_CONCURRENCY (2), ENVSYNC_COMPRESS_THREADS (all cores),
 ENVSYNC_RESTORE_LOCAL_COPY (false: a restore streams the dump in one pass;
 true first checks it into a file under TMPDIR, then restores that file with
 pg_restore --jobs, for servers with cores to spare),
-ENVSYNC_MYSQL_LOAD_WORKERS (connections loading rows into the MySQL shadow).`,
+ENVSYNC_MYSQL_LOAD_WORKERS (connections loading rows into the MySQL shadow),
+ENVSYNC_STALL_TIMEOUT (5m: a restore's download that receives nothing for
+that long fails instead of hanging until the job's deadline).`,
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{runner.OpBackup, runner.OpRestore, runner.OpTransform},
 		RunE: func(cmd *cobra.Command, args []string) error {
