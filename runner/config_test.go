@@ -59,9 +59,11 @@ func TestBadSettingsAreNamedInTheError(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"a port that is not a number":   {map[string]string{"DB_PORT": "fivefourthreetwo"}, "DB_PORT"},
-		"an unclear production opt-in":  {map[string]string{"REALLY_RESTORE_ONTO_PRODUCTION": "maybe"}, "REALLY_RESTORE_ONTO_PRODUCTION"},
-		"parts smaller than S3 accepts": {map[string]string{"ENVSYNC_PART_SIZE_MIB": "1"}, "ENVSYNC_PART_SIZE_MIB"},
+		"a port that is not a number":    {map[string]string{"DB_PORT": "fivefourthreetwo"}, "DB_PORT"},
+		"an unclear production opt-in":   {map[string]string{"REALLY_RESTORE_ONTO_PRODUCTION": "maybe"}, "REALLY_RESTORE_ONTO_PRODUCTION"},
+		"parts smaller than S3 accepts":  {map[string]string{"ENVSYNC_PART_SIZE_MIB": "1"}, "ENVSYNC_PART_SIZE_MIB"},
+		"a stall timeout without a unit": {map[string]string{"ENVSYNC_STALL_TIMEOUT": "300"}, `ENVSYNC_STALL_TIMEOUT "300": want a duration`},
+		"a stall timeout of nothing":     {map[string]string{"ENVSYNC_STALL_TIMEOUT": "0s"}, "ENVSYNC_STALL_TIMEOUT"},
 	} {
 		_, err := runner.FromEnv(env(c.env))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
