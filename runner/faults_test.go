@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -355,4 +357,50 @@ func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
 			t.Errorf("databases left beside live: %v", side)
 		}
 	})
+}
+
+// The same for MariaDB: the link cut while rows load into the shadow,
+// while the sanitise script runs, and just before the RENAME TABLE.
+func TestMySQLConnectionLostAtEachPhase(t *testing.T) {
+	e := newMyEstate(t)
+	mustRun(t, e, e.src, "backup")
+	tox := testenv.StartToxiproxy(t)
+	proxy, host, port := tox.Proxy(t, "mariadb-dst", e.dst.Host+":"+strconv.Itoa(e.dst.Port))
+	viaProxy := []string{"DB_HOST=" + host, "DB_PORT=" + strconv.Itoa(port)}
+	script := filepath.Join(t.TempDir(), "sanitise.sql")
+	os.WriteFile(script, []byte("UPDATE users SET email = CONCAT('user', id, '@example.invalid');\n"), 0o644)
+	for _, point := range []string{"restore", "sanitise", "swap"} {
+		t.Run("the link cut during "+point, func(t *testing.T) {
+			before := mySnap(t, e.dst)
+			dir := t.TempDir()
+			cmd := exec.Command(envsyncBinary(t), "run", "restore")
+			cmd.Env = e.env(t, e.dst, append(viaProxy, "SANITISE_SCRIPT="+script, "ENVSYNC_TEST_PAUSE="+point+":"+dir)...)
+			run := &envsyncRun{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+			cmd.Stdout, cmd.Stderr = run.logs, run.logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { run.done <- cmd.Wait() }()
+			defer cmd.Process.Kill()
+			paused := filepath.Join(dir, point)
+			waitForFile(t, paused, run)
+			if err := proxy.Disable(); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(paused)
+			err, logs := run.wait(t)
+			if err == nil {
+				t.Fatalf("the restore succeeded with its link cut:\n%s", logs)
+			}
+			if got := jobState(t, e.pg, "restore"); got != 0 {
+				t.Errorf("state %v pushed, want 0", got)
+			}
+			if err := proxy.Enable(); err != nil {
+				t.Fatal(err)
+			}
+			assertMySame(t, "live after the link was cut during "+point, mySnap(t, e.dst), before)
+			mustRun(t, e, e.dst, "restore", append(viaProxy, "SANITISE_SCRIPT="+script)...)
+			assertNoMyWorkingSchemas(t, e.dst)
+		})
+	}
 }
