@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -403,4 +404,78 @@ func TestMySQLConnectionLostAtEachPhase(t *testing.T) {
 			assertNoMyWorkingSchemas(t, e.dst)
 		})
 	}
+}
+
+// /tmp full when the MySQL client's option file is written: a clear error
+// naming the option file and the lack of space, state 0, live untouched.
+func TestAFullTmpFailsAMySQLRestoreClearlyAndLeavesLiveUntouched(t *testing.T) {
+	e := newMyEstate(t)
+	mustRun(t, e, e.src, "backup")
+	before := mySnap(t, e.dst)
+	tmp := testenv.SmallTmpfs(t, "64k")
+	fill(t, tmp, 0)
+	out, err := e.run(t, e.dst, "restore", "TMPDIR="+tmp)
+	if err == nil {
+		t.Fatalf("the restore succeeded with /tmp full:\n%s", out)
+	}
+	if !hasLine(out, `"msg":"operation failed"`, "option file", "no space left on device") {
+		t.Errorf("the failure does not say the option file found no space:\n%s", out)
+	}
+	if got := jobState(t, e.pg, "restore"); got != 0 {
+		t.Errorf("state %v pushed, want 0", got)
+	}
+	assertMySame(t, "live after a restore with /tmp full", mySnap(t, e.dst), before)
+	assertNoMyWorkingSchemas(t, e.dst)
+}
+
+// /tmp (on disk) fills up while the local copy of a restore is written:
+// the copy is given up, its space freed, and the restore streams the dump
+// again and completes.
+func TestATmpThatFillsUpDuringTheLocalCopyMakesTheRestoreStreamInstead(t *testing.T) {
+	r := newPGRig(t)
+	r.mustRun(t, r.src, "backup")
+	// The local copy only starts with more than 1 GiB + 64 MiB free.
+	tmp := testenv.LoopExt4(t, "1300M")
+	dir := t.TempDir()
+	run := r.start(t, r.dst, "restore", "TMPDIR="+tmp, "ENVSYNC_RESTORE_LOCAL_COPY=true", "ENVSYNC_TEST_PAUSE=check:"+dir)
+	paused := filepath.Join(dir, "check")
+	waitForFile(t, paused, run)
+	fill(t, tmp, 64<<10)
+	os.Remove(paused)
+	err, logs := run.wait(t)
+	if err != nil {
+		t.Fatalf("the restore failed when its local copy ran out of space: %v\n%s", err, logs)
+	}
+	if !hasLine(logs, "no local copy of the dump; downloading it again", "no space left on device") {
+		t.Errorf("the logs do not say the local copy was given up for lack of space:\n%s", logs)
+	}
+	if ok, diff := r.src.Snapshot(t, pgDatabase).Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
+		t.Fatalf("restored data differs: %s", diff)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 2 { // lost+found and the filler
+		t.Errorf("left in TMPDIR: %v", left)
+	}
+}
+
+// fill takes the free space of dir's filesystem down to leave bytes.
+func fill(t *testing.T, dir string, leave int64) {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Written, not allocated: tmpfs and ext4 both count written blocks.
+	chunk := make([]byte, 64<<10)
+	for left := free - leave; left > 0; left -= int64(len(chunk)) {
+		if _, err := f.Write(chunk[:min(int64(len(chunk)), left)]); err != nil {
+			break // full
+		}
+	}
+	f.Sync()
 }
