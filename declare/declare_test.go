@@ -9,21 +9,11 @@ import (
 	"time"
 
 	"github.com/envsync/envsync/declare"
+	"github.com/envsync/envsync/declare/declaretest"
 	"github.com/envsync/envsync/model"
 )
 
-func loadExample(t *testing.T) *model.Estate {
-	t.Helper()
-	root, err := declare.FindRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := declare.Load(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
+func loadExample(t *testing.T) *model.Estate { return declaretest.Example(t) }
 
 func job(t *testing.T, e *model.Estate, sync, env string) model.Job {
 	t.Helper()

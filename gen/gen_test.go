@@ -13,21 +13,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/envsync/envsync/check"
-	"github.com/envsync/envsync/declare"
+	"github.com/envsync/envsync/declare/declaretest"
 	"github.com/envsync/envsync/gen"
 	"github.com/envsync/envsync/model"
 )
 
 func example(t testing.TB) *model.Estate {
 	t.Helper()
-	root, err := declare.FindRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := declare.Load(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := declaretest.Example(t)
 	if err := check.Estate(e).Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -479,3 +479,31 @@ func fill(t *testing.T, dir string, leave int64) {
 	}
 	f.Sync()
 }
+
+// A slow, jittery network: every link (S3 and the database) 40 ms ± 20 ms
+// late each way and the S3 one limited to 2 MB/s. Backup and restore
+// complete, and the restored data is the backed-up data.
+func TestBackupAndRestoreThroughASlowJitteryNetwork(t *testing.T) {
+	r := newPGRig(t)
+	tox := testenv.StartToxiproxy(t)
+	endpoint, _ := url.Parse(r.s3.Endpoint)
+	s3p, s3Host, s3Port := tox.Proxy(t, "s3", endpoint.Host)
+	srcp, srcHost, srcPort := tox.Proxy(t, "src", r.src.Host+":"+strconv.Itoa(r.src.Port))
+	dstp, dstHost, dstPort := tox.Proxy(t, "dst", r.dst.Host+":"+strconv.Itoa(r.dst.Port))
+	for _, p := range []*toxiproxy.Proxy{s3p, srcp, dstp} {
+		for _, dir := range []string{"upstream", "downstream"} {
+			if _, err := p.AddToxic("late-"+dir, "latency", dir, 1, toxiproxy.Attributes{"latency": 40, "jitter": 20}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := s3p.AddToxic("narrow", "bandwidth", "downstream", 1, toxiproxy.Attributes{"rate": 2048}); err != nil {
+		t.Fatal(err)
+	}
+	s3 := "AWS_ENDPOINT_URL_S3=http://" + s3Host + ":" + strconv.Itoa(s3Port)
+	r.mustRun(t, r.src, "backup", s3, "DB_HOST="+srcHost, "DB_PORT="+strconv.Itoa(srcPort))
+	r.mustRun(t, r.dst, "restore", s3, "DB_HOST="+dstHost, "DB_PORT="+strconv.Itoa(dstPort))
+	if ok, diff := r.src.Snapshot(t, pgDatabase).Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
+		t.Fatalf("restored data differs: %s", diff)
+	}
+}

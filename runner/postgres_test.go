@@ -382,20 +382,7 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 			script := "SANITISE_SCRIPT=" + writeScript(t, pgSanitise)
 			run := r.start(t, r.dst, "restore", script, "ENVSYNC_TEST_PAUSE="+point.pause+":"+dir,
 				"TMPDIR="+tmp, "ENVSYNC_RESTORE_LOCAL_COPY="+point.localCopy)
-			deadline := time.Now().Add(2 * time.Minute)
-			for {
-				if _, err := os.Stat(filepath.Join(dir, point.pause)); err == nil {
-					break
-				}
-				select {
-				case err := <-run.done:
-					t.Fatalf("the restore ended (%v) before reaching %q:\n%s", err, point.pause, run.logs.String())
-				case <-time.After(10 * time.Millisecond):
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the restore never reached %q:\n%s", point.pause, run.logs.String())
-				}
-			}
+			waitForFile(t, filepath.Join(dir, point.pause), run)
 			run.cmd.Process.Signal(syscall.SIGKILL)
 			<-run.done
 			run.done <- nil
@@ -444,15 +431,7 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 		dir := t.TempDir()
 		first := r.start(t, r.dst, "restore", "ENVSYNC_TEST_PAUSE=restore:"+dir)
 		paused := filepath.Join(dir, "restore")
-		for deadline := time.Now().Add(2 * time.Minute); ; {
-			if _, err := os.Stat(paused); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the first restore never reached its load:\n%s", first.logs.String())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitForFile(t, paused, first)
 		err, logs := r.run(t, r.dst, "restore")
 		if err == nil || !hasLine(logs, `"msg":"operation failed"`, "another restore of") {
 			t.Fatalf("the second restore did not refuse (%v):\n%s", err, logs)
@@ -490,20 +469,7 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 			run := r.start(t, r.dst, "restore", "SANITISE_SCRIPT="+writeScript(t, pgSanitise), "ENVSYNC_TEST_PAUSE="+point.pause+":"+dir,
 				"TMPDIR="+tmp, "ENVSYNC_RESTORE_LOCAL_COPY="+point.localCopy)
 			paused := filepath.Join(dir, point.pause)
-			deadline := time.Now().Add(2 * time.Minute)
-			for {
-				if _, err := os.Stat(paused); err == nil {
-					break
-				}
-				select {
-				case err := <-run.done:
-					t.Fatalf("the restore ended (%v) before reaching %q:\n%s", err, point.pause, run.logs.String())
-				case <-time.After(10 * time.Millisecond):
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the restore never reached %q:\n%s", point.pause, run.logs.String())
-				}
-			}
+			waitForFile(t, paused, run)
 			if point.pause == "swap" && r.dst.AllowsConnections(t, pgDatabase) {
 				t.Fatal("the signal point is not where live refuses connections: the test proves less than it says")
 			}

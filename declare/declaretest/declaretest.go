@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/envsync/envsync/declare"
+	"github.com/envsync/envsync/model"
 )
 
 // CopyEstate copies cue.mod, schema and syncs of the repository into a
@@ -46,4 +47,19 @@ func CopyEstate(tb testing.TB, withSyncs bool) string {
 		}
 	}
 	return dir
+}
+
+// Example loads the repository's example estate, failing the test on any
+// load error.
+func Example(tb testing.TB) *model.Estate {
+	tb.Helper()
+	root, err := declare.FindRoot(".")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, err := declare.Load(root)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
 }

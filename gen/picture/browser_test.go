@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/envsync/envsync/check"
-	"github.com/envsync/envsync/declare"
+	"github.com/envsync/envsync/declare/declaretest"
 	"github.com/envsync/envsync/gen/picture"
 	"github.com/envsync/envsync/model"
 	"github.com/envsync/envsync/testenv"
@@ -56,14 +56,7 @@ type seen struct {
 
 func example(t *testing.T) *model.Estate {
 	t.Helper()
-	root, err := declare.FindRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := declare.Load(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := declaretest.Example(t)
 	if err := check.Estate(e).Err(); err != nil {
 		t.Fatal(err)
 	}
