@@ -334,6 +334,61 @@ func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
 		}
 	})
 
+	t.Run("the download closed part-way while the local copy is written: the restore fails, live intact, nothing left", func(t *testing.T) {
+		before := r.dst.Snapshot(t, pgDatabase)
+		tmp := t.TempDir()
+		if _, err := proxy.AddToxic("cut", "limit_data", "downstream", 1, toxiproxy.Attributes{"bytes": 2 << 20}); err != nil {
+			t.Fatal(err)
+		}
+		err, logs := r.run(t, r.dst, "restore", viaProxy, "ENVSYNC_RESTORE_LOCAL_COPY=true", "TMPDIR="+tmp)
+		proxy.RemoveToxic("cut")
+		if err == nil {
+			t.Fatalf("the restore succeeded with its download cut at 2 MiB:\n%s", logs)
+		}
+		if !strings.Contains(logs, "verifying the dump before touching any database") {
+			t.Fatalf("the run was not writing a local copy: the test proves less than it says:\n%s", logs)
+		}
+		if got := state(t, "restore"); got != 0 {
+			t.Errorf("state %v pushed, want 0", got)
+		}
+		if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
+			t.Fatalf("live changed: %s", diff)
+		}
+		if side := pgSideDatabases(t, r.dst); len(side) != 0 {
+			t.Errorf("databases left beside live: %v", side)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("left in TMPDIR: %v", left)
+		}
+	})
+
+	t.Run("SIGTERM during the upload: the upload aborted, no object, the pointer unchanged, state 0", func(t *testing.T) {
+		was, keys := string(r.get(t, pointer)), r.s3.Keys(t, "dumps")
+		// A narrow link keeps the upload going for a while.
+		if _, err := proxy.AddToxic("narrow", "bandwidth", "upstream", 1, toxiproxy.Attributes{"rate": 256}); err != nil {
+			t.Fatal(err)
+		}
+		defer proxy.RemoveToxic("narrow")
+		run := r.start(t, r.src, "backup", parts, viaProxy)
+		deadline := time.Now().Add(time.Minute)
+		for len(r.s3.PendingUploads(t, "dumps")) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no multipart upload began:\n%s", run.logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		run.cmd.Process.Signal(syscall.SIGTERM)
+		err, logs := run.wait(t)
+		if err == nil {
+			t.Fatalf("the backup exited 0 after SIGTERM:\n%s", logs)
+		}
+		if !hasLine(logs, `"msg":"operation failed"`, "stopped (terminated signal received)") {
+			t.Errorf("the failure and its reason are not logged:\n%s", logs)
+		}
+		cleanBackupFailure(t, was, keys)
+		noUploadsLeft(t)
+	})
+
 	t.Run("the download stalls: the restore fails after ENVSYNC_STALL_TIMEOUT, not at the job's deadline; live intact", func(t *testing.T) {
 		before := r.dst.Snapshot(t, pgDatabase)
 		faulty := startFaultyS3(t, r.s3.Endpoint)
@@ -370,6 +425,29 @@ func TestMySQLConnectionLostAtEachPhase(t *testing.T) {
 	viaProxy := []string{"DB_HOST=" + host, "DB_PORT=" + strconv.Itoa(port)}
 	script := filepath.Join(t.TempDir(), "sanitise.sql")
 	os.WriteFile(script, []byte("UPDATE users SET email = CONCAT('user', id, '@example.invalid');\n"), 0o644)
+	t.Run("mariadb-dump's connection closed part-way: the backup fails, state 0, the pointer unchanged", func(t *testing.T) {
+		srcProxy, srcHost, srcPort := tox.Proxy(t, "mariadb-src", e.src.Host+":"+strconv.Itoa(e.src.Port))
+		pointer := layout.PointerKey(myInstance, myDatabase)
+		was := myS3Read(t, e, pointer)
+		// Enough for the runner's own queries, not for the dump's rows.
+		if _, err := srcProxy.AddToxic("cut", "limit_data", "downstream", 1, toxiproxy.Attributes{"bytes": 16 << 10}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.run(t, e.src, "backup", "DB_HOST="+srcHost, "DB_PORT="+strconv.Itoa(srcPort))
+		if err == nil {
+			t.Fatalf("the backup succeeded through a connection closed after 16 KiB:\n%s", out)
+		}
+		if got := jobState(t, e.pg, "backup"); got != 0 {
+			t.Errorf("state %v pushed, want 0", got)
+		}
+		if now := myS3Read(t, e, pointer); !bytes.Equal(now, was) {
+			t.Errorf("the pointer moved from %s to %s", was, now)
+		}
+		if pending := e.s3.PendingUploads(t, e.bucket); len(pending) != 0 {
+			t.Errorf("multipart uploads left: %v", pending)
+		}
+	})
+
 	for _, point := range []string{"restore", "sanitise", "swap"} {
 		t.Run("the link cut during "+point, func(t *testing.T) {
 			before := mySnap(t, e.dst)
