@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -583,5 +584,84 @@ func TestBackupAndRestoreThroughASlowJitteryNetwork(t *testing.T) {
 	r.mustRun(t, r.dst, "restore", s3, "DB_HOST="+dstHost, "DB_PORT="+strconv.Itoa(dstPort))
 	if ok, diff := r.src.Snapshot(t, pgDatabase).Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
 		t.Fatalf("restored data differs: %s", diff)
+	}
+}
+
+// SIGTERM at each phase of a MySQL restore: the run stops its client,
+// drops its shadow, pushes state 0 with the reason and exits non-zero;
+// live is intact and nothing is left for the next run.
+func TestSIGTERMAtEachPhaseOfAMySQLRestore(t *testing.T) {
+	e := newMyEstate(t)
+	mustRun(t, e, e.src, "backup")
+	script := filepath.Join(t.TempDir(), "sanitise.sql")
+	os.WriteFile(script, []byte("UPDATE users SET email = CONCAT('user', id, '@example.invalid');\n"), 0o644)
+	for _, point := range []string{"restore", "sanitise", "swap"} {
+		t.Run("SIGTERM during "+point, func(t *testing.T) {
+			before := mySnap(t, e.dst)
+			dir := t.TempDir()
+			cmd := exec.Command(envsyncBinary(t), "run", "restore")
+			cmd.Env = e.env(t, e.dst, "SANITISE_SCRIPT="+script, "ENVSYNC_TEST_PAUSE="+point+":"+dir)
+			run := &envsyncRun{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+			cmd.Stdout, cmd.Stderr = run.logs, run.logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { run.done <- cmd.Wait() }()
+			defer cmd.Process.Kill()
+			paused := filepath.Join(dir, point)
+			waitForFile(t, paused, run)
+			cmd.Process.Signal(syscall.SIGTERM)
+			os.Remove(paused)
+			err, logs := run.wait(t)
+			if err == nil {
+				t.Fatalf("the restore exited 0 after SIGTERM:\n%s", logs)
+			}
+			if !hasLine(logs, `"msg":"operation failed"`, "stopped (terminated signal received)") {
+				t.Errorf("the failure and its reason are not logged:\n%s", logs)
+			}
+			if got := jobState(t, e.pg, "restore"); got != 0 {
+				t.Errorf("state %v pushed, want 0", got)
+			}
+			assertMySame(t, "live after SIGTERM during "+point, mySnap(t, e.dst), before)
+			assertNoMyWorkingSchemas(t, e.dst)
+		})
+	}
+}
+
+// SIGTERM at each phase of a Mongo restore (loading, sanitising, before
+// the swap, between two renames of the swap on FerretDB): the run puts
+// every live collection back as it was, drops what it staged, pushes
+// state 0 and exits non-zero.
+func TestSIGTERMAtEachPhaseOfAMongoRestore(t *testing.T) {
+	r := newMongoRig(t)
+	const db = "publisher_production"
+	r.put(t, mongoInstance+"/2026-11-30T001300Z-"+db+".gz", fixture(t, "2026-11-30T001300Z-"+db+".gz"))
+	r.mustRun(t, r.dst, "restore", db)
+	for _, point := range []string{"restore", "sanitise", "swap", "mid-swap"} {
+		t.Run("SIGTERM during "+point, func(t *testing.T) {
+			before := mongoSnapshot(t, r.dst, db)
+			dir := t.TempDir()
+			cmd, logs, done := r.start(t, r.dst, "restore", db, "SANITISE_SCRIPT="+writeScript(t, mongoSanitise), "ENVSYNC_TEST_PAUSE="+point+":"+dir)
+			run := &envsyncRun{cmd: cmd, logs: logs, done: done}
+			paused := filepath.Join(dir, point)
+			waitForFile(t, paused, run)
+			cmd.Process.Signal(syscall.SIGTERM)
+			os.Remove(paused)
+			err, out := run.wait(t)
+			if err == nil {
+				t.Fatalf("the restore exited 0 after SIGTERM:\n%s", out)
+			}
+			if !hasLine(out, `"msg":"operation failed"`, "stopped (terminated signal received)") {
+				t.Errorf("the failure and its reason are not logged:\n%s", out)
+			}
+			s := r.pgw.Series(t, "db_backup_job_state", map[string]string{"database_db_name": db, "operation": "restore"})
+			if len(s) != 1 || s[0].Value != 0 {
+				t.Errorf("state pushed %+v, want 0", s)
+			}
+			if after := mongoSnapshot(t, r.dst, db); fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Errorf("live changed after SIGTERM during %s", point)
+			}
+			assertNoMongoWorking(t, r.dst, db)
+		})
 	}
 }
