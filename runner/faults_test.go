@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -160,10 +161,12 @@ type faultyS3 struct {
 	mu                  sync.Mutex
 	seen                map[string]bool
 	slowDowns, okErrors int
-	// stallAfter, when not 0, makes every GET of a dump (a .zst key) send
-	// that many bytes of the body, then nothing more, without closing.
-	stallAfter int
-	stalled    int
+	// stallAfter, when not 0, makes every GET of a key ending in
+	// stallSuffix (default a dump's ".zst") send that many bytes of the
+	// body, then nothing more, without closing.
+	stallAfter  int
+	stallSuffix string
+	stalled     int
 }
 
 // stalling passes stallAfter bytes of a response, then blocks until the
@@ -217,7 +220,7 @@ func startFaultyS3(t *testing.T, upstream string) *faultyS3 {
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`)
 			return
 		}
-		if f.stallAfter > 0 && req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, ".zst") {
+		if f.stallAfter > 0 && req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, cmp.Or(f.stallSuffix, ".zst")) {
 			f.stalled++
 			f.mu.Unlock()
 			proxy.ServeHTTP(&stalling{ResponseWriter: w, left: f.stallAfter, done: req.Context().Done()}, req)
@@ -388,6 +391,25 @@ func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
 		}
 		cleanBackupFailure(t, was, keys)
 		noUploadsLeft(t)
+	})
+
+	t.Run("the pointer's download stalls: the restore fails after ENVSYNC_STALL_TIMEOUT; live intact", func(t *testing.T) {
+		before := r.dst.Snapshot(t, pgDatabase)
+		faulty := startFaultyS3(t, r.s3.Endpoint)
+		faulty.stallAfter, faulty.stallSuffix = 1, ".txt"
+		err, logs := r.run(t, r.dst, "restore", "AWS_ENDPOINT_URL_S3="+faulty.URL, "ENVSYNC_STALL_TIMEOUT=3s")
+		if faulty.stalled == 0 {
+			t.Fatalf("the pointer's download was not stalled: the test proves nothing\n%s", logs)
+		}
+		if err == nil || !hasLine(logs, `"msg":"operation failed"`, "took more than 3s (ENVSYNC_STALL_TIMEOUT)") {
+			t.Fatalf("the restore did not fail on the stall (%v):\n%s", err, logs)
+		}
+		if got := state(t, "restore"); got != 0 {
+			t.Errorf("state %v pushed, want 0", got)
+		}
+		if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
+			t.Fatalf("live changed: %s", diff)
+		}
 	})
 
 	t.Run("the download stalls: the restore fails after ENVSYNC_STALL_TIMEOUT, not at the job's deadline; live intact", func(t *testing.T) {

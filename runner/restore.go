@@ -40,16 +40,22 @@ var ErrChecksum = errors.New("checksum mismatch")
 // should pay where many large tables and indexes meet a server with cores
 // to spare.
 func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, error) {
-	d, how, err := layout.Choose(ctx, r.store, r.cfg.Instance, r.cfg.DB.Database, r.cfg.Filename)
+	// The pointer, the listing and the sidecar are small: all of them
+	// within the stall timeout, or the restore fails rather than hangs.
+	small, cancel := context.WithTimeoutCause(ctx, r.stallTimeout(),
+		fmt.Errorf("reading the pointer, listing and checksum sidecar took more than %s (ENVSYNC_STALL_TIMEOUT)", r.stallTimeout()))
+	defer cancel()
+	d, how, err := layout.Choose(small, r.store, r.cfg.Instance, r.cfg.DB.Database, r.cfg.Filename)
 	if err != nil {
-		return metrics.Result{}, err
+		return metrics.Result{}, withCause(small, err)
 	}
 	r.log.Info("restoring", "key", d.Key, "chosen_by", string(how), "dump_time", d.Time, "sanitise", script != "")
 
-	want, err := r.recordedSum(ctx, d.Key)
+	want, err := r.recordedSum(small, d.Key)
 	if err != nil {
-		return metrics.Result{}, err
+		return metrics.Result{}, withCause(small, err)
 	}
+	cancel()
 	if want == "" {
 		r.log.Warn("no checksum sidecar (a dump from the old scripts?): relying on the compression's checksums and the engine's completeness check", "key", d.Key)
 	}
@@ -358,10 +364,7 @@ func (r *Runner) download(ctx context.Context, key string) (io.ReadCloser, error
 		cancel(nil)
 		return nil, err
 	}
-	timeout := r.cfg.StallTimeout
-	if timeout <= 0 {
-		timeout = DefaultStallTimeout
-	}
+	timeout := r.stallTimeout()
 	stall := fmt.Errorf("the download of %s received nothing for %s (ENVSYNC_STALL_TIMEOUT)", key, timeout)
 	return &watchdog{rc: rc, ctx: ctx, cancel: cancel, timer: time.AfterFunc(timeout, func() { cancel(stall) }), timeout: timeout}, nil
 }
@@ -393,4 +396,19 @@ func (w *watchdog) Close() error {
 	w.timer.Stop()
 	w.cancel(nil)
 	return w.rc.Close()
+}
+
+func (r *Runner) stallTimeout() time.Duration {
+	if r.cfg.StallTimeout <= 0 {
+		return DefaultStallTimeout
+	}
+	return r.cfg.StallTimeout
+}
+
+// withCause names why ctx ended, when it did, beside err.
+func withCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(err, cause) {
+		return fmt.Errorf("%w: %w", cause, err)
+	}
+	return err
 }
