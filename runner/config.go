@@ -65,6 +65,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.Environment == "" {
 		c.Environment = getenv("GOVUK_ENVIRONMENT")
 	}
+	c.DB.Holder = c.Pod
 	// Every bad setting is reported at once, and the settings that parsed
 	// stay in c: the caller still knows which series to report the failure to.
 	var errs []error

@@ -687,3 +687,48 @@ func TestSIGTERMAtEachPhaseOfAMongoRestore(t *testing.T) {
 		})
 	}
 }
+
+// Two Mongo restores of one database at once (a manual job beside the
+// scheduled one): the second refuses while the first holds its lease, and
+// the first completes; a rerun under the same pod name takes over a lease
+// its killed predecessor left.
+func TestASecondMongoRestoreStartedWhileOneRunsRefusesAndTheFirstCompletes(t *testing.T) {
+	r := newMongoRig(t)
+	const db = "publisher_production"
+	r.put(t, mongoInstance+"/2026-11-30T001300Z-"+db+".gz", fixture(t, "2026-11-30T001300Z-"+db+".gz"))
+	want := ""
+	dir := t.TempDir()
+	cmd, logs, done := r.start(t, r.dst, "restore", db, "HOSTNAME=shared-documentdb-manual-abcde", "ENVSYNC_TEST_PAUSE=restore:"+dir)
+	first := &envsyncRun{cmd: cmd, logs: logs, done: done}
+	paused := filepath.Join(dir, "restore")
+	waitForFile(t, paused, first)
+	out, err := r.run(t, r.dst, "restore", db)
+	if err == nil || !hasLine(out, `"msg":"operation failed"`, "another restore of "+db+" is running (shared-documentdb-manual-abcde holds it until") {
+		t.Fatalf("the second restore did not refuse (%v):\n%s", err, out)
+	}
+	os.Remove(paused)
+	if err, logs := first.wait(t); err != nil {
+		t.Fatalf("the first restore failed after the second refused: %v\n%s", err, logs)
+	}
+	snap := mongoSnapshot(t, r.dst, db)
+	if len(snap) == 0 {
+		t.Fatal("nothing restored")
+	}
+	want = fmt.Sprint(snap)
+	assertNoMongoWorking(t, r.dst, db)
+
+	// Killed while holding the lease: a rerun of the same job run (same
+	// pod name) takes it over at once; the lease is given back at the end.
+	dir = t.TempDir()
+	cmd, logs, done = r.start(t, r.dst, "restore", db, "HOSTNAME=shared-documentdb-29012345-abcde", "ENVSYNC_TEST_PAUSE=restore:"+dir)
+	waitForFile(t, filepath.Join(dir, "restore"), &envsyncRun{cmd: cmd, logs: logs, done: done})
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	r.mustRun(t, r.dst, "restore", db, "HOSTNAME=shared-documentdb-29012345-abcde")
+	if got := fmt.Sprint(mongoSnapshot(t, r.dst, db)); got != want {
+		t.Error("live after the rerun differs from the dump")
+	}
+	if n, err := r.dst.Client().Database("envsync_locks").Collection("restores").CountDocuments(t.Context(), map[string]any{}); err != nil || n != 0 {
+		t.Errorf("%d leases left (%v)", n, err)
+	}
+}

@@ -27,6 +27,9 @@ type Config struct {
 	// negotiate SCRAM (DocumentDB, MongoDB); PLAIN for servers with LDAP or
 	// proxy authentication (FerretDB v1).
 	AuthMechanism string
+	// Holder names this run (the pod's name, HOSTNAME) in a lock that does
+	// not die with a session (Mongo's restore lease).
+	Holder string
 }
 
 // Redact removes the password from s: for a client tool's output or a

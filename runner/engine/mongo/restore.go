@@ -76,6 +76,13 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 		return err
 	}
 	defer c.Disconnect(context.WithoutCancel(ctx))
+	// One restore of a database at a time: a second one's clean-up would
+	// drop the first one's staged collections.
+	release, err := e.lockRestore(ctx, c, e.cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer release()
 	live := c.Database(e.cfg.Database)
 	shadow := c.Database(ShadowName(e.cfg.Database))
 	if err := e.cleanUp(ctx, live, shadow); err != nil {
