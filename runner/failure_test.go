@@ -1,7 +1,6 @@
 package runner_test
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 
 	"github.com/envsync/envsync/runner"
 	"github.com/envsync/envsync/testenv"
@@ -123,47 +124,50 @@ func TestTheProductionGuardDecidesFromTheEnvironmentsName(t *testing.T) {
 	}
 }
 
-// A Pushgateway that is down, or that accepts connections and never
-// answers, costs the job a warning and at most the push timeout (10 s) per
-// push — four for a backup — never its outcome: the backup completes and
-// stores its dump.
-func TestAPushgatewayDownOrHungDoesNotChangeTheOutcomeAndCannotHangTheJob(t *testing.T) {
+// A Pushgateway that is slow, down, or that accepts connections and never
+// answers (a real one behind Toxiproxy) costs the job at most the push
+// timeout (10 s) per push — four for a backup — and a warning, never its
+// outcome: the backup completes and stores its dump; a slow one still gets
+// the state.
+func TestAPushgatewaySlowDownOrHungDoesNotChangeTheOutcomeAndCannotHangTheJob(t *testing.T) {
 	bin := envsyncBinary(t)
 	pg := testenv.StartPostgres(t)
 	pg.Exec(t, "postgres", "CREATE DATABASE chat_production")
 	pg.Exec(t, "chat_production", "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)")
+	pgw := testenv.StartPushgateway(t)
+	tox := testenv.StartToxiproxy(t)
+	proxy, host, port := tox.Proxy(t, "pushgateway", strings.TrimPrefix(pgw.URL, "http://"))
+	url := "http://" + host + ":" + strconv.Itoa(port)
 
-	hung, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hung.Close()
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := hung.Accept()
-			if err != nil {
-				return
+	for _, c := range []struct {
+		name   string
+		fault  func() error
+		undo   func() error
+		pushed bool // the state reaches the Pushgateway
+	}{
+		{"slow (each answer 2 s late)", func() error {
+			_, err := proxy.AddToxic("slow", "latency", "downstream", 1, toxiproxy.Attributes{"latency": 2000})
+			return err
+		}, func() error { return proxy.RemoveToxic("slow") }, true},
+		{"hung (accepts, never answers)", func() error {
+			_, err := proxy.AddToxic("hung", "timeout", "downstream", 1, toxiproxy.Attributes{"timeout": 0})
+			return err
+		}, func() error { return proxy.RemoveToxic("hung") }, false},
+		{"down", proxy.Disable, proxy.Enable, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.fault(); err != nil {
+				t.Fatal(err)
 			}
-			held = append(held, c) // accepted, never answered
-		}
-	}()
-	down, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	downURL := "http://" + down.Addr().String()
-	down.Close() // nothing listens there any more
-
-	for name, url := range map[string]string{"hung": "http://" + hung.Addr().String(), "down": downURL} {
-		t.Run(name, func(t *testing.T) {
+			defer c.undo()
+			instance := "chat-postgres-" + strings.Fields(c.name)[0]
 			bucket := t.TempDir()
 			cmd := exec.CommandContext(t.Context(), bin, "run", "backup")
 			cmd.Env = []string{
 				"PATH=" + pg.BinDir + string(os.PathListSeparator) + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 				"DB_ENGINE=postgres", "DB_HOST=" + pg.Host, "DB_PORT=" + strconv.Itoa(pg.Port),
 				"DB_USER=" + pg.User, "DB_PASSWORD=" + pg.Password, "DB_DATABASE=chat_production",
-				"DB_INSTANCE=chat-postgres", "BUCKET=file://" + bucket, "ENVIRONMENT=staging",
+				"DB_INSTANCE=" + instance, "BUCKET=file://" + bucket, "ENVIRONMENT=staging",
 				"HOSTNAME=chat-postgres-29012345-abcde", "PROMETHEUS_PUSHGATEWAY_URL=" + url,
 			}
 			done := make(chan error, 1)
@@ -180,14 +184,23 @@ func TestAPushgatewayDownOrHungDoesNotChangeTheOutcomeAndCannotHangTheJob(t *tes
 				}
 			case <-time.After(3 * time.Minute):
 				cmd.Process.Kill()
-				t.Fatalf("the backup hung with the Pushgateway %s:\n%s", name, out.String())
+				t.Fatalf("the backup hung with the Pushgateway %s:\n%s", c.name, out.String())
 			}
-			dumps, _ := filepath.Glob(filepath.Join(bucket, "chat-postgres", "*-chat_production.pgdump.zst"))
+			dumps, _ := filepath.Glob(filepath.Join(bucket, instance, "*-chat_production.pgdump.zst"))
 			if len(dumps) != 1 {
 				t.Errorf("dumps in the bucket: %v", dumps)
 			}
-			if !strings.Contains(out.String(), `"level":"WARN"`) || !strings.Contains(out.String(), "operation succeeded") {
-				t.Errorf("no warning about the Pushgateway, or no success:\n%s", out.String())
+			if !strings.Contains(out.String(), "operation succeeded") {
+				t.Errorf("no success:\n%s", out.String())
+			}
+			if !c.pushed && !strings.Contains(out.String(), `"level":"WARN"`) {
+				t.Errorf("no warning about the Pushgateway:\n%s", out.String())
+			}
+			if c.pushed {
+				s := pgw.Series(t, "db_backup_job_state", map[string]string{"database_instance": instance})
+				if len(s) != 1 || s[0].Value != 2 {
+					t.Errorf("a slow Pushgateway got %+v, want state 2", s)
+				}
 			}
 		})
 	}
