@@ -196,15 +196,10 @@ func TestARestoreJustBeforeItsUpstreamBackupGetsANoteWithTheMoveThatFixesIt(t *t
 		production: at: "03:00"
 		staging: at: "01:30"
 	}`)
-	root := writeEstate(t, files)
-	e, err := declare.Load(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := check.Estate(e)
-	notes := fs.Notes()
-	if len(notes) != 1 || len(fs.Errors()) != 0 {
-		t.Fatalf("notes %q, errors %q: want one note and no error", notes, fs.Errors())
+	errs, _, e := vet(t, files)
+	notes := check.Estate(e).Notes()
+	if len(notes) != 1 || len(errs) != 0 {
+		t.Fatalf("notes %q, errors %q: want one note and no error", notes, errs)
 	}
 	msg := notes[0].String()
 	for _, want := range []string{`sync "app" in staging`, "restore at 01:30 always reads the production dump of the day before (22h30m old", "starts 03:00, done by", "starting the restore at"} {
@@ -220,10 +215,7 @@ func TestARestoreJustBeforeItsUpstreamBackupGetsANoteWithTheMoveThatFixesIt(t *t
 		production: at: "23:00"
 		staging: at: "01:30"
 	}`)
-	e, err = declare.Load(writeEstate(t, files))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, e = vet(t, files)
 	if notes := check.Estate(e).Notes(); len(notes) != 0 {
 		t.Errorf("a restore two and a half hours after its upstream backup got %q", notes)
 	}

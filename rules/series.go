@@ -168,11 +168,16 @@ func oneOf(label string, values []string) string {
 	if len(values) == 1 {
 		return label + "=" + strconv.Quote(values[0])
 	}
+	return label + "=~" + alternatives(values)
+}
+
+// alternatives is a quoted regex matching exactly one of values.
+func alternatives(values []string) string {
 	quoted := make([]string, len(values))
 	for i, v := range values {
 		quoted[i] = regexp.QuoteMeta(v)
 	}
-	return label + "=~" + strconv.Quote(strings.Join(quoted, "|"))
+	return strconv.Quote(strings.Join(quoted, "|"))
 }
 
 // union selects metric with each matcher set, one selector a line, joined

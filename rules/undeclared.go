@@ -2,7 +2,6 @@ package rules
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,11 +55,7 @@ func noneOf(label string, values []string) string {
 	case 1:
 		return label + "!=" + strconv.Quote(values[0])
 	}
-	quoted := make([]string, len(values))
-	for i, v := range values {
-		quoted[i] = regexp.QuoteMeta(v)
-	}
-	return label + "!~" + strconv.Quote(strings.Join(quoted, "|"))
+	return label + "!~" + alternatives(values)
 }
 
 func matchers(parts ...string) string {

@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -271,6 +270,19 @@ func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
 			t.Errorf("the bucket went from %q to %q", keys, after)
 		}
 	}
+	// restoreFailedCleanly checks what a failed restore must leave.
+	restoreFailedCleanly := func(t *testing.T, before testenv.Snapshot) {
+		t.Helper()
+		if got := state(t, "restore"); got != 0 {
+			t.Errorf("state %v pushed, want 0", got)
+		}
+		if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
+			t.Fatalf("live changed: %s", diff)
+		}
+		if side := pgSideDatabases(t, r.dst); len(side) != 0 {
+			t.Errorf("databases left beside live: %v", side)
+		}
+	}
 	noUploadsLeft := func(t *testing.T) {
 		t.Helper()
 		if pending := r.s3.PendingUploads(t, "dumps"); len(pending) != 0 {
@@ -327,15 +339,7 @@ func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
 		if err == nil {
 			t.Fatalf("the restore succeeded with its download cut at 2 MiB:\n%s", logs)
 		}
-		if got := state(t, "restore"); got != 0 {
-			t.Errorf("state %v pushed, want 0", got)
-		}
-		if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
-			t.Fatalf("live changed: %s", diff)
-		}
-		if side := pgSideDatabases(t, r.dst); len(side) != 0 {
-			t.Errorf("databases left beside live: %v", side)
-		}
+		restoreFailedCleanly(t, before)
 	})
 
 	t.Run("the download closed part-way while the local copy is written: the restore fails, live intact, nothing left", func(t *testing.T) {
@@ -352,15 +356,7 @@ func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
 		if !strings.Contains(logs, "verifying the dump before touching any database") {
 			t.Fatalf("the run was not writing a local copy: the test proves less than it says:\n%s", logs)
 		}
-		if got := state(t, "restore"); got != 0 {
-			t.Errorf("state %v pushed, want 0", got)
-		}
-		if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
-			t.Fatalf("live changed: %s", diff)
-		}
-		if side := pgSideDatabases(t, r.dst); len(side) != 0 {
-			t.Errorf("databases left beside live: %v", side)
-		}
+		restoreFailedCleanly(t, before)
 		if left, _ := os.ReadDir(tmp); len(left) != 0 {
 			t.Errorf("left in TMPDIR: %v", left)
 		}
@@ -404,12 +400,7 @@ func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
 		if err == nil || !hasLine(logs, `"msg":"operation failed"`, "took more than 3s (ENVSYNC_STALL_TIMEOUT)") {
 			t.Fatalf("the restore did not fail on the stall (%v):\n%s", err, logs)
 		}
-		if got := state(t, "restore"); got != 0 {
-			t.Errorf("state %v pushed, want 0", got)
-		}
-		if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
-			t.Fatalf("live changed: %s", diff)
-		}
+		restoreFailedCleanly(t, before)
 	})
 
 	t.Run("the download stalls: the restore fails after ENVSYNC_STALL_TIMEOUT, not at the job's deadline; live intact", func(t *testing.T) {
@@ -426,15 +417,7 @@ func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
 		if !hasLine(logs, `"msg":"operation failed"`, "received nothing for 3s (ENVSYNC_STALL_TIMEOUT)") {
 			t.Errorf("the failure does not say the download stalled:\n%s", logs)
 		}
-		if got := state(t, "restore"); got != 0 {
-			t.Errorf("state %v pushed, want 0", got)
-		}
-		if ok, diff := before.Equal(r.dst.Snapshot(t, pgDatabase)); !ok {
-			t.Fatalf("live changed: %s", diff)
-		}
-		if side := pgSideDatabases(t, r.dst); len(side) != 0 {
-			t.Errorf("databases left beside live: %v", side)
-		}
+		restoreFailedCleanly(t, before)
 	})
 }
 
@@ -475,15 +458,7 @@ func TestMySQLConnectionLostAtEachPhase(t *testing.T) {
 		t.Run("the link cut during "+point, func(t *testing.T) {
 			before := mySnap(t, e.dst)
 			dir := t.TempDir()
-			cmd := exec.Command(envsyncBinary(t), "run", "restore")
-			cmd.Env = e.env(t, e.dst, append(viaProxy, "SANITISE_SCRIPT="+script, "ENVSYNC_TEST_PAUSE="+point+":"+dir)...)
-			run := &envsyncRun{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
-			cmd.Stdout, cmd.Stderr = run.logs, run.logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() { run.done <- cmd.Wait() }()
-			defer cmd.Process.Kill()
+			run := e.start(t, e.dst, "restore", append(viaProxy, "SANITISE_SCRIPT="+script, "ENVSYNC_TEST_PAUSE="+point+":"+dir)...)
 			paused := filepath.Join(dir, point)
 			waitForFile(t, paused, run)
 			if err := proxy.Disable(); err != nil {
@@ -621,15 +596,8 @@ func TestSIGTERMAtEachPhaseOfAMySQLRestore(t *testing.T) {
 		t.Run("SIGTERM during "+point, func(t *testing.T) {
 			before := mySnap(t, e.dst)
 			dir := t.TempDir()
-			cmd := exec.Command(envsyncBinary(t), "run", "restore")
-			cmd.Env = e.env(t, e.dst, "SANITISE_SCRIPT="+script, "ENVSYNC_TEST_PAUSE="+point+":"+dir)
-			run := &envsyncRun{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
-			cmd.Stdout, cmd.Stderr = run.logs, run.logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() { run.done <- cmd.Wait() }()
-			defer cmd.Process.Kill()
+			run := e.start(t, e.dst, "restore", "SANITISE_SCRIPT="+script, "ENVSYNC_TEST_PAUSE="+point+":"+dir)
+			cmd := run.cmd
 			paused := filepath.Join(dir, point)
 			waitForFile(t, paused, run)
 			cmd.Process.Signal(syscall.SIGTERM)

@@ -78,6 +78,22 @@ func (e *myEstate) env(t *testing.T, m *testenv.MariaDB, extra ...string) []stri
 	return append(env, extra...)
 }
 
+// start runs envsync run <op> in the background; it is killed when the
+// test ends.
+func (e *myEstate) start(t *testing.T, m *testenv.MariaDB, op string, extra ...string) *envsyncRun {
+	t.Helper()
+	cmd := exec.Command(envsyncBinary(t), "run", op)
+	cmd.Env = e.env(t, m, extra...)
+	run := &envsyncRun{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = run.logs, run.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { run.done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return run
+}
+
 // run runs envsync run <op> and returns its combined output.
 func (e *myEstate) run(t *testing.T, m *testenv.MariaDB, op string, extra ...string) (string, error) {
 	t.Helper()
@@ -232,26 +248,9 @@ func TestASecondMySQLRestoreStartedWhileOneRunsRefusesAndTheFirstCompletes(t *te
 	mustRun(t, e, e.src, "backup")
 	want := mySnap(t, e.src)
 	dir := t.TempDir()
-	first := exec.Command(envsyncBinary(t), "run", "restore")
-	first.Env = e.env(t, e.dst, "ENVSYNC_TEST_PAUSE=restore:"+dir)
-	var out bytes.Buffer
-	first.Stdout, first.Stderr = &out, &out
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- first.Wait() }()
-	defer first.Process.Kill()
+	first := e.start(t, e.dst, "restore", "ENVSYNC_TEST_PAUSE=restore:"+dir)
 	paused := filepath.Join(dir, "restore")
-	for deadline := time.Now().Add(2 * time.Minute); ; {
-		if _, err := os.Stat(paused); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the first restore never reached its load:\n%s", out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForFile(t, paused, first)
 	second, err := e.run(t, e.dst, "restore")
 	if err == nil || !strings.Contains(second, "another restore of "+myDatabase+" is running") {
 		t.Fatalf("the second restore did not refuse (%v):\n%s", err, second)
@@ -260,13 +259,8 @@ func TestASecondMySQLRestoreStartedWhileOneRunsRefusesAndTheFirstCompletes(t *te
 		t.Fatal("the second restore dropped the first one's shadow")
 	}
 	os.Remove(paused)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("the first restore failed after the second refused: %v\n%s", err, out.String())
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("the first restore did not finish:\n%s", out.String())
+	if err, logs := first.wait(t); err != nil {
+		t.Fatalf("the first restore failed after the second refused: %v\n%s", err, logs)
 	}
 	assertMySame(t, "live after the first restore", mySnap(t, e.dst), want)
 	assertNoMyWorkingSchemas(t, e.dst)

@@ -87,7 +87,7 @@ func (r *Runner) restoreStream(ctx context.Context, key, want string, opts engin
 	meter := progress.Start(r.log, "restore download", r.cfg.ProgressInterval)
 	defer meter.Done()
 	h := sha256.New()
-	raw := meter.Reader(io.TeeReader(download{rc}, h))
+	raw := meter.Reader(io.TeeReader(rc, h))
 	dec, format, err := compress.NewReader(raw)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", key, err)
@@ -107,7 +107,7 @@ func (r *Runner) restoreStream(ctx context.Context, key, want string, opts engin
 		}
 		got := hex.EncodeToString(h.Sum(nil))
 		if want != "" && got != want {
-			return fmt.Errorf("%s: %w: the object's SHA-256 is %s, %s expected %s", key, ErrChecksum, got, layout.ChecksumKey(key), want)
+			return checksumMismatch(key, got, want)
 		}
 		r.log.Info("the whole dump was read and matches its checksum; swapping", "key", key, "sha256", got)
 		return nil
@@ -126,6 +126,10 @@ func (r *Runner) restoreStream(ctx context.Context, key, want string, opts engin
 	return meter.Bytes(), nil
 }
 
+func checksumMismatch(key, got, want string) error {
+	return fmt.Errorf("%s: %w: the object's SHA-256 is %s, %s expected %s", key, ErrChecksum, got, layout.ChecksumKey(key), want)
+}
+
 // damaged says, in an error reading a decompressed stream that is neither
 // its end nor the download's, that the dump is damaged: the engine reports
 // it as its input's error.
@@ -142,17 +146,8 @@ func (d damaged) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// download marks the object body's read errors as the download's.
-type download struct{ r io.Reader }
-
-func (d download) Read(p []byte) (int, error) {
-	n, err := d.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = downloadError{err}
-	}
-	return n, err
-}
-
+// downloadError is a read error of the object's body, as opposed to the
+// dump's content.
 type downloadError struct{ err error }
 
 func (e downloadError) Error() string { return "downloading the dump: " + e.err.Error() }
@@ -179,7 +174,7 @@ func (r *Runner) restoreLocalCopy(ctx context.Context, key, want string, fr file
 		return false, sum, err
 	}
 	if want != "" && sum.sha256 != want {
-		return false, sum, fmt.Errorf("%s: %w: the object's SHA-256 is %s, %s expected %s", key, ErrChecksum, sum.sha256, layout.ChecksumKey(key), want)
+		return false, sum, checksumMismatch(key, sum.sha256, want)
 	}
 	local.finish()
 	if local.err != nil {
@@ -354,9 +349,9 @@ func (c *localCopy) Close() {
 	}
 }
 
-// download opens key for reading; a download that receives nothing for
-// the stall timeout fails (its reads return the reason) instead of hanging
-// until the job's deadline.
+// download opens key for reading; its read errors are downloadErrors, and
+// a download that receives nothing for the stall timeout fails (its reads
+// return the reason) instead of hanging until the job's deadline.
 func (r *Runner) download(ctx context.Context, key string) (io.ReadCloser, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	rc, err := r.store.Get(ctx, key)
@@ -388,6 +383,7 @@ func (w *watchdog) Read(p []byte) (int, error) {
 		if cause := context.Cause(w.ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause
 		}
+		err = downloadError{err}
 	}
 	return n, err
 }

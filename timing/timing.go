@@ -202,6 +202,11 @@ type Read struct {
 // Reads lists, for every start of j's restore in the week, the upstream
 // run it reads. Nil when j does not restore or cannot run.
 func (f *Flow) Reads(s *model.Sync, j *model.Job) []Read {
+	return f.reads(s, j, f.upstreamRuns(s, j, WeekStart.Add(-history), WeekStart.Add(Week)))
+}
+
+// reads is Reads among runs, the upstream runs up to the week's end.
+func (f *Flow) reads(s *model.Sync, j *model.Job, runs []Run) []Read {
 	if !j.Runs() || !j.Has(model.Restore) || j.RestoreFrom == "" {
 		return nil
 	}
@@ -209,7 +214,6 @@ func (f *Flow) Reads(s *model.Sync, j *model.Job) []Read {
 	if err != nil {
 		return nil
 	}
-	runs := f.upstreamRuns(s, j, WeekStart.Add(-history), WeekStart.Add(Week))
 	var out []Read
 	for _, r := range Starts(sched, WeekStart, WeekStart.Add(Week)) {
 		u := latest(runs, r, false)
@@ -314,11 +318,13 @@ const halfDay = 12 * time.Hour
 // a run more than half a day old while the next upstream run starts less
 // than half a day after it.
 func (f *Flow) DayOld(s *model.Sync, j *model.Job) (DayOld, bool) {
-	reads := f.Reads(s, j)
+	// The runs of the next half day too: a restore late on the last day
+	// may miss one of them.
+	runs := f.upstreamRuns(s, j, WeekStart.Add(-history), WeekStart.Add(Week+halfDay))
+	reads := f.reads(s, j, runs)
 	if len(reads) == 0 {
 		return DayOld{}, false
 	}
-	runs := f.upstreamRuns(s, j, WeekStart.Add(-history), WeekStart.Add(Week+halfDay))
 	var first DayOld
 	for i, rd := range reads {
 		if rd.Upstream == nil || rd.Restore.Sub(rd.Upstream.Start) <= halfDay {

@@ -45,11 +45,17 @@ var colours = map[string]string{
 	"restore": "#4c78a8", "sanitise": "#b279a2", "transform": "#b279a2", "backup": "#54a24b",
 }
 
+// grey fills suspended and disabled runs.
+const grey = "#c8c8c8"
+
 // row is one sync in one environment.
 type row struct {
 	sync *model.Sync
 	job  *model.Job
 	y    float64 // top
+	// hazard is the class of its ordering hazard: "hazard", "hazard-ack"
+	// when the estate accepted it, "" when it has none.
+	hazard string
 }
 
 // SVG draws e. notice is written as the file's first line, in a comment.
@@ -103,7 +109,7 @@ func (p *painter) layout() {
 				if j.Environment != env.Name || j.Ensure == model.Absent {
 					continue
 				}
-				r := &row{sync: s, job: j, y: y}
+				r := &row{sync: s, job: j, y: y, hazard: hazardClass(p.flow, s, j)}
 				l.rows = append(l.rows, r)
 				p.rows[j] = r
 				y += rowHeight
@@ -122,7 +128,7 @@ func (p *painter) draw(notice string) {
 	p.printf(`<svg xmlns="http://www.w3.org/2000/svg" id="envsync-schedule" width="%s" height="%s" viewBox="0 0 %s %s" font-family="DejaVu Sans Mono, monospace" font-size="%d">`+"\n",
 		num(p.width), num(p.height), num(p.width), num(p.height), fontSize)
 	p.printf("<title>envsync: when every sync runs, at worst, and how old the data it lands is</title>\n")
-	p.printf(`<style>.op-off{fill:#c8c8c8}.hazard{stroke:#d62728;stroke-width:2}.hazard-ack{stroke:#ff7f0e;stroke-width:2;stroke-dasharray:3 2}` +
+	p.printf(`<style>.op-off{fill:`+grey+`}.hazard{stroke:#d62728;stroke-width:2}.hazard-ack{stroke:#ff7f0e;stroke-width:2;stroke-dasharray:3 2}` +
 		`.link{fill:none;stroke:#777;stroke-width:1;opacity:.7}.link.hazard{stroke:#d62728;opacity:1}.link.hazard-ack{stroke:#ff7f0e}` +
 		`.grid{stroke:#e4e4e4}.midnight{stroke:#999}.lane{font-weight:bold}.marker{fill:#d62728;font-weight:bold}.marker.ack{fill:#c25e00}</style>` + "\n")
 	p.printf(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
@@ -186,7 +192,6 @@ func (p *painter) row(r *row) {
 	p.printf(`<text id="label-%s" x="%s" y="%s">%s</text>`, rid, num(pad), num(text), esc(s.Name))
 	p.printf(`<text id="days-%s" x="%s" y="%s">%s</text>`, rid, num(pad+float64(p.nameChars+2)*charWidth), num(text), esc(days(j)))
 
-	hazard, hazardClass := p.hazard(s, j)
 	steps := timing.Steps(p.e, s, j)
 	for _, start := range dailyStarts(j) {
 		at := start
@@ -194,10 +199,10 @@ func (p *painter) row(r *row) {
 			class := "op-" + st.Name
 			fill := colours[st.Name]
 			if !j.Runs() {
-				class, fill = "op-off", "#c8c8c8"
+				class, fill = "op-off", grey
 			}
-			if st.Name == string(model.Restore) && hazard {
-				class += " " + hazardClass
+			if st.Name == string(model.Restore) && r.hazard != "" {
+				class += " " + r.hazard
 			}
 			for i, seg := range p.segments(at, st.Duration) {
 				p.printf(`<rect id="bar-%s-%s-%s-%d" class="%s" x="%s" y="%s" width="%s" height="%d" fill="%s"><title>%s %s: %s from %s, %s at worst</title></rect>`,
@@ -215,24 +220,24 @@ func (p *painter) row(r *row) {
 		x += float64(len("99d23h59m–99d23h59m  ")) * charWidth
 	}
 	switch {
-	case hazard && hazardClass == "hazard":
+	case r.hazard == "hazard":
 		p.printf(`<text id="hazard-%s" class="marker" x="%s" y="%s">! hazard</text>`, rid, num(x), num(text))
-	case hazard:
+	case r.hazard != "":
 		p.printf(`<text id="hazard-%s" class="marker ack" x="%s" y="%s"><title>%s</title>! acknowledged</text>`, rid, num(x), num(text), esc(j.AcknowledgedHazard))
 	}
 	p.printf("</g>\n")
 }
 
-// hazard says whether j's restore has an ordering hazard, and its class:
-// "hazard", or "hazard-ack" when the estate accepted it.
-func (p *painter) hazard(s *model.Sync, j *model.Job) (bool, string) {
-	if _, ok := p.flow.Hazard(s, j); !ok {
-		return false, ""
+// hazardClass is the class of j's ordering hazard: "hazard", or
+// "hazard-ack" when the estate accepted it; "" when it has none.
+func hazardClass(flow *timing.Flow, s *model.Sync, j *model.Job) string {
+	if _, ok := flow.Hazard(s, j); !ok {
+		return ""
 	}
 	if j.AcknowledgedHazard != "" {
-		return true, "hazard-ack"
+		return "hazard-ack"
 	}
-	return true, "hazard"
+	return "hazard"
 }
 
 // links draws, for each daily start of r's restore, a line from the end of
@@ -251,8 +256,7 @@ func (p *painter) links(r *row) {
 		}
 		class := "link"
 		if rd.Hazard {
-			_, c := p.hazard(r.sync, r.job)
-			class += " " + c
+			class += " " + r.hazard
 		}
 		x1, y1 := p.x(rd.Upstream.Finish), up.y+rowHeight/2
 		x2, y2 := p.x(rd.Restore), r.y+rowHeight/2
@@ -277,7 +281,7 @@ func (p *painter) legend() {
 		{"op-restore", colours["restore"], "restore"},
 		{"op-sanitise", colours["sanitise"], "sanitise or transform"},
 		{"op-backup", colours["backup"], "backup"},
-		{"op-off", "#c8c8c8", "suspended or disabled"},
+		{"op-off", grey, "suspended or disabled"},
 		{"op-restore hazard", colours["restore"], "ordering hazard"},
 		{"op-restore hazard-ack", colours["restore"], "acknowledged hazard"},
 	} {
