@@ -128,7 +128,7 @@ func (p *painter) draw(notice string) {
 	p.printf(`<svg xmlns="http://www.w3.org/2000/svg" id="envsync-schedule" width="%s" height="%s" viewBox="0 0 %s %s" font-family="DejaVu Sans Mono, monospace" font-size="%d">`+"\n",
 		num(p.width), num(p.height), num(p.width), num(p.height), fontSize)
 	p.printf("<title>envsync: when every sync runs, at worst, and how old the data it lands is</title>\n")
-	p.printf(`<style>.op-off{fill:`+grey+`}.hazard{stroke:#d62728;stroke-width:2}.hazard-ack{stroke:#ff7f0e;stroke-width:2;stroke-dasharray:3 2}` +
+	p.printf(`<style>.op-off{fill:` + grey + `}.hazard{stroke:#d62728;stroke-width:2}.hazard-ack{stroke:#ff7f0e;stroke-width:2;stroke-dasharray:3 2}` +
 		`.link{fill:none;stroke:#777;stroke-width:1;opacity:.7}.link.hazard{stroke:#d62728;opacity:1}.link.hazard-ack{stroke:#ff7f0e}` +
 		`.grid{stroke:#e4e4e4}.midnight{stroke:#999}.lane{font-weight:bold}.marker{fill:#d62728;font-weight:bold}.marker.ack{fill:#c25e00}</style>` + "\n")
 	p.printf(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
