@@ -12,6 +12,9 @@ command -v rclone >/dev/null || need_apt+=(rclone)
 command -v aws >/dev/null || need_apt+=(awscli)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+# The fault tests: a loop filesystem to fill, the processes left after a signal.
+command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || need_apt+=(e2fsprogs)
+command -v pgrep >/dev/null || need_apt+=(procps)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing Debian packages: ${need_apt[*]}"
