@@ -107,6 +107,9 @@ func (b *builder) unitTests(alerts []alert) (*TestFile, error) {
 		}
 		groups = append(groups, g)
 	}
+	if len(nc) > 0 {
+		groups = append(groups, t.twoPods(nc[0]))
+	}
 	p := parser.NewParser(parser.Options{})
 	for _, g := range groups {
 		for _, in := range g.InputSeries {
@@ -308,24 +311,21 @@ func (t *testGen) notCompleted(as []alert) ([]constantSeries, map[time.Duration]
 	}
 	var ss []stale
 	var evals []time.Duration
+	var series []constantSeries
 	for _, a := range as {
 		s := a.series[0]
-		var noon time.Duration
-		for day := range 7 {
-			noon = time.Duration(day)*24*time.Hour + 12*time.Hour
-			if armed(a.class, weekdayAt(noon)) {
-				break
-			}
-		}
+		noon := firstArmedNoon(a.class)
 		l := seriesLabels(s)
 		l[LabelState] = "succeeded"
 		ss = append(ss, stale{a, l, noon - a.hold - t.step})
+		attempt := maps.Clone(l)
+		attempt[LabelState] = "running"
+		series = append(series, constantSeries{seriesDesc(MetricTimestamp, attempt), (noon - a.hold - 2*t.step).Seconds()})
 		evals = append(evals, noon-2*t.step, noon)
 		for day := 1; day <= 7; day++ {
 			evals = append(evals, noon+time.Duration(day)*24*time.Hour)
 		}
 	}
-	var series []constantSeries
 	for _, s := range ss {
 		series = append(series, constantSeries{seriesDesc(MetricTimestamp, s.l), s.lastGood.Seconds()})
 	}
@@ -335,7 +335,6 @@ func (t *testGen) notCompleted(as []alert) ([]constantSeries, map[time.Duration]
 		for _, s := range ss {
 			if at-s.lastGood > s.a.hold && armed(s.a.class, weekdayAt(at)) {
 				l := maps.Clone(s.l)
-				delete(l, LabelPod)
 				delete(l, LabelState)
 				delete(l, "job")
 				cases[at] = append(cases[at], expect(s.a, l))
@@ -347,6 +346,59 @@ func (t *testGen) notCompleted(as []alert) ([]constantSeries, map[time.Duration]
 		last = slices.Max(evals)
 	}
 	return series, cases, last
+}
+
+// firstArmedNoon is noon of the first day from promtool's epoch on which
+// class's not-completed alert is armed.
+func firstArmedNoon(class model.Class) time.Duration {
+	var noon time.Duration
+	for day := range 7 {
+		noon = time.Duration(day)*24*time.Hour + 12*time.Hour
+		if armed(class, weekdayAt(noon)) {
+			break
+		}
+	}
+	return noon
+}
+
+// twoPods pins what "not completed" does when two pods' series exist for
+// one database and operation: an old pod's last success, stale, and a
+// newer pod's attempt. While the newer attempt has not succeeded the alert
+// fires once, naming the newer pod (the last attempt); once it succeeds the
+// alert clears although the old pod's stale series is still there (the
+// old chart's rules kept firing on it).
+func (t *testGen) twoPods(a alert) TestGroup {
+	noon := firstArmedNoon(a.class)
+	s := a.series[0]
+	old, young := seriesLabels(s), seriesLabels(s)
+	old[LabelPod] = s.Sync + "-28000000-old00"
+	at := func(l map[string]string, state string) string {
+		l = maps.Clone(l)
+		l[LabelState] = state
+		return seriesDesc(MetricTimestamp, l)
+	}
+	// from holds v from time from on, nothing before it.
+	from := func(from time.Duration, v time.Duration, until time.Duration) string {
+		n := int(from / t.step)
+		return fmt.Sprintf("_x%d %s", n, t.constant(v.Seconds(), until-time.Duration(n)*t.step))
+	}
+	stale := noon - a.hold - t.step
+	attempt, success, until := noon-2*t.step, noon+2*t.step, noon+3*t.step
+	g := TestGroup{Interval: dur(t.step), InputSeries: append(t.reported(until, keys(s)),
+		InputSeries{Series: at(old, "running"), Values: t.constant((stale - t.step).Seconds(), until)},
+		InputSeries{Series: at(old, "succeeded"), Values: t.constant(stale.Seconds(), until)},
+		InputSeries{Series: at(young, "running"), Values: from(attempt, attempt, until)},
+		InputSeries{Series: at(young, "failed"), Values: from(attempt+t.step, attempt+t.step, until)},
+		InputSeries{Series: at(young, "succeeded"), Values: from(success, success, until)},
+	)}
+	firing := maps.Clone(young)
+	delete(firing, "job")
+	g.AlertRuleTests = sortedTests(map[time.Duration][]ExpAlert{
+		noon:         {expect(a, firing)},
+		noon + t.step: {expect(a, firing)},
+		until:        nil,
+	}, AlertNotCompleted)
+	return g
 }
 
 // neverReported: every expected series reports from time 0, except the

@@ -345,8 +345,10 @@ func (b *builder) notCompleted() ([]alert, error) {
 			return nil, fmt.Errorf("rules: schedule class %s has no not-completed window, and sync %s uses it in %s",
 				class.Name, want[0].Sync, b.env.Name)
 		}
-		last := union(MetricTimestamp, selectors(want, b.universe), fmt.Sprintf("%s=%q", LabelState, "succeeded"), "  ")
-		out = append(out, b.notCompletedAlert(class, last, want))
+		sel := selectors(want, b.universe)
+		last := union(MetricTimestamp, sel, fmt.Sprintf("%s=%q", LabelState, "succeeded"), "      ")
+		attempts := union(MetricTimestamp, sel, fmt.Sprintf("%s=%q", LabelState, "running"), "      ")
+		out = append(out, b.notCompletedAlert(class, last, attempts, want))
 	}
 	a, ok, err := b.undeclaredNotCompleted()
 	if ok {

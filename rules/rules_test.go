@@ -243,7 +243,7 @@ func TestNotCompletedIsArmedOnlyOnTheClassDays(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(expr, "> 90000\nand on () (day_of_week() == 2 or day_of_week() == 3 or day_of_week() == 4 or day_of_week() == 5)") {
+	if !strings.Contains(expr, "> 90000") || !strings.HasSuffix(expr, "\nand on () (day_of_week() == 2 or day_of_week() == 3 or day_of_week() == 4 or day_of_week() == 5)") {
 		t.Fatalf("weekdays not-completed rule is not 25h armed Tuesday to Friday: %s", expr)
 	}
 }

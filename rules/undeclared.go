@@ -91,23 +91,30 @@ func (b *builder) undeclaredNotCompleted() (alert, bool, error) {
 	if class.Window <= 0 {
 		return alert{}, false, fmt.Errorf("rules: schedule class %s (alerting.undeclared) has no not-completed window", class.Name)
 	}
-	sel := matchers(fmt.Sprintf("%s=%q", LabelState, "succeeded"), noneOf(LabelInstance, b.declaredInstances("")))
-	return b.notCompletedAlert(class, fmt.Sprintf("  %s{%s}", MetricTimestamp, sel), []Series{undeclaredExample(model.Backup, "", class.Name)}, LabelUndeclared, "true"), true, nil
+	others := noneOf(LabelInstance, b.declaredInstances(""))
+	last := fmt.Sprintf("      %s{%s}", MetricTimestamp, matchers(fmt.Sprintf("%s=%q", LabelState, "succeeded"), others))
+	attempts := fmt.Sprintf("      %s{%s}", MetricTimestamp, matchers(fmt.Sprintf("%s=%q", LabelState, "running"), others))
+	return b.notCompletedAlert(class, last, attempts, []Series{undeclaredExample(model.Backup, "", class.Name)}, LabelUndeclared, "true"), true, nil
 }
 
 // notCompletedAlert is the "not completed" rule of class over the last
-// successes that last selects.
-func (b *builder) notCompletedAlert(class model.Class, last string, want []Series, kv ...string) alert {
-	expr := fmt.Sprintf("time() - max by (%s) (\n%s\n) > %d", aggregateBy, last, int64(class.Window/time.Second))
+// successes that last selects. The newest success across pods counts, so
+// that a newer run clears the alert even while an older pod's series stays
+// (the old chart's rules kept firing on it); the alert names the pod of the
+// newest attempt that attempts selects, "unknown" when none reported one.
+func (b *builder) notCompletedAlert(class model.Class, last, attempts string, want []Series, kv ...string) alert {
+	age := fmt.Sprintf("time() - max by (%s) (\n%s\n    ) > %d", aggregateBy, last, int64(class.Window/time.Second))
+	expr := fmt.Sprintf("  (\n    %s\n  )\n  + on (%s) group_left (%s)\n    0 * topk by (%s) (1,\n%s\n    )\nor on (%s)\n  label_replace(\n    %s,\n    %q, \"unknown\", \"\", \"\"\n  )",
+		age, aggregateBy, LabelPod, aggregateBy, attempts, aggregateBy, age, LabelPod)
 	if armed := armedDays(class); armed != "" {
-		expr += "\nand on () (" + armed + ")"
+		expr = "(\n" + expr + "\n)\nand on () (" + armed + ")"
 	}
 	window := promModel.Duration(class.Window).String()
 	annotate := func(l func(string) string) map[string]string {
 		return b.annotations(AlertNotCompleted,
 			fmt.Sprintf("Database %s has not succeeded for %s: %s on %s", l(LabelOperation), window, l(LabelDatabase), l(LabelInstance)),
-			fmt.Sprintf("The last successful %s of database %s on %s in %s is more than %s old (schedule class %s).",
-				l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, window, class.Name))
+			fmt.Sprintf("The last successful %s of database %s on %s in %s is more than %s old (schedule class %s). The last attempt ran in pod %s. A success from any pod clears this alert.",
+				l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, window, class.Name, l(LabelPod)))
 	}
 	return alert{
 		kind: kindNotCompleted, series: want, hold: class.Window, class: class,
