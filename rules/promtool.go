@@ -394,9 +394,9 @@ func (t *testGen) twoPods(a alert) TestGroup {
 	firing := maps.Clone(young)
 	delete(firing, "job")
 	g.AlertRuleTests = sortedTests(map[time.Duration][]ExpAlert{
-		noon:         {expect(a, firing)},
+		noon:          {expect(a, firing)},
 		noon + t.step: {expect(a, firing)},
-		until:        nil,
+		until:         nil,
 	}, AlertNotCompleted)
 	return g
 }
