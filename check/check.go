@@ -260,6 +260,9 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	if !classOK {
 		add("unknown class %q", j.Class)
 	}
+	if name := env.CronJobName(s.Name); env.JobNamePrefix != "" && len(name) > MaxCronJobName {
+		add("CronJob name %q (jobNamePrefix %q and the sync's name) is %d characters; Kubernetes accepts at most %d", name, env.JobNamePrefix, len(name), MaxCronJobName)
+	}
 	if (j.TLS.Mode == "verify-ca" || j.TLS.Mode == "verify-full") && j.TLS.CA == nil {
 		add("tls mode %s checks the server's certificate against a CA bundle, but none is declared: set tls.ca (a configMap or secret of namespace %q, and its key)", j.TLS.Mode, env.Namespace)
 	}

@@ -412,6 +412,22 @@ type environmentDecl struct {
 		Create      bool              `json:"create"`
 		Annotations map[string]string `json:"annotations"`
 	} `json:"serviceAccount"`
+	JobNamePrefix string `json:"jobNamePrefix"`
+	DNSConfig     *struct {
+		Nameservers []string          `json:"nameservers"`
+		Searches    []string          `json:"searches"`
+		Options     map[string]string `json:"options"`
+	} `json:"dnsConfig"`
+	ExternalSecrets *struct {
+		Store struct {
+			Name string `json:"name"`
+			Kind string `json:"kind"`
+		} `json:"store"`
+		RemoteKey        string `json:"remoteKey"`
+		UsernameProperty string `json:"usernameProperty"`
+		PasswordProperty string `json:"passwordProperty"`
+		RefreshInterval  string `json:"refreshInterval"`
+	} `json:"externalSecrets"`
 }
 
 type tlsDecl struct {

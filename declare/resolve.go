@@ -140,6 +140,17 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		if sa := ed.ServiceAccount; sa != nil {
 			env.ServiceAccount = &model.ServiceAccount{Name: sa.Name, Create: sa.Create, Annotations: sa.Annotations}
 		}
+		env.JobNamePrefix = ed.JobNamePrefix
+		if d := ed.DNSConfig; d != nil {
+			env.DNS = &model.DNS{Nameservers: d.Nameservers, Searches: d.Searches, Options: d.Options}
+		}
+		if x := ed.ExternalSecrets; x != nil {
+			env.ExternalSecrets = &model.ExternalSecrets{
+				StoreName: x.Store.Name, StoreKind: x.Store.Kind, RemoteKey: x.RemoteKey,
+				UsernameProperty: x.UsernameProperty, PasswordProperty: x.PasswordProperty,
+				RefreshInterval: r.duration(x.RefreshInterval, "environments", name, "externalSecrets", "refreshInterval"),
+			}
+		}
 	}
 	for _, name := range sortedKeys(d.Classes) {
 		cd := d.Classes[name]

@@ -95,6 +95,15 @@ func environment(e *model.Estate, env string) ([]File, error) {
 			return nil, err
 		}
 	}
+	secrets, err := kube.ExternalSecretObjects(e, env)
+	if err != nil {
+		return nil, err
+	}
+	for _, es := range secrets {
+		if err := addYAML("manifests/externalsecret-"+es.Name+".yaml", es); err != nil {
+			return nil, err
+		}
+	}
 	scripts, err := kube.ScriptsConfigMap(e, env)
 	if err != nil {
 		return nil, err

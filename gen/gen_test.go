@@ -123,13 +123,16 @@ func TestEachEnvironmentGetsItsFilesAndOneCronJobPerJob(t *testing.T) {
 			t.Errorf("%s has no sanitise scripts ConfigMap", env)
 		}
 	}
-	if _, ok := files["out/staging/manifests/cronjob-account-api-postgres.yaml"]; ok {
+	if _, ok := files["out/staging/manifests/cronjob-db-backup-account-api-postgres.yaml"]; ok {
 		t.Error("account-api must have no staging CronJob")
 	}
 }
 
-func cronJob(t *testing.T, files map[string][]byte, env, name string) batchv1.CronJob {
+// cronJob is the CronJob of sync in env; the example estate keeps the old
+// chart's names, "db-backup-<sync>".
+func cronJob(t *testing.T, files map[string][]byte, env, sync string) batchv1.CronJob {
 	t.Helper()
+	name := "db-backup-" + sync
 	data, ok := files["out/"+env+"/manifests/cronjob-"+name+".yaml"]
 	if !ok {
 		t.Fatalf("no CronJob %s in %s", name, env)

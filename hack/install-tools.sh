@@ -76,3 +76,8 @@ crd_version=v0.85.0
 if [ ! -d "$(go env GOMODCACHE)/github.com/prometheus-operator/prometheus-operator@$crd_version" ]; then
 	(cd "$(mktemp -d)" && go mod download "github.com/prometheus-operator/prometheus-operator@$crd_version")
 fi
+# The ExternalSecret CRD, likewise from the external-secrets module.
+es_version=v0.16.2
+if [ ! -d "$(go env GOMODCACHE)/github.com/external-secrets/external-secrets@$es_version" ]; then
+	(cd "$(mktemp -d)" && go mod download "github.com/external-secrets/external-secrets@$es_version")
+fi

@@ -84,10 +84,17 @@ func LoadManifests(dir string) (*Manifests, error) {
 	return m, nil
 }
 
-// CronJob returns the CronJob called name.
+// CronJob returns the CronJob called name, else the one of the sync called
+// name.
 func (m *Manifests) CronJob(name string) (*batchv1.CronJob, error) {
 	for _, cj := range m.CronJobs {
 		if cj.Name == name {
+			return cj, nil
+		}
+	}
+	// The sync's name works too, whatever the environment's jobNamePrefix.
+	for _, cj := range m.CronJobs {
+		if cj.Labels["envsync.io/sync"] == name {
 			return cj, nil
 		}
 	}

@@ -359,3 +359,19 @@ func TestAConfigMapOutsideOutIsMountedFromTheFileGiven(t *testing.T) {
 		}
 	}
 }
+
+func TestACronJobIsFoundByItsNameOrByItsSyncsName(t *testing.T) {
+	m, err := LoadManifests("../out/staging/manifests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"db-backup-chat-postgres", "chat-postgres"} {
+		cj, err := m.CronJob(name)
+		if err != nil || cj.Name != "db-backup-chat-postgres" {
+			t.Errorf("CronJob(%q) = %v, %v; want the example estate's db-backup-chat-postgres", name, cj, err)
+		}
+	}
+	if _, err := m.CronJob("chat"); err == nil || !strings.Contains(err.Error(), "there are: ") {
+		t.Errorf("an unknown name: %v", err)
+	}
+}

@@ -85,6 +85,34 @@ type Environment struct {
 	Suspend bool
 	// PodAnnotations are added to every job's pod.
 	PodAnnotations map[string]string
+	// JobNamePrefix starts the name of every CronJob of the environment.
+	JobNamePrefix string
+	// DNS is every job pod's DNS configuration; nil: the cluster's.
+	DNS *DNS
+	// ExternalSecrets, when not nil, has envsync emit the ExternalSecret
+	// filling each Secret the environment's jobs read.
+	ExternalSecrets *ExternalSecrets
+}
+
+// CronJobName is the name of the CronJob of sync in env.
+func (env Environment) CronJobName(sync string) string { return env.JobNamePrefix + sync }
+
+// DNS is a pod's DNS configuration.
+type DNS struct {
+	Nameservers []string
+	Searches    []string
+	Options     map[string]string // name -> value; "" for a flag
+}
+
+// ExternalSecrets says where the estate's secret store keeps database
+// credentials (external-secrets.io).
+type ExternalSecrets struct {
+	StoreName, StoreKind string
+	// RemoteKey is the key of a sync's credentials in the store, with
+	// "{instance}" and "{secret}" to replace.
+	RemoteKey                          string
+	UsernameProperty, PasswordProperty string
+	RefreshInterval                    time.Duration
 }
 
 // ServiceAccount is the Kubernetes ServiceAccount of an environment's jobs,

@@ -27,6 +27,7 @@ const (
 	KubernetesVersion         = "v1.37.2"
 	EtcdVersion               = "v3.7.3"
 	PrometheusOperatorVersion = "v0.85.0" // the newest the Go module proxy serves whole
+	ExternalSecretsVersion    = "v0.16.2" // the newest the Go module proxy serves whole; serves external-secrets.io/v1
 )
 
 // KubeAPIServer is a real Kubernetes API server on loopback, with its own
@@ -125,12 +126,27 @@ func (s *KubeAPIServer) Do(ctx context.Context, method, path, contentType string
 // CRD in the Go module cache (make tools downloads the module).
 func PrometheusRuleCRD(t T) string {
 	t.Helper()
+	return moduleFile(t, "github.com/prometheus-operator/prometheus-operator", PrometheusOperatorVersion,
+		"example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml")
+}
+
+// ExternalSecretCRD is the path of the external-secrets project's
+// ExternalSecret CRD in the Go module cache (make tools downloads the
+// module).
+func ExternalSecretCRD(t T) string {
+	t.Helper()
+	return moduleFile(t, "github.com/external-secrets/external-secrets", ExternalSecretsVersion,
+		"config/crds/bases/external-secrets.io_externalsecrets.yaml")
+}
+
+// moduleFile is the path of file in module@version in the Go module cache.
+func moduleFile(t T, module, version, file string) string {
+	t.Helper()
 	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
 	mustf(t, err, "go env GOMODCACHE")
-	p := filepath.Join(strings.TrimSpace(string(out)), "github.com", "prometheus-operator", "prometheus-operator@"+PrometheusOperatorVersion,
-		"example", "prometheus-operator-crd", "monitoring.coreos.com_prometheusrules.yaml")
+	p := filepath.Join(strings.TrimSpace(string(out)), filepath.FromSlash(module)+"@"+version, filepath.FromSlash(file))
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("testenv: %s not found; get it with: go mod download github.com/prometheus-operator/prometheus-operator@%s (or make tools)", p, PrometheusOperatorVersion)
+		t.Fatalf("testenv: %s not found; get it with: go mod download %s@%s (or make tools)", p, module, version)
 	}
 	return p
 }

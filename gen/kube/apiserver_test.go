@@ -34,7 +34,7 @@ type object struct {
 	doc                                         []byte // YAML
 }
 
-var plurals = map[string]string{"CronJob": "cronjobs", "ConfigMap": "configmaps", "ServiceAccount": "serviceaccounts", "PrometheusRule": "prometheusrules", "Job": "jobs", "Namespace": "namespaces"}
+var plurals = map[string]string{"CronJob": "cronjobs", "ConfigMap": "configmaps", "ServiceAccount": "serviceaccounts", "PrometheusRule": "prometheusrules", "ExternalSecret": "externalsecrets", "Job": "jobs", "Namespace": "namespaces"}
 
 func parseObjects(t *testing.T, file string, data []byte) []object {
 	t.Helper()
@@ -114,26 +114,33 @@ func e2eEstate(t *testing.T) string {
 	return root
 }
 
-func installCRD(t *testing.T, s *testenv.KubeAPIServer) {
+// installCRDs creates the CRDs of the custom resources envsync emits and
+// waits until the server serves them.
+func installCRDs(t *testing.T, s *testenv.KubeAPIServer) {
 	t.Helper()
 	ctx := context.Background()
-	crd, err := os.ReadFile(testenv.PrometheusRuleCRD(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := yaml.YAMLToJSON(crd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, out, err := s.Do(ctx, http.MethodPost, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/json", body); err != nil || code != http.StatusCreated {
-		t.Fatalf("creating the PrometheusRule CRD: %d %v\n%s", code, err, out)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if code, _, _ := s.Do(ctx, http.MethodGet, "/apis/monitoring.coreos.com/v1/prometheusrules", "", nil); code == http.StatusOK {
-			return
+	for _, c := range []struct{ file, served string }{
+		{testenv.PrometheusRuleCRD(t), "/apis/monitoring.coreos.com/v1/prometheusrules"},
+		{testenv.ExternalSecretCRD(t), "/apis/external-secrets.io/v1/externalsecrets"},
+	} {
+		crd, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the PrometheusRule CRD never became served")
+		body, err := yaml.YAMLToJSON(crd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, out, err := s.Do(ctx, http.MethodPost, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/json", body); err != nil || code != http.StatusCreated {
+			t.Fatalf("creating the CRD of %s: %d %v\n%s", c.file, code, err, out)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if code, _, _ := s.Do(ctx, http.MethodGet, c.served, "", nil); code == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never became served", c.served)
+			}
 		}
 	}
 }
@@ -172,7 +179,7 @@ func jobFrom(t *testing.T, o object) (string, []byte) {
 
 func TestARealKubernetesAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 	s := testenv.StartKubeAPIServer(t)
-	installCRD(t, s)
+	installCRDs(t, s)
 	ctx := context.Background()
 
 	for estate, root := range map[string]string{"example": "../..", "e2e": e2eEstate(t)} {
@@ -182,7 +189,7 @@ func TestARealKubernetesAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 			createNamespace(t, s, o.namespace)
 			kinds[o.kind]++
 		}
-		if kinds["CronJob"] == 0 || kinds["PrometheusRule"] == 0 || kinds["ConfigMap"] == 0 {
+		if kinds["CronJob"] == 0 || kinds["PrometheusRule"] == 0 || kinds["ConfigMap"] == 0 || estate == "example" && (kinds["ExternalSecret"] == 0 || kinds["ServiceAccount"] == 0) {
 			t.Fatalf("%s estate: kinds %v: the test would prove little", estate, kinds)
 		}
 		for _, o := range objects {
@@ -204,20 +211,26 @@ func TestARealKubernetesAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 
 func TestTheAPIServerRefusesWhatIsBroken(t *testing.T) {
 	s := testenv.StartKubeAPIServer(t)
-	installCRD(t, s)
+	installCRDs(t, s)
 	createNamespace(t, s, "apps")
 	ctx := context.Background()
-	var good object
+	var good, goodSecret object
 	for _, o := range generatedManifests(t, "../..") {
-		if o.kind == "CronJob" && o.name == "chat-postgres" && strings.Contains(o.file, "staging") {
+		switch {
+		case !strings.Contains(o.file, "staging"):
+		case o.kind == "CronJob" && o.name == "db-backup-chat-postgres":
 			good = o
+		case o.kind == "ExternalSecret" && o.name == "envsync-chat-postgres":
+			goodSecret = o
 		}
 	}
-	if good.doc == nil {
-		t.Fatal("no staging chat-postgres CronJob in the example estate")
+	if good.doc == nil || goodSecret.doc == nil {
+		t.Fatal("no staging db-backup-chat-postgres CronJob or envsync-chat-postgres ExternalSecret in the example estate")
 	}
-	if code, out, _ := dryRunApply(ctx, s, good.path(), good.doc); code != http.StatusOK && code != http.StatusCreated {
-		t.Fatalf("the unbroken CronJob is refused (%d): the cases below prove nothing\n%s", code, out)
+	for _, o := range []object{good, goodSecret} {
+		if code, out, _ := dryRunApply(ctx, s, o.path(), o.doc); code != http.StatusOK && code != http.StatusCreated {
+			t.Fatalf("the unbroken %s is refused (%d): the cases below prove nothing\n%s", o.kind, code, out)
+		}
 	}
 	long := strings.Repeat("a", 53)
 	rule := func(forValue string) []byte {
@@ -238,11 +251,12 @@ spec:
 		doc        []byte
 		says       string // in the server's refusal
 	}{
-		{"a CronJob name over 52 characters", strings.Replace(good.path(), "/chat-postgres", "/"+long, 1), bytes.Replace(good.doc, []byte("name: chat-postgres\n"), []byte("name: "+long+"\n"), 1), "52"},
+		{"a CronJob name over 52 characters", strings.Replace(good.path(), "/"+good.name, "/"+long, 1), bytes.Replace(good.doc, []byte("name: "+good.name+"\n"), []byte("name: "+long+"\n"), 1), "52"},
 		{"a schedule the cron parser refuses", good.path(), bytes.Replace(good.doc, []byte("schedule: "), []byte("schedule: 61 "), 1), "spec.schedule"},
 		// Server-side apply refuses an unknown field with a 500 ("failed to
 		// create typed patch object"): a refusal all the same.
 		{"an unknown field", good.path(), bytes.Replace(good.doc, []byte("  concurrencyPolicy: Forbid\n"), []byte("  concurrencyPolicy: Forbid\n  concurrencyPolicyy: Forbid\n"), 1), "concurrencyPolicyy"},
+		{"an ExternalSecret with an unknown creation policy", goodSecret.path(), bytes.Replace(goodSecret.doc, []byte("creationPolicy: Owner"), []byte("creationPolicy: Owns"), 1), "creationPolicy"},
 		{"a PrometheusRule with a bad for", "/apis/monitoring.coreos.com/v1/namespaces/apps/prometheusrules/envsync", rule("5 minutes"), "for"},
 	} {
 		code, out, err := dryRunApply(ctx, s, c.path, c.doc)

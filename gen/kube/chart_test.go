@@ -1,10 +1,10 @@
 package kube_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
@@ -15,48 +15,67 @@ import (
 // chartDrift renders valuesFile with the real helm and compares every
 // object with the Go rendering; it returns "" when they are semantically
 // equal, else a readable diff.
-func chartDrift(t *testing.T, valuesFile string, want []batchv1.CronJob, wantCM *corev1.ConfigMap, wantSA *corev1.ServiceAccount) string {
+func chartDrift(t *testing.T, valuesFile string, want rendered) string {
 	t.Helper()
 	got := helmTemplate(t, valuesFile)
 	var drift []string
-	if len(got.CronJobs) != len(want) {
-		drift = append(drift, "CronJobs: the chart rendered "+names(got.CronJobs)+", Go built "+names(want))
-	}
-	for i := 0; i < len(want) && i < len(got.CronJobs); i++ {
-		w, g := canonical(t, want[i]), canonical(t, got.CronJobs[i])
-		if w != g {
-			drift = append(drift, "CronJob "+want[i].Name+":\n"+lineDiff(w, g))
-		}
-	}
-	switch {
-	case wantCM == nil && len(got.ConfigMaps) != 0:
-		drift = append(drift, "the chart rendered a ConfigMap, Go built none")
-	case wantCM != nil && len(got.ConfigMaps) != 1:
-		drift = append(drift, "Go built one ConfigMap, the chart rendered "+string(rune('0'+len(got.ConfigMaps))))
-	case wantCM != nil:
-		if w, g := canonical(t, *wantCM), canonical(t, got.ConfigMaps[0]); w != g {
-			drift = append(drift, "ConfigMap:\n"+lineDiff(w, g))
-		}
-	}
-	switch {
-	case wantSA == nil && len(got.ServiceAccounts) != 0:
-		drift = append(drift, "the chart rendered a ServiceAccount, Go built none")
-	case wantSA != nil && len(got.ServiceAccounts) != 1:
-		drift = append(drift, "Go built one ServiceAccount, the chart rendered "+string(rune('0'+len(got.ServiceAccounts))))
-	case wantSA != nil:
-		if w, g := canonical(t, *wantSA), canonical(t, got.ServiceAccounts[0]); w != g {
-			drift = append(drift, "ServiceAccount:\n"+lineDiff(w, g))
-		}
-	}
+	drift = append(drift, listDrift(t, "CronJob", want.CronJobs, got.CronJobs)...)
+	drift = append(drift, listDrift(t, "ConfigMap", want.ConfigMaps, got.ConfigMaps)...)
+	drift = append(drift, listDrift(t, "ServiceAccount", want.ServiceAccounts, got.ServiceAccounts)...)
+	drift = append(drift, listDrift(t, "ExternalSecret", want.ExternalSecrets, got.ExternalSecrets)...)
 	return strings.Join(drift, "\n")
 }
 
-func names(cjs []batchv1.CronJob) string {
-	var n []string
-	for _, cj := range cjs {
-		n = append(n, cj.Name)
+// listDrift compares the objects of one kind, in order.
+func listDrift[T any](t *testing.T, kind string, want, got []T) []string {
+	var drift []string
+	if len(got) != len(want) {
+		drift = append(drift, fmt.Sprintf("%s: the chart rendered %d, Go built %d", kind, len(got), len(want)))
 	}
-	return "[" + strings.Join(n, " ") + "]"
+	for i := 0; i < len(want) && i < len(got); i++ {
+		w, g := canonical(t, want[i]), canonical(t, got[i])
+		if w != g {
+			drift = append(drift, kind+" "+objectName(w)+":\n"+lineDiff(w, g))
+		}
+	}
+	return drift
+}
+
+// objectName is the metadata.name of an object as canonical YAML.
+func objectName(canonicalYAML string) string {
+	var o struct {
+		Metadata struct{ Name string } `json:"metadata"`
+	}
+	_ = yaml.Unmarshal([]byte(canonicalYAML), &o)
+	return o.Metadata.Name
+}
+
+// goRendering is what kube builds for env, kind by kind.
+func goRendering(t *testing.T, e *model.Estate, env string) rendered {
+	t.Helper()
+	var r rendered
+	var err error
+	if r.CronJobs, err = kube.CronJobs(e, env); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := kube.ScriptsConfigMap(e, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm != nil {
+		r.ConfigMaps = []corev1.ConfigMap{*cm}
+	}
+	sa, err := kube.ServiceAccountObject(e, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa != nil {
+		r.ServiceAccounts = []corev1.ServiceAccount{*sa}
+	}
+	if r.ExternalSecrets, err = kube.ExternalSecretObjects(e, env); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // assertChartMatchesGo is the key property, per environment: helm template
@@ -70,24 +89,13 @@ func assertChartMatchesGo(t *testing.T, e *model.Estate) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cjs, err := kube.CronJobs(e, env.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cm, err := kube.ScriptsConfigMap(e, env.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sa, err := kube.ServiceAccountObject(e, env.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(cjs) == 0 {
+			want := goRendering(t, e, env.Name)
+			if len(want.CronJobs) == 0 {
 				t.Fatalf("no CronJobs in %s: the comparison would prove nothing", env.Name)
 			}
 			file := writeValues(t, v)
-			if drift := chartDrift(t, file, cjs, cm, sa); drift != "" {
-				t.Errorf("helm template of chart/envsync differs from kube.CronJobs/ScriptsConfigMap in %s:\n%s", env.Name, drift)
+			if drift := chartDrift(t, file, want); drift != "" {
+				t.Errorf("helm template of chart/envsync differs from the Go rendering in %s:\n%s", env.Name, drift)
 			}
 			helm(t, "lint", "--strict", chartDir, "--values", file)
 		})
@@ -106,30 +114,25 @@ func TestTheChartComparisonNoticesADriftInTheValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cjs, err := kube.CronJobs(e, "staging")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm, err := kube.ScriptsConfigMap(e, "staging")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa, err := kube.ServiceAccountObject(e, "staging")
-	if err != nil || sa == nil {
-		t.Fatalf("no ServiceAccount in staging: %v", err)
+	want := goRendering(t, e, "staging")
+	if len(want.ServiceAccounts) == 0 || len(want.ExternalSecrets) == 0 {
+		t.Fatal("no ServiceAccount or ExternalSecret in staging: the comparison would prove nothing")
 	}
 	v.Jobs[0].Containers[0].Bucket = "s3://somewhere-else"
 	v.Scripts.Files["whitehall.sql"] = "SELECT 'tampered';\n"
 	v.ServiceAccount.Annotations["eks.amazonaws.com/role-arn"] = "arn:aws:iam::000000000000:role/elsewhere"
-	drift := chartDrift(t, writeValues(t, v), cjs, cm, sa)
+	v.ExternalSecrets.Secrets[0].RemoteKey = "somewhere/else"
+	drift := chartDrift(t, writeValues(t, v), want)
 	for _, want := range []string{
 		"CronJob " + v.Jobs[0].Name + ":",
 		"\n-               value: s3://test-production-database-backups\n",
 		"\n+               value: s3://somewhere-else\n",
-		"ConfigMap:",
+		"ConfigMap envsync-sanitise-scripts:",
 		"\n+     SELECT 'tampered';\n",
-		"ServiceAccount:",
+		"ServiceAccount envsync:",
 		"role/elsewhere",
+		"ExternalSecret " + want.ExternalSecrets[0].Name + ":",
+		"somewhere/else",
 	} {
 		if !strings.Contains(drift, want) {
 			t.Errorf("the drift report lacks %q:\n%s", want, drift)

@@ -50,8 +50,8 @@ func commonLabels(v *HelmValues) map[string]string {
 
 func jobLabels(v *HelmValues, j Job) map[string]string {
 	l := commonLabels(v)
-	l["app.kubernetes.io/component"] = j.Name
-	l[LabelSync] = j.Name
+	l["app.kubernetes.io/component"] = j.Sync
+	l[LabelSync] = j.Sync
 	l[LabelInstance] = j.Instance
 	l[LabelEngine] = j.Engine
 	return l
@@ -153,6 +153,7 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 							// environment; a namespace with many Services
 							// would only lengthen it.
 							EnableServiceLinks: ptr.To(false),
+							DNSConfig:          v.DNSConfig,
 							// The runner never calls the Kubernetes API. EKS
 							// IRSA does not need this token either: its
 							// webhook mounts a projected token of its own

@@ -19,6 +19,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/envsync/envsync/gen/kube"
 	"github.com/envsync/envsync/model"
 	"github.com/envsync/envsync/model/modeltest"
 )
@@ -72,14 +73,16 @@ func findJob(t testing.TB, s *model.Sync, env string) *model.Job {
 	return nil
 }
 
-func findCronJob(t testing.TB, cjs []batchv1.CronJob, name string) batchv1.CronJob {
+// findCronJob finds the CronJob of sync, whatever its environment's
+// jobNamePrefix.
+func findCronJob(t testing.TB, cjs []batchv1.CronJob, sync string) batchv1.CronJob {
 	t.Helper()
 	for _, cj := range cjs {
-		if cj.Name == name {
+		if cj.Labels[kube.LabelSync] == sync {
 			return cj
 		}
 	}
-	t.Fatalf("no CronJob %q", name)
+	t.Fatalf("no CronJob of sync %q", sync)
 	return batchv1.CronJob{}
 }
 
@@ -161,6 +164,7 @@ type rendered struct {
 	CronJobs        []batchv1.CronJob
 	ConfigMaps      []corev1.ConfigMap
 	ServiceAccounts []corev1.ServiceAccount
+	ExternalSecrets []kube.ExternalSecret
 }
 
 func helmTemplate(t testing.TB, valuesFile string) rendered {
@@ -201,6 +205,12 @@ func helmTemplate(t testing.TB, valuesFile string) rendered {
 				t.Fatalf("decoding a rendered ServiceAccount: %v\n%s", err, doc)
 			}
 			r.ServiceAccounts = append(r.ServiceAccounts, sa)
+		case "ExternalSecret":
+			var es kube.ExternalSecret
+			if err := yaml.UnmarshalStrict(doc, &es); err != nil {
+				t.Fatalf("decoding a rendered ExternalSecret: %v\n%s", err, doc)
+			}
+			r.ExternalSecrets = append(r.ExternalSecrets, es)
 		default:
 			t.Fatalf("the chart rendered an unexpected %s:\n%s", tm.Kind, doc)
 		}

@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/envsync/envsync/gen/kube"
@@ -218,7 +219,7 @@ func TestSuspendedAndDisabledJobsAreSuspendedAndAnAbsentOneHasNoCronJob(t *testi
 
 func TestCredentialsComeFromTheSyncsSecretAndNoSecretIsInline(t *testing.T) {
 	for _, cj := range allCronJobs(t) {
-		secret := findSync(t, cj.estate, cj.Name).Secret
+		secret := findSync(t, cj.estate, cj.Labels[kube.LabelSync]).Secret
 		for _, c := range podContainers(cj.CronJob) {
 			for name, key := range map[string]string{"DB_USER": "username", "DB_PASSWORD": "password"} {
 				v, ok := envOf(c, name)
@@ -672,5 +673,87 @@ func TestAPausedEnvironmentSuspendsEveryJobAndPodsGetItsAnnotationsComponentAndN
 		if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
 			t.Errorf("%s: service links enabled", cj.Name)
 		}
+	}
+}
+
+func TestAJobNamePrefixNamesTheCronJobsAndLabelsKeepTheSync(t *testing.T) {
+	e := testEstate(t)
+	for _, env := range []string{"production", "integration"} {
+		prefix := map[string]string{"production": "", "integration": "db-backup-"}[env]
+		for _, cj := range cronJobs(t, e, env) {
+			sync := cj.Labels[kube.LabelSync]
+			if cj.Name != prefix+sync {
+				t.Errorf("%s: CronJob %q, want %q", env, cj.Name, prefix+sync)
+			}
+			pod := cj.Spec.JobTemplate.Spec.Template
+			for where, l := range map[string]map[string]string{"CronJob": cj.Labels, "Job": cj.Spec.JobTemplate.Labels, "pod": pod.Labels} {
+				if l["app.kubernetes.io/component"] != sync || l[kube.LabelSync] != sync || findSync(t, e, sync) == nil {
+					t.Errorf("%s %s: %s labels %v, want component and sync %q", env, cj.Name, where, l, sync)
+				}
+			}
+		}
+	}
+	// Kubernetes' limit counts the prefix.
+	for i := range e.Environments {
+		e.Environments[i].JobNamePrefix = "a-long-prefix-of-the-old-charts-release-"
+	}
+	if _, err := kube.CronJobs(e, "staging"); err == nil || !strings.Contains(err.Error(), `CronJob name "a-long-prefix-of-the-old-charts-release-`) {
+		t.Fatalf("a prefixed name over 52 characters: %v", err)
+	}
+}
+
+func TestPodsGetTheirEnvironmentsDNSConfig(t *testing.T) {
+	e := testEstate(t)
+	for _, cj := range cronJobs(t, e, "staging") {
+		got := cj.Spec.JobTemplate.Spec.Template.Spec.DNSConfig
+		want := &corev1.PodDNSConfig{
+			Searches: []string{"db.staging.internal"},
+			Options:  []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr.To("2")}, {Name: "single-request-reopen"}},
+		}
+		if canonical(t, got) != canonical(t, want) {
+			t.Errorf("%s: dnsConfig\n%s\nwant\n%s", cj.Name, canonical(t, got), canonical(t, want))
+		}
+	}
+	for _, cj := range cronJobs(t, e, "production") {
+		if d := cj.Spec.JobTemplate.Spec.Template.Spec.DNSConfig; d != nil {
+			t.Errorf("%s in production, which declares none: dnsConfig %+v", cj.Name, d)
+		}
+	}
+}
+
+func TestEverySecretTheJobsReadHasOneExternalSecretFillingItFromTheStore(t *testing.T) {
+	e := testEstate(t)
+	got, err := kube.ExternalSecretObjects(e, "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{} // Secret -> remote key, from the CronJobs
+	for _, cj := range cronJobs(t, e, "staging") {
+		s := findSync(t, e, cj.Labels[kube.LabelSync])
+		want[s.Secret] = "staging/envsync/" + s.Instance
+	}
+	if len(got) != len(want) || len(got) < 2 {
+		t.Fatalf("%d ExternalSecrets for the %d Secrets %v", len(got), len(want), want)
+	}
+	for _, es := range got {
+		key, ok := want[es.Name]
+		sp := es.Spec
+		if !ok || es.Namespace != "db-sync" || sp.Target.Name != es.Name || sp.Target.CreationPolicy != "Owner" ||
+			sp.SecretStoreRef != (kube.StoreRef{Name: "aws-secrets-manager", Kind: "ClusterSecretStore"}) || sp.RefreshInterval != "1h0m0s" ||
+			len(sp.Data) != 2 || sp.Data[0] != (kube.ExternalSecretData{SecretKey: "username", RemoteRef: kube.RemoteRef{Key: key, Property: "username"}}) ||
+			sp.Data[1] != (kube.ExternalSecretData{SecretKey: "password", RemoteRef: kube.RemoteRef{Key: key, Property: "password"}}) {
+			t.Errorf("ExternalSecret %s:\n%s", es.Name, canonical(t, es))
+		}
+	}
+	if none, err := kube.ExternalSecretObjects(e, "production"); err != nil || len(none) != 0 {
+		t.Errorf("production declares no store but got %d ExternalSecrets (%v)", len(none), err)
+	}
+
+	// Two syncs sharing a Secret must not be given two remote keys.
+	for i := range e.Syncs {
+		e.Syncs[i].Secret = "shared-credentials"
+	}
+	if _, err := kube.ExternalSecretObjects(e, "staging"); err == nil || !strings.Contains(err.Error(), `share the Secret "shared-credentials"`) {
+		t.Fatalf("one Secret, two remote keys: %v", err)
 	}
 }

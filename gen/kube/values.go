@@ -14,12 +14,15 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 
 	"github.com/envsync/envsync/model"
 )
@@ -63,7 +66,35 @@ type HelmValues struct {
 	ServiceAccount *ServiceAccount `json:"serviceAccount,omitempty"`
 	// PodAnnotations are added to every job's pod.
 	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
-	Jobs           []Job             `json:"jobs"` // sorted by name
+	// DNSConfig is every job pod's DNS configuration; nil: the cluster's.
+	DNSConfig *corev1.PodDNSConfig `json:"dnsConfig,omitempty"`
+	// ExternalSecrets, when set, renders the ExternalSecret of every
+	// Secret the jobs read.
+	ExternalSecrets *ExternalSecrets `json:"externalSecrets,omitempty"`
+	Jobs            []Job            `json:"jobs"` // sorted by name
+}
+
+// ExternalSecrets are the ExternalSecrets (external-secrets.io/v1) that
+// fill the jobs' Secrets from the estate's secret store.
+type ExternalSecrets struct {
+	Store            StoreRef `json:"store"`
+	RefreshInterval  string   `json:"refreshInterval"`
+	UsernameProperty string   `json:"usernameProperty"`
+	PasswordProperty string   `json:"passwordProperty"`
+	// Secrets are sorted by name, one per Secret however many jobs read it.
+	Secrets []RemoteSecret `json:"secrets"`
+}
+
+// StoreRef names a SecretStore or ClusterSecretStore.
+type StoreRef struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+}
+
+// RemoteSecret is one Secret and the key of its credentials in the store.
+type RemoteSecret struct {
+	Name      string `json:"name"`
+	RemoteKey string `json:"remoteKey"`
 }
 
 // ServiceAccount is the account of the environment's jobs, which carries
@@ -97,7 +128,9 @@ type Scripts struct {
 
 // Job is one CronJob: one sync in this environment.
 type Job struct {
+	// Name is the CronJob's: the environment's jobNamePrefix and the sync.
 	Name     string `json:"name"`
+	Sync     string `json:"sync"`
 	Engine   string `json:"engine"`
 	Instance string `json:"instance"`
 	Host     string `json:"host"`
@@ -208,6 +241,16 @@ func Values(e *model.Estate, env string) (*HelmValues, error) {
 			return nil, fmt.Errorf("environment %q: serviceAccount %q: %s", env, sa.Name, strings.Join(errs, "; "))
 		}
 	}
+	if d := environment.DNS; d != nil {
+		v.DNSConfig = &corev1.PodDNSConfig{Nameservers: d.Nameservers, Searches: d.Searches}
+		for _, name := range slices.Sorted(maps.Keys(d.Options)) {
+			o := corev1.PodDNSConfigOption{Name: name}
+			if val := d.Options[name]; val != "" {
+				o.Value = ptr.To(val)
+			}
+			v.DNSConfig.Options = append(v.DNSConfig.Options, o)
+		}
+	}
 	if len(files) > 0 {
 		v.Scripts.Files = map[string]string{}
 		for _, f := range files {
@@ -234,7 +277,41 @@ func Values(e *model.Estate, env string) (*HelmValues, error) {
 			return nil, fmt.Errorf("sync %q in environment %q: two jobs share the CronJob name", v.Jobs[i].Name, env)
 		}
 	}
+	if x := environment.ExternalSecrets; x != nil {
+		es, err := externalSecrets(x, v.Jobs)
+		if err != nil {
+			return nil, fmt.Errorf("environment %q: externalSecrets: %w", env, err)
+		}
+		v.ExternalSecrets = es
+	}
 	return v, nil
+}
+
+// externalSecrets plans one ExternalSecret per Secret the jobs read. Jobs
+// sharing a Secret must agree on where it comes from.
+func externalSecrets(x *model.ExternalSecrets, jobs []Job) (*ExternalSecrets, error) {
+	es := &ExternalSecrets{
+		Store:            StoreRef{Name: x.StoreName, Kind: x.StoreKind},
+		RefreshInterval:  x.RefreshInterval.String(),
+		UsernameProperty: x.UsernameProperty,
+		PasswordProperty: x.PasswordProperty,
+		Secrets:          []RemoteSecret{},
+	}
+	from := map[string]string{} // Secret -> the job that set its key
+	for _, j := range jobs {
+		key := strings.NewReplacer("{instance}", j.Instance, "{secret}", j.Secret).Replace(x.RemoteKey)
+		i := slices.IndexFunc(es.Secrets, func(r RemoteSecret) bool { return r.Name == j.Secret })
+		switch {
+		case i < 0:
+			es.Secrets = append(es.Secrets, RemoteSecret{Name: j.Secret, RemoteKey: key})
+			from[j.Secret] = j.Sync
+		case es.Secrets[i].RemoteKey != key:
+			return nil, fmt.Errorf("syncs %q and %q share the Secret %q but remoteKey gives them %q and %q: use {secret} in remoteKey or give each its own secret",
+				from[j.Secret], j.Sync, j.Secret, es.Secrets[i].RemoteKey, key)
+		}
+	}
+	sort.Slice(es.Secrets, func(a, b int) bool { return es.Secrets[a].Name < es.Secrets[b].Name })
+	return es, nil
 }
 
 func sortedSyncs(e *model.Estate) []model.Sync {
@@ -244,7 +321,8 @@ func sortedSyncs(e *model.Estate) []model.Sync {
 }
 
 func planJob(e *model.Estate, environment model.Environment, s model.Sync, j model.Job) (Job, error) {
-	if err := checkName(s.Name); err != nil {
+	name := environment.CronJobName(s.Name)
+	if err := checkName(name); err != nil {
 		return Job{}, err
 	}
 	labels := map[string]string{"sync": s.Name, "instance": s.Instance, "engine": string(s.Engine), "environment": environment.Name}
@@ -291,7 +369,8 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 		return Job{}, err
 	}
 	job := Job{
-		Name:                   s.Name,
+		Name:                   name,
+		Sync:                   s.Name,
 		Engine:                 string(s.Engine),
 		Instance:               s.Instance,
 		Host:                   s.Host,

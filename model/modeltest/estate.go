@@ -17,7 +17,9 @@ var (
 // Estate returns a fresh estate: production backs up daily, staging restores
 // from production on weekdays, integration (sanitised) restores from staging
 // on Mondays. Staging's jobs run as a ServiceAccount envsync creates (with
-// an IRSA role), integration's as one the cluster owns. Its syncs:
+// an IRSA role), with DNS settings and Secrets filled by ExternalSecrets;
+// integration's run as one the cluster owns, their CronJobs named
+// "db-backup-<sync>". Its syncs:
 //   - chat-postgres: everywhere, sanitised in integration, where TLS is
 //     verified against a CA bundle from a Secret;
 //   - whitehall-mysql: staging sanitise script, slower backup tier, TLS
@@ -35,9 +37,12 @@ func Estate() *model.Estate {
 		Environments: []model.Environment{
 			{Name: "production", Bucket: "s3://test-production-database-backups", Namespace: "db-sync", Class: "daily"},
 			{Name: "staging", Bucket: "s3://test-staging-database-backups", Namespace: "db-sync", Class: "weekdays", RestoreFrom: "production", TransformLimit: 45 * time.Minute,
-				ServiceAccount: &model.ServiceAccount{Name: "envsync", Create: true, Annotations: map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/envsync-staging"}}},
+				ServiceAccount: &model.ServiceAccount{Name: "envsync", Create: true, Annotations: map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/envsync-staging"}},
+				DNS:            &model.DNS{Searches: []string{"db.staging.internal"}, Options: map[string]string{"ndots": "2", "single-request-reopen": ""}},
+				ExternalSecrets: &model.ExternalSecrets{StoreName: "aws-secrets-manager", StoreKind: "ClusterSecretStore", RemoteKey: "staging/envsync/{instance}",
+					UsernameProperty: "username", PasswordProperty: "password", RefreshInterval: time.Hour}},
 			{Name: "integration", Bucket: "s3://test-integration-database-backups", Namespace: "db-sync", Class: "weekly-monday", RestoreFrom: "staging", TransformLimit: 30 * time.Minute, Sanitise: true,
-				ServiceAccount: &model.ServiceAccount{Name: "db-backup"}},
+				ServiceAccount: &model.ServiceAccount{Name: "db-backup"}, JobNamePrefix: "db-backup-"},
 		},
 		Classes: []model.Class{
 			{Name: "daily", Days: everyDay, ArmedDays: everyDay, Window: 25 * time.Hour},

@@ -13,10 +13,10 @@ Labels of a job's CronJob, Job and pod. Argument: dict "root" "job".
 */}}
 {{- define "envsync.jobLabels" -}}
 {{ include "envsync.labels" .root }}
-app.kubernetes.io/component: {{ .job.name | quote }}
+app.kubernetes.io/component: {{ .job.sync | quote }}
 envsync.io/engine: {{ .job.engine | quote }}
 envsync.io/instance: {{ .job.instance | quote }}
-envsync.io/sync: {{ .job.name | quote }}
+envsync.io/sync: {{ .job.sync | quote }}
 {{- end }}
 
 {{/*
