@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/envsync/envsync/check"
 	"github.com/envsync/envsync/declare"
@@ -530,5 +531,44 @@ func TestWithoutAnUndeclaredTierAndClassUndeclaredSeriesAreAWarningAndUnknownOne
 	_, err = load(map[string]string{"syncs/undeclared.cue": "package syncs\n\nalerting: undeclared: {tier: \"quickest\", class: \"daily\"}\n"})
 	if err == nil || !strings.Contains(err.Error(), "syncs/undeclared.cue:3:") || !strings.Contains(err.Error(), `unknown tier "quickest" (declared: quicker, slower)`) {
 		t.Errorf("error %v, want one naming the file, line and tier", err)
+	}
+}
+
+func TestAnEnvironmentsNamePrefixDNSAndExternalSecretsAreDeclaredAndTheNameLimitCountsThePrefix(t *testing.T) {
+	app := `package syncs
+
+environments: staging: {
+	jobNamePrefix: "db-backup-"
+	dnsConfig: {searches: ["db.internal"], options: {ndots: "2"}}
+	externalSecrets: store: name: "vault"
+}
+syncs: "content-data-admin-postgres-replica-for-reports": {
+	engine:   "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: at:    "01:00"
+	}
+}
+`
+	errs, _, _ := vet(t, map[string]string{"syncs/app.cue": app})
+	want := `syncs/app.cue:13:3: sync "content-data-admin-postgres-replica-for-reports" in staging: CronJob name "db-backup-content-data-admin-postgres-replica-for-reports" (jobNamePrefix "db-backup-" and the sync's name) is 57 characters; Kubernetes accepts at most 52`
+	if len(errs) != 1 || errs[0] != want {
+		t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(errs, "\n"), want)
+	}
+
+	errs, _, e := vet(t, map[string]string{"syncs/app.cue": strings.ReplaceAll(app, "content-data-admin-postgres-replica-for-reports", "app-postgres")})
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	staging, _ := e.Environment("staging")
+	if staging.CronJobName("app-postgres") != "db-backup-app-postgres" ||
+		!reflect.DeepEqual(staging.DNS, &model.DNS{Searches: []string{"db.internal"}, Options: map[string]string{"ndots": "2"}}) ||
+		!reflect.DeepEqual(staging.ExternalSecrets, &model.ExternalSecrets{StoreName: "vault", StoreKind: "ClusterSecretStore",
+			RemoteKey: "envsync/{instance}", UsernameProperty: "username", PasswordProperty: "password", RefreshInterval: time.Hour}) {
+		t.Errorf("staging: prefix %q, DNS %+v, external secrets %+v", staging.JobNamePrefix, staging.DNS, staging.ExternalSecrets)
+	}
+	if production, _ := e.Environment("production"); production.JobNamePrefix != "" || production.DNS != nil || production.ExternalSecrets != nil {
+		t.Errorf("production declares none of them: %+v", production)
 	}
 }
