@@ -525,4 +525,5 @@ type jobDecl struct {
 	AllowProductionRestore bool     `json:"allowProductionRestore"`
 	AcknowledgeHazard      string   `json:"acknowledgeHazard"`
 	TLS                    *tlsDecl `json:"tls"`
+	MaxRunTime             string   `json:"maxRunTime"`
 }

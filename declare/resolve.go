@@ -315,6 +315,7 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 	if d.Suspend != nil {
 		j.Suspend = *d.Suspend
 	}
+	j.MaxRunTime = r.duration(d.MaxRunTime, append(labels, "maxRunTime")...)
 	j.Suspend = j.Suspend || env.Suspend
 	if d.Ensure != "" {
 		j.Ensure = model.Ensure(d.Ensure)

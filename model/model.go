@@ -270,6 +270,8 @@ type Job struct {
 	// AcknowledgedHazard, when not empty, is the estate's reason for
 	// accepting this job's ordering hazard.
 	AcknowledgedHazard string
+	// MaxRunTime overrides the sync's in this environment; 0: the sync's.
+	MaxRunTime time.Duration
 	// TLS is resolved field by field: the job's, else the sync's, else the
 	// environment's.
 	TLS TLS

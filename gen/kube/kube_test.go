@@ -124,11 +124,12 @@ func TestEveryJobIsForbiddenToOverlapNeverRetriedIgnoresDisruptionsAndIsNotEvict
 	}
 }
 
-func TestTheJobDeadlineIsTheMaximumRunTimeElseTheLongestTierDeadlineOfItsOperations(t *testing.T) {
+func TestTheJobDeadlineIsItsMaximumRunTimeElseTheSyncsElseTheLongestTierDeadlineOfItsOperations(t *testing.T) {
 	e := testEstate(t)
 	// chat restores on the slowest tier (24 h deadline) but backs up on
 	// the quicker one (12 h).
 	findSync(t, e, "chat-postgres").Tier[model.Restore] = "slowest"
+	findJob(t, findSync(t, e, "whitehall-mysql"), "integration").MaxRunTime = 3 * time.Hour
 	deadline := func(env, name string) time.Duration {
 		cj := findCronJob(t, cronJobs(t, e, env), name)
 		return time.Duration(*cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds) * time.Second
@@ -140,6 +141,7 @@ func TestTheJobDeadlineIsTheMaximumRunTimeElseTheLongestTierDeadlineOfItsOperati
 		{"a backup-only job on the quicker tier gets its 12 h", "production", "chat-postgres", 12 * time.Hour},
 		{"a job with a slowest restore gets the slowest 24 h", "staging", "chat-postgres", 24 * time.Hour},
 		{"a maximum run time wins over the tiers", "staging", "whitehall-mysql", 16 * time.Hour},
+		{"a job's own maximum run time wins over the sync's", "integration", "whitehall-mysql", 3 * time.Hour},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := deadline(c.env, c.sync); got != c.want {

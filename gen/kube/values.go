@@ -493,9 +493,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// jobDeadline is the sync's maximum run time, else the longest deadline of
-// the tiers of the job's operations, else 12 h.
+// jobDeadline is the job's maximum run time, else the sync's, else the
+// longest deadline of the tiers of the job's operations, else 12 h.
 func jobDeadline(e *model.Estate, s model.Sync, j model.Job) (time.Duration, error) {
+	if j.MaxRunTime > 0 {
+		return j.MaxRunTime, nil
+	}
 	if s.MaxRunTime > 0 {
 		return s.MaxRunTime, nil
 	}

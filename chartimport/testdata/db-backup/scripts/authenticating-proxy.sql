@@ -1,0 +1,2 @@
+-- Forget sessions.
+TRUNCATE sessions;

@@ -1,0 +1,2 @@
+-- Remove contact details.
+UPDATE contacts SET email = concat('contact-', id, '@example.org'), phone = NULL;
