@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -271,7 +270,7 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	} else if classOK {
 		// The class decides when "not completed" is armed: it must run on
 		// the days the schedule does, or the alert fires on a normal week.
-		if got, want := runDays(sched), dayList(class.Days); got != want {
+		if got, want := dayList(timing.RunDays(sched)), dayList(class.Days); got != want {
 			add("schedule %q runs on days %s but its class %s runs on days %s: set class to one that matches", j.Schedule, got, class.Name, want)
 		}
 	}
@@ -367,17 +366,6 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// runDays lists the days of week (0 Sunday) a schedule fires on.
-func runDays(sched cron.Schedule) string {
-	var days []time.Weekday
-	for _, t := range timing.Starts(sched, timing.WeekStart, timing.WeekStart.Add(timing.Week)) {
-		if !slices.Contains(days, t.Weekday()) {
-			days = append(days, t.Weekday())
-		}
-	}
-	return dayList(days)
 }
 
 func dayList(days []time.Weekday) string {

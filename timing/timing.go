@@ -45,6 +45,18 @@ func Starts(sched cron.Schedule, from, to time.Time) []time.Time {
 	return out
 }
 
+// RunDays lists, in order, the days of the week sched fires on.
+func RunDays(sched cron.Schedule) []time.Weekday {
+	var days []time.Weekday
+	for _, t := range Starts(sched, WeekStart, WeekStart.Add(Week)) {
+		if !slices.Contains(days, t.Weekday()) {
+			days = append(days, t.Weekday())
+		}
+	}
+	slices.Sort(days)
+	return days
+}
+
 // Step is one operation of a job at its worst case. Name is the
 // operation's, or "sanitise" for the script a restore runs on its shadow.
 type Step struct {
