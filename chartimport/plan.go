@@ -99,7 +99,7 @@ type jobPlan struct {
 	schedule    string
 	deadline    time.Duration
 	owner       string
-	extraEnv        map[string]string // extraEnv besides DB_OWNER
+	extraEnv    map[string]string // extraEnv besides DB_OWNER
 }
 
 type syncPlan struct {
