@@ -339,7 +339,7 @@ func (im *importer) planJob(env string, j Job) (*jobPlan, error) {
 	transforms := false
 	for _, db := range p.databases {
 		ops := perDB[db]
-		if !inOrder(ops) {
+		if !model.InOrder(ops) {
 			return skip("database %s's operations %v are not in the order restore, transform, backup that envsync runs", db, ops)
 		}
 		without := slices.DeleteFunc(slices.Clone(ops), func(o model.Operation) bool { return o == model.Transform })
@@ -417,18 +417,6 @@ func (im *importer) script(op Operation) error {
 	}
 	im.scripts[op.Script] = scriptFile{data, op.Where}
 	return nil
-}
-
-func inOrder(ops []model.Operation) bool {
-	last := -1
-	for _, o := range ops {
-		i := slices.Index(model.Operations, o)
-		if i <= last {
-			return false
-		}
-		last = i
-	}
-	return true
 }
 
 func sortedOps(ops []model.Operation) []model.Operation {

@@ -377,7 +377,7 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 		for _, o := range d.Operations {
 			j.Operations = append(j.Operations, model.Operation(o))
 		}
-		if !inOrder(j.Operations) {
+		if !model.InOrder(j.Operations) {
 			r.errorf(r.at(append(labels, "operations")...), cuePath(append(labels, "operations")...),
 				"%s: operations %v must each appear once, in the order restore, transform, backup", where, d.Operations)
 		}
@@ -415,18 +415,6 @@ func (r *resolver) tls(base model.TLS, d *tlsDecl, labels ...string) model.TLS {
 		base.CA = &model.CA{ConfigMap: d.CA.ConfigMap, Secret: d.CA.Secret, Key: d.CA.Key}
 	}
 	return base
-}
-
-func inOrder(ops []model.Operation) bool {
-	last := -1
-	for _, o := range ops {
-		i := slices.Index(model.Operations, o)
-		if i <= last {
-			return false
-		}
-		last = i
-	}
-	return true
 }
 
 func classNames(e *model.Estate) string {

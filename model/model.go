@@ -5,6 +5,7 @@
 package model
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,6 +22,20 @@ const (
 
 // Operations lists every operation in the order a job runs them.
 var Operations = []Operation{Restore, Transform, Backup}
+
+// InOrder reports whether ops each appear once, in the order a job runs
+// them.
+func InOrder(ops []Operation) bool {
+	last := -1
+	for _, o := range ops {
+		i := slices.Index(Operations, o)
+		if i <= last {
+			return false
+		}
+		last = i
+	}
+	return true
+}
 
 // Engine is a database engine the runner knows.
 type Engine string
