@@ -266,7 +266,7 @@ func (c *SearchCluster) createSnapshot(w http.ResponseWriter, r *http.Request, r
 		if s.Name == name {
 			rp.mu.Unlock()
 			c.mu.Unlock()
-			reply(400, searchError("invalid_snapshot_name_exception", "["+repo+":"+name+"] Invalid snapshot name [" + name + "], snapshot with the same name already exists"))
+			reply(400, searchError("invalid_snapshot_name_exception", "["+repo+":"+name+"] Invalid snapshot name ["+name+"], snapshot with the same name already exists"))
 			return
 		}
 	}
