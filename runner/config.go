@@ -36,7 +36,18 @@ type Config struct {
 	// download that receives nothing for that long, instead of letting it
 	// hang until the job's deadline.
 	StallTimeout time.Duration
+
+	// A search cluster's (DB_ENGINE opensearch) snapshot repository:
+	// SNAPSHOT_REPOSITORY (the backup's own; the upstream one a restore
+	// reads) and SNAPSHOTS_KEEP (successful snapshots kept, default 1).
+	SnapshotRepository string
+	SnapshotsKeep      int
 }
+
+// OpenSearch is the DB_ENGINE of search clusters (OpenSearch and
+// Elasticsearch), which the runner copies through their snapshot
+// repositories rather than through dumps in BUCKET.
+const OpenSearch = "opensearch"
 
 // DefaultStallTimeout is StallTimeout when ENVSYNC_STALL_TIMEOUT is unset.
 const DefaultStallTimeout = 5 * time.Minute
@@ -61,6 +72,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Filename:       getenv("FILENAME"),
 		PushgatewayURL: getenv("PROMETHEUS_PUSHGATEWAY_URL"),
 		Pod:            getenv("HOSTNAME"),
+
+		SnapshotRepository: getenv("SNAPSHOT_REPOSITORY"),
+		SnapshotsKeep:      1,
 	}
 	if c.Environment == "" {
 		c.Environment = getenv("GOVUK_ENVIRONMENT")
@@ -107,6 +121,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			bad("ENVSYNC_STALL_TIMEOUT %q: want a duration such as 5m", v)
 		}
 	}
+	if v := getenv("SNAPSHOTS_KEEP"); v != "" {
+		if c.SnapshotsKeep, err = strconv.Atoi(v); err != nil || c.SnapshotsKeep < 1 {
+			bad("SNAPSHOTS_KEEP %q: want a number of snapshots, at least 1", v)
+		}
+	}
 	if v := getenv("ENVSYNC_COMPRESS_THREADS"); v != "" {
 		if c.CompressThreads, err = strconv.Atoi(v); err != nil || c.CompressThreads < 0 {
 			bad("ENVSYNC_COMPRESS_THREADS %q: want a number of threads", v)
@@ -128,7 +147,7 @@ func parseBool(v string) (bool, error) {
 // WithDefaults fills what the environment may leave out: the owner role from
 // the database name, the instance from the host.
 func (c Config) WithDefaults() Config {
-	if c.DB.Owner == "" {
+	if c.DB.Owner == "" && c.Engine != OpenSearch {
 		c.DB.Owner = DefaultOwner(c.DB.Database)
 	}
 	if c.Instance == "" {
@@ -155,7 +174,14 @@ func (c Config) Validate(op string) error {
 	need := []struct{ name, value string }{
 		{"DB_ENGINE", c.Engine}, {"DB_HOST", c.DB.Host}, {"DB_DATABASE", c.DB.Database},
 	}
-	if op != OpTransform {
+	switch {
+	case c.Engine == OpenSearch && op == OpTransform:
+		errs = append(errs, fmt.Errorf("DB_ENGINE %s has no transform: a search cluster is copied by snapshots only", OpenSearch))
+	case c.Engine == OpenSearch && c.SanitiseScript != "":
+		errs = append(errs, fmt.Errorf("DB_ENGINE %s has no sanitise script: SANITISE_SCRIPT must not be set", OpenSearch))
+	case c.Engine == OpenSearch:
+		need = append(need, struct{ name, value string }{"SNAPSHOT_REPOSITORY", c.SnapshotRepository})
+	case op != OpTransform:
 		need = append(need, struct{ name, value string }{"BUCKET", c.Bucket})
 	}
 	for _, n := range need {
@@ -163,7 +189,7 @@ func (c Config) Validate(op string) error {
 			errs = append(errs, fmt.Errorf("%s is not set (needed by %s)", n.name, op))
 		}
 	}
-	if op == OpRestore && c.DB.Owner == "" && c.DB.Database != "" {
+	if op == OpRestore && c.DB.Owner == "" && c.DB.Database != "" && c.Engine != OpenSearch {
 		errs = append(errs, fmt.Errorf("DB_OWNER is not set and cannot be derived from DB_DATABASE %q", c.DB.Database))
 	}
 	if err := c.DB.TLS.Validate(); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/envsync/envsync/runner/compress"
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/opensearch"
 	"github.com/envsync/envsync/runner/metrics"
 	"github.com/envsync/envsync/runner/storage"
 )
@@ -36,6 +37,7 @@ type Runner struct {
 	cfg    Config
 	store  storage.Store // nil for a transform
 	eng    engine.Engine
+	search *opensearch.Cluster // a search cluster (DB_ENGINE opensearch) instead of eng and store
 	push   *metrics.Pusher
 	log    *slog.Logger
 	redact *redactor
@@ -90,6 +92,15 @@ func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineF
 	if err := cfg.Validate(op); err != nil {
 		return nil, err
 	}
+	if cfg.Engine == OpenSearch {
+		search, err := OpenSearchCluster(cfg, log)
+		if err != nil {
+			return nil, red.Err(err)
+		}
+		r := New(cfg, nil, nil, log)
+		r.search = search
+		return r, nil
+	}
 	factory, ok := engines[cfg.Engine]
 	if !ok {
 		return nil, fmt.Errorf("DB_ENGINE %q is not supported: want one of %v", cfg.Engine, names(engines))
@@ -141,7 +152,19 @@ func memoryLimit(cfg Config) int64 {
 	return cfg.Upload.BufferBytes() + compress.EncoderBytes + 16<<20
 }
 
-func names(m map[string]EngineFactory) []string { return slices.Sorted(maps.Keys(m)) }
+func names(m map[string]EngineFactory) []string {
+	n := append(slices.Collect(maps.Keys(m)), OpenSearch)
+	slices.Sort(n)
+	return n
+}
+
+// OpenSearchCluster connects to the search cluster cfg names.
+func OpenSearchCluster(cfg Config, log *slog.Logger) (*opensearch.Cluster, error) {
+	return opensearch.New(opensearch.Config{
+		Endpoint: cfg.DB.Host, Indices: cfg.DB.Database, Repository: cfg.SnapshotRepository,
+		Keep: cfg.SnapshotsKeep, Instance: cfg.Instance, User: cfg.DB.User, Password: cfg.DB.Password, Log: log,
+	})
+}
 
 // Run runs operation op (with its arguments) and reports it: logs, and
 // metrics when PROMETHEUS_PUSHGATEWAY_URL is set. Every failure of a known
@@ -170,7 +193,9 @@ func (r *Runner) Run(ctx context.Context, op string, args []string) error {
 	if err == nil {
 		script, err = r.script(op, args)
 	}
-	if err == nil {
+	if err == nil && r.search != nil {
+		res, err = r.snapshot(ctx, op)
+	} else if err == nil {
 		switch op {
 		case OpBackup:
 			res, err = r.backup(ctx)
@@ -244,4 +269,25 @@ func storeName(s storage.Store) string {
 		return ""
 	}
 	return s.String()
+}
+
+// snapshot runs op on a search cluster: a backup is a snapshot into its
+// repository, a restore loads the newest snapshot of the upstream one (or
+// FILENAME's). The size reported is the snapshot's.
+func (r *Runner) snapshot(ctx context.Context, op string) (metrics.Result, error) {
+	var res opensearch.Result
+	var err error
+	switch op {
+	case OpBackup:
+		res, err = r.search.Backup(ctx)
+	case OpRestore:
+		res, err = r.search.Restore(ctx, r.cfg.Filename)
+	default:
+		err = fmt.Errorf("DB_ENGINE %s has no %s", OpenSearch, op)
+	}
+	out := metrics.Result{Size: res.Size}
+	if op == OpRestore {
+		out.DumpTime = res.Taken
+	}
+	return out, err
 }

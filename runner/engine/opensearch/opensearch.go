@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -36,6 +37,7 @@ import (
 
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/opensearch-project/opensearch-go/v4/opensearchtransport"
 )
 
 // Config is how to reach one cluster and what to copy.
@@ -95,19 +97,28 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	endpoint, err := url.Parse(cfg.Endpoint)
+	if err != nil || endpoint.Host == "" {
+		return nil, fmt.Errorf("DB_HOST %q: want the cluster's URL, such as https://search.example:9200", cfg.Endpoint)
+	}
 	backoff := cfg.RetryBackoff
-	client, err := opensearchapi.NewClient(opensearchapi.Config{Client: opensearch.Config{
-		Addresses:            []string{cfg.Endpoint},
+	// The transport is made here rather than by opensearch.NewClient to
+	// turn off its node-stats poller: the runner talks to one endpoint,
+	// usually a proxy, for one operation, and sheds no load.
+	transport, err := opensearchtransport.New(opensearchtransport.Config{
+		URLs:                 []*url.URL{endpoint},
 		Username:             cfg.User,
 		Password:             cfg.Password,
 		RetryOnStatus:        []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
 		EnableRetryOnTimeout: true,
 		MaxRetries:           cfg.Retries,
 		RetryBackoff:         func(attempt int) time.Duration { return backoff << min(attempt-1, 6) },
-	}})
+		NodeStatsInterval:    -1,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("opensearch client for %s: %w", cfg.Endpoint, err)
 	}
+	client := opensearchapi.NewFromClient(&opensearch.Client{Transport: transport})
 	return &Cluster{cfg: cfg, client: client}, nil
 }
 
