@@ -180,7 +180,7 @@ func TestAModelBuiltOutsideCUEIsCheckedForWhatTheSchemaWouldRefuse(t *testing.T)
 		got = append(got, f.String())
 	}
 	want := []string{
-		`syncs/app.cue:3:8: sync "app": unknown engine "oracle" (want postgres, mysql or mongo)`,
+		`syncs/app.cue:3:8: sync "app": unknown engine "oracle" (want postgres, mysql, mongo or opensearch)`,
 		`syncs/app.cue:42:16: sync "app" in production: duplicate job name: also declared at syncs/app.cue:6`,
 	}
 	if !slices.Equal(got, want) {

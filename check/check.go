@@ -170,8 +170,12 @@ func (c *checker) syncs() {
 		s := &c.e.Syncs[i]
 		switch s.Engine {
 		case model.Postgres, model.MySQL, model.Mongo:
+		case model.OpenSearch:
+			if len(s.Databases) > 1 {
+				c.add(s.Pos, s.Name, "", "a search sync copies one pattern of indices (database), not %d", len(s.Databases))
+			}
 		default:
-			c.add(s.Pos, s.Name, "", "unknown engine %q (want postgres, mysql or mongo)", s.Engine)
+			c.add(s.Pos, s.Name, "", "unknown engine %q (want postgres, mysql, mongo or opensearch)", s.Engine)
 		}
 		if len(s.Name) > MaxCronJobName {
 			c.add(s.Pos, s.Name, "", "name is %d characters; Kubernetes accepts at most %d for a CronJob", len(s.Name), MaxCronJobName)
@@ -282,6 +286,7 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	if len(j.Operations) == 0 {
 		add("no operation")
 	}
+	c.search(s, j, add)
 
 	for _, db := range sortedKeys(j.Sanitise) {
 		p := j.Sanitise[db]
@@ -326,13 +331,42 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	// needs a script, here or upstream, unless the sync has been reviewed as
 	// holding no personal data. Restoring the environment's own backup
 	// brings nothing new in.
-	if env.Sanitise && !s.NoPersonalData && j.RestoreFrom != env.Name {
+	if env.Sanitise && !s.NoPersonalData && j.RestoreFrom != env.Name && s.Engine == model.OpenSearch {
+		add("restores search indexes into %s, which requires sanitising, and indexes cannot be sanitised: declare personalData: false after reviewing what they hold", env.Name)
+	} else if env.Sanitise && !s.NoPersonalData && j.RestoreFrom != env.Name {
 		for _, db := range s.Databases {
 			if j.Sanitise[db] == "" && !c.sanitisedUpstream(s, j, db, len(c.e.Environments)) {
 				add("restores %s into %s, which requires sanitising, but no sanitise script covers it here or upstream in %s (or declare personalData: false after reviewing the data)", db, env.Name, j.RestoreFrom)
 			}
 		}
 	}
+}
+
+// search checks what a search job needs, and refuses it on a database job:
+// its cluster and repository here, and for a restore the repository of the
+// environment it reads; no transform or sanitise script.
+func (c *checker) search(s *model.Sync, j *model.Job, add func(string, ...any)) {
+	if s.Engine != model.OpenSearch {
+		if j.Endpoint != "" || j.Repository != "" {
+			add("endpoint and repository are a search (opensearch) job's; this sync's engine is %s", s.Engine)
+		}
+		return
+	}
+	if j.Endpoint == "" || j.Repository == "" {
+		add("a search job needs its cluster's endpoint and its snapshot repository")
+	}
+	if j.Has(model.Transform) || len(j.Sanitise) > 0 {
+		add("search indexes have no transform or sanitise script: a search sync copies snapshots only")
+	}
+	if !j.Has(model.Restore) || j.RestoreFrom == "" {
+		return
+	}
+	for _, up := range s.Jobs {
+		if up.Environment == j.RestoreFrom && up.Repository != "" {
+			return
+		}
+	}
+	add("restores from %s, where the sync names no snapshot repository to read", j.RestoreFrom)
 }
 
 // sanitisedUpstream reports whether every dump of db that j may restore was

@@ -153,7 +153,7 @@ syncs: app: {
 			files: app(`	engine: "oracle"
 	database: "app_production"
 	environments: production: at: "23:00"`),
-			want: []string{`syncs/app.cue:4:10: syncs.app.engine: invalid value "oracle" (want one of "mongo", "mysql", "postgres")`},
+			want: []string{`syncs/app.cue:4:10: syncs.app.engine: invalid value "oracle" (want one of "mongo", "mysql", "opensearch", "postgres")`},
 		},
 		{
 			name: "a cron line with six fields is refused",

@@ -247,6 +247,7 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 		},
 		MaxRunTime:     r.duration(d.MaxRunTime, "syncs", name, "maxRunTime"),
 		NoPersonalData: !d.PersonalData,
+		KeepSnapshots:  d.KeepSnapshots, SearchAuth: d.SearchAuth,
 	}
 	// Tier names and the instance are checked here, where the field's own
 	// line is known: a tier that defaults from another field is reported
@@ -273,7 +274,7 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 	default:
 		r.errorf(pos, cuePath("syncs", name), "sync %q: no database: set database (or databases, in order)", name)
 	}
-	if s.Owner == "" && len(s.Databases) == 1 {
+	if s.Owner == "" && len(s.Databases) == 1 && s.Engine != model.OpenSearch {
 		s.Owner = DefaultOwner(s.Databases[0])
 	}
 	if s.Port == 0 {
@@ -316,6 +317,7 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 		j.Suspend = *d.Suspend
 	}
 	j.MaxRunTime = r.duration(d.MaxRunTime, append(labels, "maxRunTime")...)
+	j.Endpoint, j.Repository = d.Endpoint, d.Repository
 	j.Suspend = j.Suspend || env.Suspend
 	if d.Ensure != "" {
 		j.Ensure = model.Ensure(d.Ensure)

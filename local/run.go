@@ -443,10 +443,14 @@ func (o Overrides) apply(env map[string]string, args []string) error {
 		if key == "" {
 			key = env["DB_HOST"]
 		}
-		if ep, ok := o.Databases[key]; ok {
+		switch ep, ok := o.Databases[key]; {
+		case ok && env["DB_ENGINE"] == "opensearch":
+			// A search cluster is reached at its URL.
+			env["DB_HOST"] = "http://" + net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
+		case ok:
 			env["DB_HOST"] = ep.Host
 			env["DB_PORT"] = strconv.Itoa(ep.Port)
-		} else if _, hasHost := env["DB_HOST"]; hasHost {
+		case env["DB_HOST"] != "":
 			return fmt.Errorf("no local database given for instance %q (add --db %s=HOST:PORT)", key, key)
 		}
 	}

@@ -248,7 +248,11 @@ func TestEveryGeneratedCronJobOfTheExampleEstatePlansIntoEnvsyncProcesses(t *tes
 						t.Errorf("%s: %s container %s: SANITISE_SCRIPT %s is not a written file: %v", dir, cj.Name, p.Container, s, err)
 					}
 				}
-				for _, k := range []string{"DB_ENGINE", "DB_INSTANCE", "DB_DATABASE", "BUCKET", "ENVIRONMENT"} {
+				where := "BUCKET" // a search job's copies are in its cluster's repository
+				if env["DB_ENGINE"] == "opensearch" {
+					where = "SNAPSHOT_REPOSITORY"
+				}
+				for _, k := range []string{"DB_ENGINE", "DB_INSTANCE", "DB_DATABASE", where, "ENVIRONMENT"} {
 					if env[k] == "" {
 						t.Errorf("%s: %s container %s has no %s", dir, cj.Name, p.Container, k)
 					}

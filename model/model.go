@@ -44,6 +44,10 @@ const (
 	Postgres Engine = "postgres"
 	MySQL    Engine = "mysql"
 	Mongo    Engine = "mongo"
+	// OpenSearch is a search cluster (OpenSearch or Elasticsearch), copied
+	// through its snapshot repository; its "database" is the pattern of
+	// the indices copied ("*": every index but the system ones).
+	OpenSearch Engine = "opensearch"
 )
 
 // Ensure says whether a job exists and runs.
@@ -252,6 +256,11 @@ type Sync struct {
 	MaxRunTime time.Duration // 0: the tier's deadline
 	Env        []EnvVar      // extra environment, sorted by name
 	Jobs       []Job         // one per environment the sync runs in, in environment order
+	// KeepSnapshots and SearchAuth are a search sync's: the successful
+	// snapshots a backup leaves, and "basic" when it reads credentials
+	// from Secret ("none" otherwise).
+	KeepSnapshots int
+	SearchAuth    string
 	// NoPersonalData is the estate's reviewed claim (personalData: false)
 	// that the sync's databases hold no personal data, so restores into an
 	// environment that requires sanitising need no script.
@@ -287,6 +296,9 @@ type Job struct {
 	AcknowledgedHazard string
 	// MaxRunTime overrides the sync's in this environment; 0: the sync's.
 	MaxRunTime time.Duration
+	// Endpoint and Repository are a search job's cluster and the snapshot
+	// repository its backups write.
+	Endpoint, Repository string
 	// TLS is resolved field by field: the job's, else the sync's, else the
 	// environment's.
 	TLS TLS

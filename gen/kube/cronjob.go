@@ -192,15 +192,27 @@ func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
 	if j.Port != 0 {
 		env = append(env, lit("DB_PORT", strconv.Itoa(j.Port)))
 	}
-	env = append(env, secret("DB_USER", "username"), secret("DB_PASSWORD", "password"), lit("DB_DATABASE", c.Database))
+	if j.Secret != "" {
+		env = append(env, secret("DB_USER", "username"), secret("DB_PASSWORD", "password"))
+	}
+	env = append(env, lit("DB_DATABASE", c.Database))
 	if j.Owner != "" {
 		env = append(env, lit("DB_OWNER", j.Owner))
 	}
-	env = append(env, lit("DB_SSLMODE", j.SSLMode))
+	if j.SSLMode != "" {
+		env = append(env, lit("DB_SSLMODE", j.SSLMode))
+	}
 	if j.CA != nil {
 		env = append(env, lit("DB_SSLROOTCERT", v.CAMountPath+"/"+j.CA.Key))
 	}
-	env = append(env, lit("DB_INSTANCE", j.Instance), lit("BUCKET", c.Bucket), lit("ENVIRONMENT", v.Environment))
+	env = append(env, lit("DB_INSTANCE", j.Instance))
+	if c.Bucket != "" {
+		env = append(env, lit("BUCKET", c.Bucket))
+	}
+	if c.SnapshotRepository != "" {
+		env = append(env, lit("SNAPSHOT_REPOSITORY", c.SnapshotRepository), lit("SNAPSHOTS_KEEP", strconv.Itoa(j.KeepSnapshots)))
+	}
+	env = append(env, lit("ENVIRONMENT", v.Environment))
 	if c.SanitiseScript != "" {
 		env = append(env, lit("SANITISE_SCRIPT", fmt.Sprintf("%s/%s", v.Scripts.MountPath, c.SanitiseScript)))
 	}

@@ -135,8 +135,9 @@ type Job struct {
 	Instance string `json:"instance"`
 	Host     string `json:"host"`
 	Port     int    `json:"port,omitempty"`
-	// Secret names the Kubernetes Secret holding "username" and "password".
-	Secret                 string    `json:"secret"`
+	// Secret names the Kubernetes Secret holding "username" and "password";
+	// empty for a search cluster reached without credentials.
+	Secret                 string    `json:"secret,omitempty"`
 	Owner                  string    `json:"owner,omitempty"`
 	Schedule               string    `json:"schedule"`
 	Suspend                bool      `json:"suspend"`
@@ -145,8 +146,10 @@ type Job struct {
 	Resources              Resources `json:"resources"`
 	// SSLMode is DB_SSLMODE; CA, when set, is mounted and named by
 	// DB_SSLROOTCERT.
-	SSLMode string `json:"sslMode"`
+	SSLMode string `json:"sslMode,omitempty"`
 	CA      *CA    `json:"ca,omitempty"`
+	// KeepSnapshots is a search job's SNAPSHOTS_KEEP.
+	KeepSnapshots int `json:"keepSnapshots,omitempty"`
 	// Env is extra environment given to every container, sorted by name.
 	Env        []EnvVar    `json:"env,omitempty"`
 	Containers []Container `json:"containers"` // in the order they run
@@ -164,7 +167,10 @@ type Container struct {
 	Name      string `json:"name"`
 	Operation string `json:"operation"`
 	Database  string `json:"database"`
-	Bucket    string `json:"bucket"`
+	Bucket    string `json:"bucket,omitempty"` // empty for a search job
+	// SnapshotRepository is a search job's: its own for a backup, the
+	// upstream one for a restore.
+	SnapshotRepository string `json:"snapshotRepository,omitempty"`
 	// SanitiseScript is the script's key in the scripts ConfigMap.
 	SanitiseScript string `json:"sanitiseScript,omitempty"`
 }
@@ -198,7 +204,7 @@ var contractEnv = map[string]bool{
 	"DB_INSTANCE": true, "BUCKET": true, "ENVIRONMENT": true,
 	"GOVUK_ENVIRONMENT": true, "SANITISE_SCRIPT": true, "FILENAME": true,
 	"REALLY_RESTORE_ONTO_PRODUCTION": true, "PROMETHEUS_PUSHGATEWAY_URL": true,
-	"DB_SSLMODE": true, "DB_SSLROOTCERT": true,
+	"DB_SSLMODE": true, "DB_SSLROOTCERT": true, "SNAPSHOT_REPOSITORY": true, "SNAPSHOTS_KEEP": true,
 }
 
 // Values plans the CronJobs of environment env.
@@ -299,6 +305,9 @@ func externalSecrets(x *model.ExternalSecrets, jobs []Job) (*ExternalSecrets, er
 	}
 	from := map[string]string{} // Secret -> the job that set its key
 	for _, j := range jobs {
+		if j.Secret == "" {
+			continue // a search cluster reached without credentials
+		}
 		key := strings.NewReplacer("{instance}", j.Instance, "{secret}", j.Secret).Replace(x.RemoteKey)
 		i := slices.IndexFunc(es.Secrets, func(r RemoteSecret) bool { return r.Name == j.Secret })
 		switch {
@@ -331,11 +340,15 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 			return Job{}, fmt.Errorf("%s %q is not a valid label value: %s", k, labels[k], strings.Join(errs, "; "))
 		}
 	}
-	if s.Secret == "" {
+	search := s.Engine == model.OpenSearch
+	secret := s.Secret
+	if search && s.SearchAuth != "basic" {
+		secret = ""
+	} else if secret == "" {
 		return Job{}, fmt.Errorf("no Secret named for the database credentials")
 	}
-	if errs := validation.IsDNS1123Subdomain(s.Secret); len(errs) > 0 {
-		return Job{}, fmt.Errorf("secret name %q: %s", s.Secret, strings.Join(errs, "; "))
+	if errs := validation.IsDNS1123Subdomain(secret); secret != "" && len(errs) > 0 {
+		return Job{}, fmt.Errorf("secret name %q: %s", secret, strings.Join(errs, "; "))
 	}
 	if j.Schedule == "" {
 		return Job{}, fmt.Errorf("no schedule")
@@ -375,7 +388,7 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 		Instance:               s.Instance,
 		Host:                   s.Host,
 		Port:                   s.Port,
-		Secret:                 s.Secret,
+		Secret:                 secret,
 		Owner:                  s.Owner,
 		Schedule:               j.Schedule,
 		Suspend:                j.Suspend || j.Ensure == model.Disabled,
@@ -385,8 +398,13 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 		SSLMode:                cmp.Or(j.TLS.Mode, "prefer"),
 		Containers:             containers,
 	}
-	if ca := j.TLS.CA; ca != nil {
+	if ca := j.TLS.CA; ca != nil && !search {
 		job.CA = &CA{ConfigMap: ca.ConfigMap, Secret: ca.Secret, Key: ca.Key}
+	}
+	if search {
+		// A search cluster is reached at its URL over HTTP(S): no port,
+		// owner or database TLS mode of its own.
+		job.Host, job.Port, job.SSLMode, job.KeepSnapshots = j.Endpoint, 0, "", s.KeepSnapshots
 	}
 	for _, ev := range s.Env {
 		job.Env = append(job.Env, EnvVar(ev))
@@ -468,6 +486,13 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 				}
 				c.Bucket = from.Bucket
 			}
+			if s.Engine == model.OpenSearch {
+				// The cluster's repository stands in for the bucket.
+				c.Bucket, c.SnapshotRepository = "", j.Repository
+				if op == model.Restore {
+					c.SnapshotRepository = upstreamRepository(s, j.RestoreFrom)
+				}
+			}
 			// The restore runs the script on the shadow before the swap,
 			// unless the job has its own transform operation.
 			wantsScript := op == model.Transform || (op == model.Restore && !j.Has(model.Transform))
@@ -478,6 +503,17 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 		}
 	}
 	return out, nil
+}
+
+// upstreamRepository is the snapshot repository of sync s in environment
+// env: what a restore from env reads.
+func upstreamRepository(s model.Sync, env string) string {
+	for _, j := range s.Jobs {
+		if j.Environment == env {
+			return j.Repository
+		}
+	}
+	return ""
 }
 
 func shortName(db string) string {

@@ -36,6 +36,7 @@ Argument: dict "root" "job" "container".
 - name: DB_PORT
   value: {{ $j.port | int64 | toString | quote }}
 {{- end }}
+{{- if $j.secret }}
 - name: DB_USER
   valueFrom:
     secretKeyRef:
@@ -46,22 +47,33 @@ Argument: dict "root" "job" "container".
     secretKeyRef:
       name: {{ $j.secret | quote }}
       key: password
+{{- end }}
 - name: DB_DATABASE
   value: {{ $c.database | quote }}
 {{- if $j.owner }}
 - name: DB_OWNER
   value: {{ $j.owner | quote }}
 {{- end }}
+{{- if $j.sslMode }}
 - name: DB_SSLMODE
   value: {{ $j.sslMode | quote }}
+{{- end }}
 {{- with $j.ca }}
 - name: DB_SSLROOTCERT
   value: {{ printf "%s/%s" $v.caMountPath .key | quote }}
 {{- end }}
 - name: DB_INSTANCE
   value: {{ $j.instance | quote }}
+{{- if $c.bucket }}
 - name: BUCKET
   value: {{ $c.bucket | quote }}
+{{- end }}
+{{- if $c.snapshotRepository }}
+- name: SNAPSHOT_REPOSITORY
+  value: {{ $c.snapshotRepository | quote }}
+- name: SNAPSHOTS_KEEP
+  value: {{ $j.keepSnapshots | int64 | toString | quote }}
+{{- end }}
 - name: ENVIRONMENT
   value: {{ $v.environment | quote }}
 {{- if $c.sanitiseScript }}
