@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -570,5 +571,37 @@ syncs: "content-data-admin-postgres-replica-for-reports": {
 	}
 	if production, _ := e.Environment("production"); production.JobNamePrefix != "" || production.DNS != nil || production.ExternalSecrets != nil {
 		t.Errorf("production declares none of them: %+v", production)
+	}
+}
+
+func TestASearchSyncNeedsItsClusterAndRepositoryAndCannotBeSanitised(t *testing.T) {
+	errs, _, _ := vet(t, map[string]string{"syncs/search.cue": `package syncs
+
+syncs: "search-opensearch": {
+	engine:   "opensearch"
+	database: "*"
+	environments: {
+		production: {at: "23:00", endpoint: "https://search.production", repository: "prod"}
+		staging: {at: "01:00", endpoint: "https://search.staging"}
+		integration: {at: "03:00", endpoint: "https://search.integration", repository: "integ", sanitise: "syncs/sanitise/x.sql"}
+	}
+}
+syncs: "app-postgres": {
+	engine:   "postgres"
+	database: "app_production"
+	environments: production: {at: "23:30", repository: "prod"}
+}
+`})
+	want := []string{
+		`syncs/search.cue:8:3: sync "search-opensearch" in staging: a search job needs its cluster's endpoint and its snapshot repository`,
+		`syncs/search.cue:9:3: sync "search-opensearch" in integration: search indexes have no transform or sanitise script: a search sync copies snapshots only`,
+		`syncs/search.cue:9:3: sync "search-opensearch" in integration: restores from staging, where the sync names no snapshot repository to read`,
+		`syncs/search.cue:9:3: sync "search-opensearch" in integration: restores search indexes into integration, which requires sanitising, and indexes cannot be sanitised: declare personalData: false after reviewing what they hold`,
+		`syncs/search.cue:15:16: sync "app-postgres" in production: endpoint and repository are a search (opensearch) job's; this sync's engine is postgres`,
+	}
+	for _, w := range want {
+		if !slices.Contains(errs, w) {
+			t.Errorf("missing error:\n%s\namong:\n%s", w, strings.Join(errs, "\n"))
+		}
 	}
 }

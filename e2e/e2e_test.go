@@ -59,6 +59,9 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 	seedPostgres(t, prod.Postgres, ps)
 	seedMariaDB(t, prod.MariaDB, ps)
 	seedMongo(t, prod.Mongo, ps)
+	prod.Search.Seed("govuk", 400)
+	prod.Search.Seed(".kibana_1", 3)
+	staging.Search.Seed("govuk", 10) // yesterday's, replaced tonight
 
 	mustRun := func(env string, args ...string) {
 		t.Helper()
@@ -70,7 +73,7 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 	// Production, holding ledger-postgres back: its backup has never
 	// reported, and only that is pending (the alert waits a class window
 	// before firing; promtool's generated tests cover the wait).
-	mustRun("production", "people-postgres", "orders-postgres", "accounts-mysql", "assets-documentdb")
+	mustRun("production", "people-postgres", "orders-postgres", "accounts-mysql", "assets-documentdb", "search-opensearch")
 	active := settledAlerts(t, prod, time.Now())
 	want := []string{"DatabaseOperationNeverReported pending ledger-postgres/ledger_production backup"}
 	if got := describe(active); !equal(got, want) {
@@ -135,6 +138,21 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 		}
 		if found := personalDataIn(t, integration, ps); len(found) > 0 {
 			t.Errorf("personal data in integration: %s", strings.Join(found, "; "))
+		}
+	})
+
+	t.Run("the search index reached staging and integration through snapshots, read by its name", func(t *testing.T) {
+		for _, e := range []*Env{staging, integration} {
+			got := e.Search.Indices()
+			if len(got) != 1 || !strings.HasPrefix(got[0], "govuk-envsync-") || !strings.HasSuffix(got[0], " docs=400 aliases=govuk") {
+				t.Errorf("%s's search cluster holds %v, want production's govuk index (400 documents) read through its name", e.Name, got)
+			}
+			e.Search.AssertOnlyImplementedCalls(t)
+		}
+		for repo, n := range map[string]int{"e2e-production": 1, "e2e-staging": 1, "e2e-integration": 1} {
+			if got := st.Repositories[repo].Snapshots(time.Now()); len(got) != n || !strings.HasSuffix(got[0], "-search-opensearch SUCCESS") {
+				t.Errorf("repository %s holds %v", repo, got)
+			}
 		}
 	})
 

@@ -34,11 +34,14 @@ import (
 
 // Env is one environment's servers.
 type Env struct {
-	Name        string
-	Manifests   string // out/<env>/manifests
-	Postgres    *testenv.Postgres
-	MariaDB     *testenv.MariaDB
-	Mongo       *testenv.FerretDB // the stand-in for DocumentDB
+	Name      string
+	Manifests string // out/<env>/manifests
+	Postgres  *testenv.Postgres
+	MariaDB   *testenv.MariaDB
+	Mongo     *testenv.FerretDB // the stand-in for DocumentDB
+	// Search is the stand-in of the search cluster's snapshot API: no
+	// OpenSearch server can be installed on these machines.
+	Search      *testenv.SearchCluster
 	Pushgateway *testenv.Pushgateway
 	Prometheus  *testenv.Prometheus
 	secrets     string // path of the secrets file for envsync local
@@ -52,6 +55,9 @@ type Stack struct {
 	Out     string // what envsync gen wrote
 	S3      *testenv.S3Server
 	Envs    []*Env
+	// Repositories are the search clusters' snapshot repositories, shared
+	// as the estate registers each upstream one read-only.
+	Repositories map[string]*testenv.SnapshotRepository
 }
 
 // Env returns the environment called name.
@@ -80,7 +86,7 @@ type StackOptions struct {
 // Secret the jobs reference to the local servers' credentials.
 func StartStack(t testenv.T, o StackOptions) *Stack {
 	t.Helper()
-	s := &Stack{Binary: o.Binary, Out: o.Out, S3: testenv.StartS3(t)}
+	s := &Stack{Binary: o.Binary, Out: o.Out, S3: testenv.StartS3(t), Repositories: map[string]*testenv.SnapshotRepository{}}
 	buckets := map[string]bool{}
 	only := map[string]bool{}
 	for _, j := range o.Only {
@@ -103,6 +109,7 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 		secretEngine := map[string]string{} // Secret name -> engine of its users
 		owners := map[string]bool{}
 		instances := map[string]string{}
+		repos := map[string]bool{} // a search cluster's repositories: true when it writes them
 		for _, cj := range m.CronJobs {
 			spec := cj.Spec.JobTemplate.Spec.Template.Spec
 			for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
@@ -111,6 +118,9 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 				instances[env["DB_INSTANCE"]] = env["DB_ENGINE"]
 				if b, ok := strings.CutPrefix(env["BUCKET"], "s3://"); ok {
 					buckets[b] = true
+				}
+				if r := env["SNAPSHOT_REPOSITORY"]; r != "" {
+					repos[r] = repos[r] || c.Args[1] == "backup"
 				}
 				if env["DB_ENGINE"] == "postgres" && env["DB_OWNER"] != "" {
 					owners[env["DB_OWNER"]] = true
@@ -136,6 +146,21 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 		if engines["mongo"] {
 			e.Mongo = testenv.StartFerretDBWith(t, testenv.FerretDBOptions{TLS: ca.Server(t, "ferretdb", "127.0.0.1", "localhost")})
 			s.mongosh = testenv.Mongosh(t)
+		}
+		if engines["opensearch"] {
+			var rs []*testenv.SnapshotRepository
+			var readOnly []string
+			for r, writes := range repos {
+				if s.Repositories[r] == nil {
+					s.Repositories[r] = testenv.NewSnapshotRepository(r)
+				}
+				rs = append(rs, s.Repositories[r])
+				if !writes {
+					readOnly = append(readOnly, r)
+				}
+			}
+			e.Search = testenv.StartSearchCluster(t, rs, readOnly...)
+			e.Search.SnapshotTime, e.Search.RecoveryTime = 200*time.Millisecond, 200*time.Millisecond
 		}
 		// Every Secret holds the credentials of the server of its engine.
 		final := local.Secrets{}
@@ -173,6 +198,8 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 			case "mongo":
 				// FerretDB v1 authenticates with PLAIN only; DocumentDB with SCRAM.
 				e.dbArgs = append(e.dbArgs, "--db", i+"="+e.Mongo.Addr(), "--set-env", "DB_AUTH_MECHANISM=PLAIN")
+			case "opensearch":
+				e.dbArgs = append(e.dbArgs, "--db", i+"="+strings.TrimPrefix(e.Search.URL, "http://"))
 			}
 		}
 		e.Pushgateway = testenv.StartPushgateway(t)

@@ -106,6 +106,10 @@ func TestTheChartRendersExactlyTheGoObjectsForEveryEnvironment(t *testing.T) {
 	assertChartMatchesGo(t, testEstate(t))
 }
 
+func TestTheChartRendersSearchJobsExactlyAsGoDoes(t *testing.T) {
+	assertChartMatchesGo(t, withSearch(testEstate(t)))
+}
+
 // The comparison is only worth something if it notices a difference: change
 // one field of the values behind Go's back and it must report it.
 func TestTheChartComparisonNoticesADriftInTheValues(t *testing.T) {

@@ -297,3 +297,30 @@ func lineDiff(want, got string) string {
 	}
 	return sb.String()
 }
+
+// withSearch adds two search syncs to e across its three environments:
+// search-opensearch reached without credentials, logs-opensearch with
+// basic auth from its Secret.
+func withSearch(e *model.Estate) *model.Estate {
+	for _, s := range []struct{ name, auth string }{{"search-opensearch", "none"}, {"logs-opensearch", "basic"}} {
+		job := func(env, sched, class string, ops ...model.Operation) model.Job {
+			j := model.Job{Environment: env, Schedule: sched, Class: class, Operations: ops, Ensure: model.Present,
+				Endpoint: "https://" + s.name + "." + env + ".internal", Repository: s.name + "-" + env}
+			if ops[0] == model.Restore {
+				j.RestoreFrom = map[string]string{"staging": "production", "integration": "staging"}[env]
+			}
+			return j
+		}
+		e.Syncs = append(e.Syncs, model.Sync{
+			Name: s.name, Instance: s.name, Engine: model.OpenSearch, Databases: []string{"*"},
+			Host: s.name, Secret: "envsync-" + s.name, Tier: map[model.Operation]string{model.Restore: "quicker", model.Transform: "quicker", model.Backup: "quicker"},
+			KeepSnapshots: 2, SearchAuth: s.auth, NoPersonalData: true,
+			Jobs: []model.Job{
+				job("production", "0 1 * * *", "daily", model.Backup),
+				job("staging", "50 2 * * 1-5", "weekdays", model.Restore, model.Backup),
+				job("integration", "35 5 * * 1", "weekly-monday", model.Restore, model.Backup),
+			},
+		})
+	}
+	return e
+}

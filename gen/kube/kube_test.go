@@ -768,3 +768,32 @@ func TestEverySecretTheJobsReadHasOneExternalSecretFillingItFromTheStore(t *test
 		t.Fatalf("one Secret, two remote keys: %v", err)
 	}
 }
+
+func TestASearchJobReadsTheUpstreamRepositoryWritesItsOwnAndGetsCredentialsOnlyWithBasicAuth(t *testing.T) {
+	e := withSearch(testEstate(t))
+	cjs := cronJobs(t, e, "staging")
+	for sync, auth := range map[string]bool{"search-opensearch": false, "logs-opensearch": true} {
+		cj := findCronJob(t, cjs, sync)
+		for _, c := range podContainers(cj) {
+			env := map[string]string{}
+			for _, v := range c.Env {
+				env[v.Name] = v.Value
+				if v.ValueFrom != nil {
+					env[v.Name] = "from " + v.ValueFrom.SecretKeyRef.Name
+				}
+			}
+			repo := map[string]string{"0-restore": sync + "-production", "2-backup": sync + "-staging"}[c.Name]
+			if env["SNAPSHOT_REPOSITORY"] != repo || env["SNAPSHOTS_KEEP"] != "2" || env["DB_HOST"] != "https://"+sync+".staging.internal" || env["DB_DATABASE"] != "*" {
+				t.Errorf("%s/%s: %v", sync, c.Name, env)
+			}
+			for _, k := range []string{"BUCKET", "DB_OWNER", "DB_PORT", "DB_SSLMODE"} {
+				if _, ok := env[k]; ok {
+					t.Errorf("%s/%s: %s set for a search job", sync, c.Name, k)
+				}
+			}
+			if got := env["DB_USER"] == "from envsync-"+sync && env["DB_PASSWORD"] == "from envsync-"+sync; got != auth {
+				t.Errorf("%s/%s: credentials from the Secret %v, want %v", sync, c.Name, got, auth)
+			}
+		}
+	}
+}
