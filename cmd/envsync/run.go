@@ -54,7 +54,11 @@ true first checks it into a file under TMPDIR, then restores that file with
 pg_restore --jobs, for servers with cores to spare),
 ENVSYNC_MYSQL_LOAD_WORKERS (connections loading rows into the MySQL shadow),
 ENVSYNC_STALL_TIMEOUT (5m: a restore's download that receives nothing for
-that long fails instead of hanging until the job's deadline).`,
+that long fails instead of hanging until the job's deadline).
+A search cluster (DB_ENGINE opensearch) is DB_HOST, its URL; DB_DATABASE is
+the pattern of the indices copied; SNAPSHOT_REPOSITORY the repository a
+backup writes or a restore reads, and SNAPSHOTS_KEEP (1) the successful
+snapshots a backup leaves. BUCKET is not used.`,
 		Args:      cobra.RangeArgs(1, 2),
 		ValidArgs: []string{runner.OpBackup, runner.OpRestore, runner.OpTransform},
 		RunE: func(cmd *cobra.Command, args []string) error {
