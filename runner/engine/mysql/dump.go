@@ -152,6 +152,12 @@ type loadFilter struct {
 	barrier *barrier
 	inData  bool
 	delim   string // the client's delimiter: "" is ";"
+
+	// keys, with inserters, builds tables' secondary keys after their rows
+	// (keys.go); create collects a CREATE TABLE statement meanwhile.
+	keys        *keyBuilder
+	create      []byte
+	createTable string
 }
 
 // isData tells a data line by its start; only DDL lines are rewritten.
@@ -200,6 +206,13 @@ func (f *loadFilter) run() error {
 			}
 			if derr := f.drain(); derr != nil {
 				return derr
+			}
+			if f.create != nil {
+				// A CREATE TABLE with a line too long to collect: as it is.
+				if _, werr := f.w.Write(f.create); werr != nil {
+					return werr
+				}
+				f.create = nil
 			}
 			// A long or data line: pass it through in pieces, untouched.
 			if _, werr := f.w.Write(line); werr != nil {
@@ -274,6 +287,11 @@ func (f *loadFilter) ddl(line []byte) ([]byte, error) {
 	if createDatabaseRE.Match(line) {
 		return nil, nil
 	}
+	if f.keys != nil && f.delim == "" {
+		if out, done := f.collectCreate(line); !done {
+			return out, nil
+		}
+	}
 	if f.sink != nil {
 		// The client's table locks would shut the inserters out.
 		if lockTablesRE.Match(line) {
@@ -288,4 +306,32 @@ func (f *loadFilter) ddl(line []byte) ([]byte, error) {
 		return stripDefiner(line), nil
 	}
 	return line, nil
+}
+
+// collectCreate gathers a CREATE TABLE statement and sends it on without
+// its secondary keys, which the key builder adds back once the table's
+// rows are in; at mysqldump's ENABLE KEYS line it starts that build. It
+// returns done when line is not its business.
+func (f *loadFilter) collectCreate(line []byte) (out []byte, done bool) {
+	if f.create != nil {
+		f.create = append(f.create, line...)
+		if !endsStatement(line) {
+			return nil, false
+		}
+		stmt, keys := splitKeys(f.create)
+		if len(keys) > 0 {
+			f.keys.deferKeys(f.createTable, keys)
+		}
+		f.create = nil
+		return stmt, false
+	}
+	if m := createTableRE.FindSubmatch(bytes.TrimRight(line, "\r\n")); m != nil {
+		f.create = append([]byte(nil), line...)
+		f.createTable = strings.ReplaceAll(string(m[1]), "``", "`")
+		return nil, false
+	}
+	if m := enableKeysRE.FindSubmatch(line); m != nil {
+		f.keys.build(strings.ReplaceAll(string(m[1]), "``", "`"))
+	}
+	return nil, true
 }

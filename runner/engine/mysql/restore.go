@@ -206,8 +206,17 @@ func (e *Engine) load(ctx context.Context, br *bufio.Reader, shadow string) erro
 			return err
 		}
 		defer f.sink.close()
+		if f.keys, err = e.newKeyBuilder(ctx, shadow, &f.sink.setup); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return err
+		}
+		defer f.keys.close()
 	}
 	ferr := f.run()
+	if ferr == nil && f.keys != nil {
+		ferr = f.keys.finish()
+	}
 	if ferr == nil {
 		ferr = tw.check()
 	}
