@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -271,7 +272,7 @@ func (c *SearchCluster) createSnapshot(w http.ResponseWriter, r *http.Request, r
 		}
 	}
 	now := c.now()
-	final := cmpOr(c.NextFinalState, "SUCCESS")
+	final := cmp.Or(c.NextFinalState, "SUCCESS")
 	s := &searchSnapshot{Name: name, UUID: fmt.Sprintf("uuid-%d", now.UnixNano()), Start: now, End: now.Add(c.SnapshotTime), Final: final, Indices: map[string]searchIndexCopy{}}
 	for n, ix := range c.indices {
 		if matches(req.Indices, n) {
@@ -608,11 +609,4 @@ func (c *SearchCluster) deleteIndex(expr string, reply func(int, any)) {
 		return
 	}
 	reply(200, map[string]any{"acknowledged": true})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

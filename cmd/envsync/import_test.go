@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"os"
 	"path"
 	"path/filepath"
@@ -201,8 +202,8 @@ func sameJob(t *testing.T, env, name string, j oldJob, cj batchv1.CronJob, scrip
 			t.Errorf("%s: script %s in the ConfigMap differs from the chart's", where, s.script)
 		}
 
-		engine := map[string]string{"postgres": "postgres", "mysql": "mysql", "documentdb": "mongo"}[cmpOr(j.DBMS, name[strings.LastIndex(name, "-")+1:])]
-		host := cmpOr(j.Host, name)
+		engine := map[string]string{"postgres": "postgres", "mysql": "mysql", "documentdb": "mongo"}[cmp.Or(j.DBMS, name[strings.LastIndex(name, "-")+1:])]
+		host := cmp.Or(j.Host, name)
 		if v["DB_ENGINE"] != engine || v["DB_HOST"] != host {
 			t.Errorf("%s: engine %s host %s, want %s %s", where, v["DB_ENGINE"], v["DB_HOST"], engine, host)
 		}
@@ -272,13 +273,6 @@ func readScript(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func TestImportWritesNothingBesideExistingDeclarationsOrWhenAScriptIsMissing(t *testing.T) {
