@@ -5,9 +5,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Secondary keys are built after a table's rows are in, as myloader does:
@@ -78,15 +80,18 @@ func isSecondaryKey(line []byte) bool {
 	return false
 }
 
+type job struct{ table, stmt string }
+
 // keyBuilder adds tables' deferred keys back on a connection of its own,
 // one table after another, in the order their rows finish loading.
 type keyBuilder struct {
 	ctx     context.Context
+	log     *slog.Logger
 	db      *sql.DB
 	setup   *[]string // the dump's session settings, known once its data starts
 	pending map[string][]string
 	order   []string
-	jobs    chan string
+	jobs    chan job
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	err     error
@@ -99,7 +104,7 @@ func (e *Engine) newKeyBuilder(ctx context.Context, shadow string, setup *[]stri
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
-	return &keyBuilder{ctx: ctx, db: db, setup: setup, pending: map[string][]string{}, jobs: make(chan string, 1024)}, nil
+	return &keyBuilder{ctx: ctx, log: e.log, db: db, setup: setup, pending: map[string][]string{}, jobs: make(chan job, 1024)}, nil
 }
 
 // deferKeys records the keys taken out of table's CREATE TABLE.
@@ -123,7 +128,7 @@ func (k *keyBuilder) build(table string) {
 	}
 	k.startOnce()
 	k.wg.Add(1)
-	k.jobs <- "ALTER TABLE " + quoteName(table) + " " + strings.Join(adds, ", ")
+	k.jobs <- job{table, "ALTER TABLE " + quoteName(table) + " " + strings.Join(adds, ", ")}
 }
 
 func (k *keyBuilder) startOnce() {
@@ -141,10 +146,13 @@ func (k *keyBuilder) startOnce() {
 		if err != nil {
 			k.fail(fmt.Errorf("mysql: connecting the key builder: %w", err))
 		}
-		for stmt := range k.jobs {
+		for j := range k.jobs {
 			if err == nil && k.firstErr() == nil {
-				if _, xerr := conn.ExecContext(k.ctx, stmt); xerr != nil {
-					k.fail(fmt.Errorf("mysql: building keys (%s): %w", truncate(stmt, 80), xerr))
+				start := time.Now()
+				if _, xerr := conn.ExecContext(k.ctx, j.stmt); xerr != nil {
+					k.fail(fmt.Errorf("mysql: building keys (%s): %w", truncate(j.stmt, 80), xerr))
+				} else {
+					k.log.Info("secondary keys built", "table", j.table, "seconds", time.Since(start).Seconds())
 				}
 			}
 			k.wg.Done()
