@@ -2,6 +2,7 @@ package chartimport
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -152,11 +153,17 @@ func (im *importer) reportTopLevel() {
 		}
 	}
 	if len(v.Image) > 0 {
-		im.reportf("%s: image %v: the old scripts' image; every job runs envsync's runner image %s (image in syncs/estate.cue)", v.File, v.Image, im.o.Image)
+		image := fmt.Sprint(v.Image["repository"])
+		if tag, ok := v.Image["tag"]; ok {
+			image += ":" + fmt.Sprint(tag)
+		}
+		im.reportf("%s: image %s: the old scripts' image; every job runs envsync's runner image %s (image in syncs/estate.cue)", v.File, image, im.o.Image)
 	}
 	if len(v.PodSecurityContext) > 0 || len(v.SecurityContext) > 0 {
-		im.reportf("%s: podSecurityContext %v and securityContext %v: not carried over; envsync's jobs run as user and group %d, non-root, with a read-only root, no privilege escalation, no capabilities and the runtime's seccomp profile",
-			v.File, v.PodSecurityContext, v.SecurityContext, 10001)
+		pod, _ := json.Marshal(v.PodSecurityContext)
+		container, _ := json.Marshal(v.SecurityContext)
+		im.reportf("%s: podSecurityContext %s and securityContext %s: not carried over; envsync's jobs run as user and group %d, non-root, with a read-only root, no privilege escalation, no capabilities and the runtime's seccomp profile",
+			v.File, pod, container, 10001)
 	}
 	if sa := v.ServiceAccount; sa != nil && len(v.Environments) > 1 {
 		im.reportf("%s: serviceAccount: one account for every environment, as the values file says; give each environment its own role (annotations) in syncs/estate.cue if they differ", v.File)

@@ -133,8 +133,8 @@ func TestImportingTheOldChartsValuesGivesTheSameJobsJobForJob(t *testing.T) {
 		"integration: no restore reads its bucket; s3://govuk-integration-database-backups",
 		"values.yaml:256: cronjobs.staging.shared-documentdb: envsync runs the databases one after another",
 		"environment integration: not declared sanitise: true, since shared-documentdb restores publisher_production without a script",
-		"podSecurityContext map[fsGroup:1001",
-		"image map[pullPolicy:IfNotPresent",
+		`podSecurityContext {"fsGroup":1001,"runAsGroup":1001,"runAsNonRoot":true,"runAsUser":1001}`,
+		"image ghcr.io/alphagov/govuk-infrastructure/toolbox:20251104: the old scripts' image",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q:\n%s", want, out)
