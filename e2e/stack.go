@@ -75,8 +75,8 @@ type StackOptions struct {
 	Binary string   // envsync
 	Out    string   // what envsync gen wrote
 	Envs   []string // environments, in the order the night runs them
-	// Only, when not empty, limits the stack to these CronJobs: servers,
-	// secrets and endpoints are set up for them alone.
+	// Only, when not empty, limits the stack to these CronJobs (by name or
+	// by sync): servers, secrets and endpoints are set up for them alone.
 	Only []string
 }
 
@@ -100,7 +100,7 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 		}
 		var jobs []*batchv1.CronJob
 		for _, cj := range m.CronJobs {
-			if len(only) == 0 || only[cj.Name] {
+			if len(only) == 0 || only[cj.Name] || only[cj.Labels["envsync.io/sync"]] {
 				jobs = append(jobs, cj)
 			}
 		}
