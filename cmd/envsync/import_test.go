@@ -296,9 +296,10 @@ func TestImportWritesNothingBesideExistingDeclarationsOrWhenAScriptIsMissing(t *
 	}
 }
 
-func TestWhatImportCannotExpressIsReportedWithItsLineAndTheRestImported(t *testing.T) {
+func TestWhatImportCannotExpressIsReportedWithItsLineAndTheRestImportedPaused(t *testing.T) {
 	dir := t.TempDir()
-	values := `cronjobs:
+	values := `suspendAllCronJobs: true
+cronjobs:
   production:
     app-postgres:
       schedule: "10 1 * * *"
@@ -339,11 +340,11 @@ func TestWhatImportCannotExpressIsReportedWithItsLineAndTheRestImported(t *testi
 		t.Fatalf("import: %v\n%s", err, out)
 	}
 	for _, want := range []string{
-		`values.yaml:7: cronjobs.production.monthly-postgres: schedule "0 2 1 * *" picks days of the month or months`,
-		`values.yaml:11: cronjobs.production.cache-redis: DBMS "redis" (the job name's last word, or dbms) is not postgres, mysql or documentdb; no CronJob written for it`,
-		`values.yaml:15: cronjobs.production.app-mysql.retries: not a value the chart reads; ignored`,
-		`values.yaml:21: cronjobs.staging.app-postgres: database app_production's operations [backup restore] are not in the order restore, transform, backup that envsync runs; no CronJob written for it`,
-		`values.yaml:27: cronjobs.staging.app-mysql: databases [other_production] differs from the first environment's [app_production]`,
+		`values.yaml:8: cronjobs.production.monthly-postgres: schedule "0 2 1 * *" picks days of the month or months`,
+		`values.yaml:12: cronjobs.production.cache-redis: DBMS "redis" (the job name's last word, or dbms) is not postgres, mysql or documentdb; no CronJob written for it`,
+		`values.yaml:16: cronjobs.production.app-mysql.retries: not a value the chart reads; ignored`,
+		`values.yaml:22: cronjobs.staging.app-postgres: database app_production's operations [backup restore] are not in the order restore, transform, backup that envsync runs; no CronJob written for it`,
+		`values.yaml:28: cronjobs.staging.app-mysql: databases [other_production] differs from the first environment's [app_production]`,
 		`environment staging: no restore reads its bucket; s3://acme-staging-db, after the pattern of the others`,
 	} {
 		if !strings.Contains(out, want) {
@@ -358,6 +359,14 @@ func TestWhatImportCannotExpressIsReportedWithItsLineAndTheRestImported(t *testi
 	for _, s := range e.Syncs {
 		for _, j := range s.Jobs {
 			got = append(got, j.Environment+" "+s.Name+" "+strconv.Itoa(len(j.Operations)))
+			if !j.Suspend {
+				t.Errorf("%s in %s runs: suspendAllCronJobs pauses every environment", s.Name, j.Environment)
+			}
+		}
+	}
+	for _, env := range e.Environments {
+		if !env.Suspend {
+			t.Errorf("environment %s is not paused", env.Name)
 		}
 	}
 	slices.Sort(got)
