@@ -105,6 +105,7 @@ type jobPlan struct {
 
 type syncPlan struct {
 	name, app, engine, host, owner, tier string
+	deadline                             time.Duration // the tier's: the longest of its jobs
 	databases                            []string
 	resources                            *Resources
 	env                                  map[string]string
@@ -141,6 +142,9 @@ func Import(v *Values, o Options) (*Result, error) {
 		}
 	}
 	im.groupSyncs(plans)
+	if len(im.tiers) == 0 {
+		im.tier(defaultDeadline) // for undeclared series, when no job was imported
+	}
 	im.inferEnvironments(plans)
 	return im.render()
 }
@@ -434,7 +438,7 @@ func sortedOps(ops []model.Operation) []model.Operation {
 	return out
 }
 
-var dayNames = []string{"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"}
+func dayName(d time.Weekday) string { return strings.ToLower(d.String()) }
 
 // class names the schedule class of days, declaring it the first time:
 // "daily", "weekdays", "weekly-monday", "sunday-to-thursday",
@@ -451,13 +455,13 @@ func (im *importer) class(days []time.Weekday) string {
 	case slices.Equal(days, []time.Weekday{1, 2, 3, 4, 5}):
 		name = "weekdays"
 	case len(days) == 1:
-		name = "weekly-" + dayNames[days[0]]
+		name = "weekly-" + dayName(days[0])
 	case len(days) >= 3 && int(days[len(days)-1]-days[0]) == len(days)-1:
-		name = dayNames[days[0]] + "-to-" + dayNames[days[len(days)-1]]
+		name = dayName(days[0]) + "-to-" + dayName(days[len(days)-1])
 	default:
 		parts := make([]string, len(days))
 		for i, d := range days {
-			parts[i] = dayNames[d]
+			parts[i] = dayName(d)
 		}
 		name = strings.Join(parts, "-")
 	}
@@ -528,11 +532,10 @@ func (im *importer) groupSyncs(plans []*jobPlan) {
 	// Deadlines: the sync's tier is its longest; a job with a shorter one
 	// keeps it as its own maxRunTime.
 	for _, s := range im.syncs {
-		longest := time.Duration(0)
 		for _, p := range s.jobs {
-			longest = max(longest, p.deadline)
+			s.deadline = max(s.deadline, p.deadline)
 		}
-		s.tier = im.tier(longest)
+		s.tier = im.tier(s.deadline)
 		if s.owner != "" && len(s.databases) == 1 && s.owner == declare.DefaultOwner(s.databases[0]) {
 			s.owner = ""
 		}

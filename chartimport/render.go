@@ -2,6 +2,7 @@ package chartimport
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -86,7 +87,7 @@ func stringMap(m map[string]string) ast.Expr {
 		return nil
 	}
 	var fs []field
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		fs = append(fs, field{k, ast.NewString(m[k])})
 	}
 	return object(fs...)
@@ -151,7 +152,7 @@ func (im *importer) render() (*Result, error) {
 		}
 		res.Files = append(res.Files, File{Path: path.Join(SyncsDir, app+".cue"), Data: data})
 	}
-	for _, name := range sortedKeys(im.scripts) {
+	for _, name := range slices.Sorted(maps.Keys(im.scripts)) {
 		res.Files = append(res.Files, File{Path: path.Join(SyncsDir, "sanitise", name), Data: im.scripts[name].data})
 	}
 	return res, nil
@@ -202,7 +203,7 @@ func (im *importer) estateFile() (File, error) {
 		)})
 	}
 	var classes []field
-	for _, name := range sortedKeys(im.classes) {
+	for _, name := range slices.Sorted(maps.Keys(im.classes)) {
 		c := im.classes[name]
 		var armed ast.Expr
 		if c.armed != nil {
@@ -211,10 +212,9 @@ func (im *importer) estateFile() (File, error) {
 		classes = append(classes, field{name, object(field{"days", ints(c.days)}, field{"window", str(goDuration(c.window))}, field{"armedDays", armed})})
 	}
 	var tiers []field
-	for _, d := range sortedKeys(im.tierByName()) {
-		deadline := im.tierByName()[d]
+	for _, deadline := range slices.Sorted(maps.Keys(im.tiers)) {
 		long := str(goDuration(longRunning(deadline)))
-		tiers = append(tiers, field{d, object(
+		tiers = append(tiers, field{im.tiers[deadline], object(
 			field{"longRunning", object(field{"backup", long}, field{"restore", long})},
 			field{"deadline", str(goDuration(deadline))},
 			field{"resources", resourcesExpr(im.v.Resources)},
@@ -233,7 +233,7 @@ func (im *importer) estateFile() (File, error) {
 		&ast.Field{Label: ast.NewIdent("alerting"), Value: object(
 			field{"runbookURL", ast.NewString("")},
 			field{"dashboardUID", str("envsync")},
-			field{"undeclared", object(field{"tier", str(defaultTierOr(im))}, field{"class", str(undeclaredClass)})},
+			field{"undeclared", object(field{"tier", str(im.undeclaredTier())}, field{"class", str(undeclaredClass)})},
 		)},
 	)
 	ast.SetRelPos(f.Decls[len(f.Decls)-6], token.NewSection)
@@ -254,26 +254,13 @@ func longRunning(deadline time.Duration) time.Duration {
 	return deadline * 3 / 4
 }
 
-// tierByName maps each tier's name to its deadline.
-func (im *importer) tierByName() map[string]time.Duration {
-	m := map[string]time.Duration{}
-	for d, name := range im.tiers {
-		m[name] = d
+// undeclaredTier is the tier undeclared series are alerted on: the
+// default one when jobs use it, else the quickest.
+func (im *importer) undeclaredTier() string {
+	if name, ok := im.tiers[defaultDeadline]; ok {
+		return name
 	}
-	return m
-}
-
-// defaultTierOr is the tier undeclared series are alerted on: the default
-// one, else the quickest.
-func defaultTierOr(im *importer) string {
-	if _, ok := im.tiers[defaultDeadline]; ok || len(im.tiers) == 0 {
-		return im.tier(defaultDeadline)
-	}
-	quickest := time.Duration(1<<63 - 1)
-	for d := range im.tiers {
-		quickest = min(quickest, d)
-	}
-	return im.tiers[quickest]
+	return im.tiers[slices.Min(slices.Collect(maps.Keys(im.tiers)))]
 }
 
 func (im *importer) env(name string) *envPlan {
@@ -322,7 +309,7 @@ func (im *importer) syncExpr(s *syncPlan) ast.Expr {
 		} else {
 			sanitise = stringMap(scripts)
 		}
-		if deadline := im.tierByName()[s.tier]; p.deadline != deadline {
+		if p.deadline != s.deadline {
 			maxRunTime = str(goDuration(p.deadline))
 		}
 		jobs = append(jobs, field{p.env, object(

@@ -15,9 +15,9 @@ package chartimport
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -144,9 +144,7 @@ func Parse(file string, data []byte) (*Values, error) {
 		return nil, fmt.Errorf("%s: not a YAML mapping", file)
 	}
 	v := &Values{File: file}
-	errf := func(n *yaml.Node, path, format string, args ...any) error {
-		return fmt.Errorf("%s:%d: %s: %s", file, n.Line, path, fmt.Sprintf(format, args...))
-	}
+	errf := func(n *yaml.Node, path, format string, args ...any) error { return at(file, n, path, format, args...) }
 	top := doc.Content[0]
 	var cronjobs *yaml.Node
 	for i := 0; i+1 < len(top.Content); i += 2 {
@@ -197,9 +195,7 @@ func Parse(file string, data []byte) (*Values, error) {
 }
 
 func parseJob(file, path string, key, node *yaml.Node) (Job, error) {
-	errf := func(n *yaml.Node, path, format string, args ...any) error {
-		return fmt.Errorf("%s:%d: %s: %s", file, n.Line, path, fmt.Sprintf(format, args...))
-	}
+	errf := func(n *yaml.Node, path, format string, args ...any) error { return at(file, n, path, format, args...) }
 	job := Job{Name: key.Value, Where: Where{key.Line, path}}
 	var y jobYAML
 	if err := node.Decode(&y); err != nil {
@@ -210,7 +206,7 @@ func parseJob(file, path string, key, node *yaml.Node) (Job, error) {
 	if err := node.Decode(&all); err != nil {
 		return job, errf(key, path, "%v", err)
 	}
-	for _, k := range sortedKeys(all) {
+	for _, k := range slices.Sorted(maps.Keys(all)) {
 		if !slices.Contains(jobKeys, k) {
 			job.Unknown = append(job.Unknown, Where{key.Line, path + "." + k})
 		}
@@ -254,13 +250,9 @@ func parseJob(file, path string, key, node *yaml.Node) (Job, error) {
 	return job, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+// at is an error at a node of the values file: "file:line: path: message".
+func at(file string, n *yaml.Node, path, format string, args ...any) error {
+	return fmt.Errorf("%s:%d: %s: %s", file, n.Line, path, fmt.Sprintf(format, args...))
 }
 
 // engineOf is the envsync engine of a chart's DBMS name.

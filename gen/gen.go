@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 
 	"go.yaml.in/yaml/v2"
 
@@ -74,42 +76,26 @@ func environment(e *model.Estate, env string) ([]File, error) {
 		return nil, err
 	}
 
-	cronJobs, err := kube.CronJobs(e, env)
-	if err != nil {
-		return nil, err
-	}
+	objects := kube.Render(values)
+	cronJobs := objects.CronJobs
 	if err := notEmpty(declaredJobs(e, env), len(cronJobs), -1); err != nil {
 		return nil, err
 	}
+	manifests := map[string]any{} // file name under manifests/ -> object
 	for _, cj := range cronJobs {
-		if err := addYAML("manifests/cronjob-"+cj.Name+".yaml", cj); err != nil {
-			return nil, err
-		}
+		manifests["cronjob-"+cj.Name+".yaml"] = cj
 	}
-	sa, err := kube.ServiceAccountObject(e, env)
-	if err != nil {
-		return nil, err
+	if sa := objects.ServiceAccount; sa != nil {
+		manifests["serviceaccount.yaml"] = sa
 	}
-	if sa != nil {
-		if err := addYAML("manifests/serviceaccount.yaml", sa); err != nil {
-			return nil, err
-		}
+	for _, es := range objects.ExternalSecrets {
+		manifests["externalsecret-"+es.Name+".yaml"] = es
 	}
-	secrets, err := kube.ExternalSecretObjects(e, env)
-	if err != nil {
-		return nil, err
+	if cm := objects.Scripts; cm != nil {
+		manifests["configmap-sanitise-scripts.yaml"] = cm
 	}
-	for _, es := range secrets {
-		if err := addYAML("manifests/externalsecret-"+es.Name+".yaml", es); err != nil {
-			return nil, err
-		}
-	}
-	scripts, err := kube.ScriptsConfigMap(e, env)
-	if err != nil {
-		return nil, err
-	}
-	if scripts != nil {
-		if err := addYAML("manifests/configmap-sanitise-scripts.yaml", scripts); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(manifests)) {
+		if err := addYAML("manifests/"+name, manifests[name]); err != nil {
 			return nil, err
 		}
 	}

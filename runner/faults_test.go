@@ -23,6 +23,7 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 
+	"github.com/envsync/envsync/gen/kube"
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/testenv"
 )
@@ -148,6 +149,32 @@ func waitForFile(t *testing.T, path string, run *envsyncRun) {
 			t.Fatalf("the run never reached %s:\n%s", filepath.Base(path), run.logs.String())
 		}
 	}
+}
+
+// terminate sends the run SIGTERM, as Kubernetes does at the deadline or
+// an eviction, and resumes it if it is paused at the file paused (""
+// when it is not): the run must exit non-zero within the pod's grace
+// period, its failure and the outside stop logged. It returns the logs.
+func (run *envsyncRun) terminate(t *testing.T, paused string) string {
+	t.Helper()
+	sent := time.Now()
+	run.cmd.Process.Signal(syscall.SIGTERM)
+	if paused != "" {
+		os.Remove(paused)
+	}
+	err, logs := run.wait(t)
+	took := time.Since(sent)
+	t.Logf("ended %s after SIGTERM", took.Round(time.Millisecond))
+	if grace := time.Duration(kube.TerminationGracePeriodSeconds) * time.Second; took > grace {
+		t.Errorf("the run took %s after SIGTERM, longer than the pod's grace period %s", took, grace)
+	}
+	if err == nil {
+		t.Fatalf("the run exited 0 after SIGTERM:\n%s", logs)
+	}
+	if !hasLine(logs, `"msg":"operation failed"`, "stopped (terminated signal received)") {
+		t.Errorf("the failure and its reason are not logged:\n%s", logs)
+	}
+	return logs
 }
 
 // faultyS3 sits between the runner and the S3 server at the HTTP level,
@@ -377,14 +404,7 @@ func TestS3FaultsDuringBackupAndRestore(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		run.cmd.Process.Signal(syscall.SIGTERM)
-		err, logs := run.wait(t)
-		if err == nil {
-			t.Fatalf("the backup exited 0 after SIGTERM:\n%s", logs)
-		}
-		if !hasLine(logs, `"msg":"operation failed"`, "stopped (terminated signal received)") {
-			t.Errorf("the failure and its reason are not logged:\n%s", logs)
-		}
+		run.terminate(t, "")
 		cleanBackupFailure(t, was, keys)
 		noUploadsLeft(t)
 	})
@@ -597,18 +617,9 @@ func TestSIGTERMAtEachPhaseOfAMySQLRestore(t *testing.T) {
 			before := mySnap(t, e.dst)
 			dir := t.TempDir()
 			run := e.start(t, e.dst, "restore", "SANITISE_SCRIPT="+script, "ENVSYNC_TEST_PAUSE="+point+":"+dir)
-			cmd := run.cmd
 			paused := filepath.Join(dir, point)
 			waitForFile(t, paused, run)
-			cmd.Process.Signal(syscall.SIGTERM)
-			os.Remove(paused)
-			err, logs := run.wait(t)
-			if err == nil {
-				t.Fatalf("the restore exited 0 after SIGTERM:\n%s", logs)
-			}
-			if !hasLine(logs, `"msg":"operation failed"`, "stopped (terminated signal received)") {
-				t.Errorf("the failure and its reason are not logged:\n%s", logs)
-			}
+			run.terminate(t, paused)
 			if got := jobState(t, e.pg, "restore"); got != 0 {
 				t.Errorf("state %v pushed, want 0", got)
 			}
@@ -635,15 +646,7 @@ func TestSIGTERMAtEachPhaseOfAMongoRestore(t *testing.T) {
 			run := &envsyncRun{cmd: cmd, logs: logs, done: done}
 			paused := filepath.Join(dir, point)
 			waitForFile(t, paused, run)
-			cmd.Process.Signal(syscall.SIGTERM)
-			os.Remove(paused)
-			err, out := run.wait(t)
-			if err == nil {
-				t.Fatalf("the restore exited 0 after SIGTERM:\n%s", out)
-			}
-			if !hasLine(out, `"msg":"operation failed"`, "stopped (terminated signal received)") {
-				t.Errorf("the failure and its reason are not logged:\n%s", out)
-			}
+			run.terminate(t, paused)
 			s := r.pgw.Series(t, "db_backup_job_state", map[string]string{"database_db_name": db, "operation": "restore"})
 			if len(s) != 1 || s[0].Value != 0 {
 				t.Errorf("state pushed %+v, want 0", s)

@@ -21,7 +21,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/envsync/envsync/gen/kube"
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/testenv"
 )
@@ -473,24 +472,7 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 			if point.pause == "swap" && r.dst.AllowsConnections(t, pgDatabase) {
 				t.Fatal("the signal point is not where live refuses connections: the test proves less than it says")
 			}
-			sent := time.Now()
-			run.cmd.Process.Signal(syscall.SIGTERM)
-			os.Remove(paused)
-			var err error
-			select {
-			case err = <-run.done:
-				run.done <- err
-			case <-time.After(time.Duration(kube.TerminationGracePeriodSeconds) * time.Second):
-				t.Fatalf("the run did not end within the pod's grace period after SIGTERM:\n%s", run.logs.String())
-			}
-			logs := run.logs.String()
-			t.Logf("ended %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
-			if err == nil {
-				t.Fatalf("the run exited 0 after SIGTERM:\n%s", logs)
-			}
-			if !hasLine(logs, `"msg":"operation failed"`, "stopped (terminated signal received)") {
-				t.Errorf("the failure and its reason are not logged:\n%s", logs)
-			}
+			run.terminate(t, paused)
 			s := r.pgw.Series(t, "db_backup_job_state", map[string]string{"operation": "restore"})
 			if len(s) != 1 || s[0].Value != 0 {
 				t.Errorf("state pushed %+v, want 0", s)

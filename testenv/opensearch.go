@@ -552,14 +552,13 @@ func (c *SearchCluster) aliases(body []byte, reply func(int, any)) {
 			}
 		}
 	}
-	for n, ix := range next {
+	for _, ix := range next {
 		for _, a := range ix.aliases {
 			if _, clash := next[a]; clash {
 				reply(400, searchError("invalid_alias_name_exception", "Invalid alias name ["+a+"], an index exists with the same name as the alias"))
 				return
 			}
 		}
-		_ = n
 	}
 	c.indices = next
 	reply(200, map[string]any{"acknowledged": true})

@@ -120,7 +120,7 @@ snapshots a backup leaves. BUCKET is not used.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.engine, "engine", "", "database engine: postgres, mysql or mongo (DB_ENGINE)")
+	fl.StringVar(&f.engine, "engine", "", "engine: postgres, mysql, mongo or opensearch (DB_ENGINE)")
 	fl.StringVar(&f.host, "host", "", "database host (DB_HOST)")
 	fl.IntVar(&f.port, "port", 0, "database port (DB_PORT)")
 	fl.StringVar(&f.user, "user", "", "database user (DB_USER); the password comes from DB_PASSWORD only")

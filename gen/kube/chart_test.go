@@ -53,27 +53,17 @@ func objectName(canonicalYAML string) string {
 // goRendering is what kube builds for env, kind by kind.
 func goRendering(t *testing.T, e *model.Estate, env string) rendered {
 	t.Helper()
-	var r rendered
-	var err error
-	if r.CronJobs, err = kube.CronJobs(e, env); err != nil {
-		t.Fatal(err)
-	}
-	cm, err := kube.ScriptsConfigMap(e, env)
+	v, err := kube.Values(e, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cm != nil {
-		r.ConfigMaps = []corev1.ConfigMap{*cm}
+	o := kube.Render(v)
+	r := rendered{CronJobs: o.CronJobs, ExternalSecrets: o.ExternalSecrets}
+	if o.Scripts != nil {
+		r.ConfigMaps = []corev1.ConfigMap{*o.Scripts}
 	}
-	sa, err := kube.ServiceAccountObject(e, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sa != nil {
-		r.ServiceAccounts = []corev1.ServiceAccount{*sa}
-	}
-	if r.ExternalSecrets, err = kube.ExternalSecretObjects(e, env); err != nil {
-		t.Fatal(err)
+	if o.ServiceAccount != nil {
+		r.ServiceAccounts = []corev1.ServiceAccount{*o.ServiceAccount}
 	}
 	return r
 }

@@ -40,6 +40,25 @@ func CronJobs(e *model.Estate, env string) ([]batchv1.CronJob, error) {
 	return renderCronJobs(v), nil
 }
 
+// Objects are what chart/envsync renders from one environment's values,
+// built in Go from the same plan.
+type Objects struct {
+	CronJobs        []batchv1.CronJob      // sorted by name
+	ServiceAccount  *corev1.ServiceAccount // nil: none to create
+	ExternalSecrets []ExternalSecret       // sorted by name
+	Scripts         *corev1.ConfigMap      // nil: no script is used
+}
+
+// Render builds every object of the plan v.
+func Render(v *HelmValues) Objects {
+	return Objects{
+		CronJobs:        renderCronJobs(v),
+		ServiceAccount:  renderServiceAccount(v),
+		ExternalSecrets: renderExternalSecrets(v),
+		Scripts:         renderConfigMap(v),
+	}
+}
+
 func commonLabels(v *HelmValues) map[string]string {
 	return map[string]string{
 		"app.kubernetes.io/name":       "envsync",

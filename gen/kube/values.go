@@ -303,20 +303,21 @@ func externalSecrets(x *model.ExternalSecrets, jobs []Job) (*ExternalSecrets, er
 		PasswordProperty: x.PasswordProperty,
 		Secrets:          []RemoteSecret{},
 	}
-	from := map[string]string{} // Secret -> the job that set its key
+	type keyed struct{ key, sync string } // a Secret's remote key and the sync that gave it
+	seen := map[string]keyed{}
 	for _, j := range jobs {
 		if j.Secret == "" {
 			continue // a search cluster reached without credentials
 		}
 		key := strings.NewReplacer("{instance}", j.Instance, "{secret}", j.Secret).Replace(x.RemoteKey)
-		i := slices.IndexFunc(es.Secrets, func(r RemoteSecret) bool { return r.Name == j.Secret })
+		first, ok := seen[j.Secret]
 		switch {
-		case i < 0:
+		case !ok:
+			seen[j.Secret] = keyed{key, j.Sync}
 			es.Secrets = append(es.Secrets, RemoteSecret{Name: j.Secret, RemoteKey: key})
-			from[j.Secret] = j.Sync
-		case es.Secrets[i].RemoteKey != key:
+		case first.key != key:
 			return nil, fmt.Errorf("syncs %q and %q share the Secret %q but remoteKey gives them %q and %q: use {secret} in remoteKey or give each its own secret",
-				from[j.Secret], j.Sync, j.Secret, es.Secrets[i].RemoteKey, key)
+				first.sync, j.Sync, j.Secret, first.key, key)
 		}
 	}
 	sort.Slice(es.Secrets, func(a, b int) bool { return es.Secrets[a].Name < es.Secrets[b].Name })

@@ -93,8 +93,7 @@ type keyBuilder struct {
 	order   []string
 	jobs    chan job
 	wg      sync.WaitGroup
-	mu      sync.Mutex
-	err     error
+	firstError
 	started bool
 }
 
@@ -161,20 +160,6 @@ func (k *keyBuilder) startOnce() {
 			conn.Close()
 		}
 	}()
-}
-
-func (k *keyBuilder) fail(err error) {
-	k.mu.Lock()
-	if k.err == nil {
-		k.err = err
-	}
-	k.mu.Unlock()
-}
-
-func (k *keyBuilder) firstErr() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.err
 }
 
 // finish builds the keys not built yet and waits for every build.

@@ -39,9 +39,8 @@ type inserters struct {
 	jobs     chan []byte
 	inflight sync.WaitGroup
 	workers  sync.WaitGroup
-	mu       sync.Mutex
-	err      error
-	started  bool
+	firstError
+	started bool
 }
 
 func (e *Engine) newInserters(ctx context.Context, shadow string, n int) (*inserters, error) {
@@ -54,18 +53,24 @@ func (e *Engine) newInserters(ctx context.Context, shadow string, n int) (*inser
 	return &inserters{ctx: ctx, db: db, n: n, jobs: make(chan []byte, n)}, nil
 }
 
-func (p *inserters) fail(err error) {
-	p.mu.Lock()
-	if p.err == nil {
-		p.err = err
-	}
-	p.mu.Unlock()
+// firstError keeps the first error its goroutines report.
+type firstError struct {
+	mu  sync.Mutex
+	err error
 }
 
-func (p *inserters) firstErr() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
+func (f *firstError) fail(err error) {
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.mu.Unlock()
+}
+
+func (f *firstError) firstErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 func (p *inserters) start() error {
