@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -82,7 +83,10 @@ func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
 }
 
 func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer) error {
-	zw, err := compress.NewWriter(w, r.cfg.CompressThreads)
+	// The compressor writes a few KiB per block; handing each to the
+	// upload's goroutine would wake it (and a thread) every time.
+	bw := bufio.NewWriterSize(w, 1<<20)
+	zw, err := compress.NewWriter(bw, r.cfg.CompressThreads)
 	if err != nil {
 		return err
 	}
@@ -90,5 +94,8 @@ func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer) error {
 		zw.Close()
 		return err
 	}
-	return zw.Close()
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }

@@ -29,7 +29,7 @@ type Config struct {
 	Pod                         string // HOSTNAME: the instance label of metrics
 
 	Upload           storage.S3Options // ENVSYNC_PART_SIZE_MIB, ENVSYNC_UPLOAD_CONCURRENCY
-	CompressThreads  int               // ENVSYNC_COMPRESS_THREADS; 0: all cores
+	CompressThreads  int               // ENVSYNC_COMPRESS_THREADS, default 1; 0: all cores
 	LocalCopy        bool              // ENVSYNC_RESTORE_LOCAL_COPY: a restore checks the dump into a file under TMPDIR, then loads that file
 	ProgressInterval time.Duration     // between progress lines
 	// StallTimeout (ENVSYNC_STALL_TIMEOUT, default 5m) fails a restore's
@@ -126,6 +126,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			bad("SNAPSHOTS_KEEP %q: want a number of snapshots, at least 1", v)
 		}
 	}
+	c.CompressThreads = 1
 	if v := getenv("ENVSYNC_COMPRESS_THREADS"); v != "" {
 		if c.CompressThreads, err = strconv.Atoi(v); err != nil || c.CompressThreads < 0 {
 			bad("ENVSYNC_COMPRESS_THREADS %q: want a number of threads", v)

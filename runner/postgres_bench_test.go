@@ -75,15 +75,20 @@ func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 		// pg_restore --jobs: the option for servers with cores to spare.
 		local := measure(b, append(env(dst), "ENVSYNC_RESTORE_LOCAL_COPY=true"), bin, "run", "restore")
 		b.Log("with a local copy: " + timeline(local.out))
+		// The same restore with its rows on two sessions: the option for
+		// servers with cores to spare.
+		sessions := measure(b, append(env(dst), "ENVSYNC_POSTGRES_LOAD_SESSIONS=2"), bin, "run", "restore")
 
 		b.Logf("backup: envsync %s (peak RSS %d MiB); pg_dump -Fc -Z1 | aws s3 cp %s; pg_dump -Fc -Z0 > /dev/null %s",
 			envBackup.wall.Round(time.Millisecond), envBackup.peak>>20, shellBackup.wall.Round(time.Millisecond), limit.wall.Round(time.Millisecond))
-		b.Logf("restore: envsync %s (peak RSS %d MiB, one pass); with ENVSYNC_RESTORE_LOCAL_COPY=true %s; aws s3 cp | pg_restore -f - | psql %s",
-			envRestore.wall.Round(time.Millisecond), envRestore.peak>>20, local.wall.Round(time.Millisecond), shellRestore.wall.Round(time.Millisecond))
+		b.Logf("restore: envsync %s (peak RSS %d MiB, one pass); with ENVSYNC_RESTORE_LOCAL_COPY=true %s; with ENVSYNC_POSTGRES_LOAD_SESSIONS=2 %s; aws s3 cp | pg_restore -f - | psql %s",
+			envRestore.wall.Round(time.Millisecond), envRestore.peak>>20, local.wall.Round(time.Millisecond),
+			sessions.wall.Round(time.Millisecond), shellRestore.wall.Round(time.Millisecond))
 		b.ReportMetric(envBackup.wall.Seconds()/shellBackup.wall.Seconds(), "backup-time/shell")
 		b.ReportMetric(envBackup.wall.Seconds()/limit.wall.Seconds(), "backup-time/limit")
 		b.ReportMetric(envRestore.wall.Seconds()/shellRestore.wall.Seconds(), "restore-time/shell")
 		b.ReportMetric(local.wall.Seconds()/shellRestore.wall.Seconds(), "restore-local-copy-time/shell")
+		b.ReportMetric(sessions.wall.Seconds()/shellRestore.wall.Seconds(), "restore-2-sessions-time/shell")
 		b.ReportMetric(envBackup.cpu.Seconds()/shellBackup.cpu.Seconds(), "backup-cpu/shell")
 		b.ReportMetric(envRestore.cpu.Seconds()/shellRestore.cpu.Seconds(), "restore-cpu/shell")
 		envBackup.report(b, "envsync-backup", size)
@@ -91,8 +96,9 @@ func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 		limit.report(b, "limit-backup", size)
 		envRestore.report(b, "envsync-restore", size)
 		local.report(b, "local-copy-restore", size)
+		sessions.report(b, "2-sessions-restore", size)
 		shellRestore.report(b, "shell-restore", size)
-		b.ReportMetric(float64(max(envBackup.peak, envRestore.peak, local.peak))/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(float64(max(envBackup.peak, envRestore.peak, local.peak, sessions.peak))/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(envBackup.wall.Seconds(), "envsync-backup-s")
 		b.ReportMetric(envRestore.wall.Seconds(), "envsync-restore-s")
 	}

@@ -3,8 +3,14 @@ package compress_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
 	"io"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/envsync/envsync/runner/compress"
 )
@@ -91,4 +97,72 @@ func TestATruncatedOrCorruptCompressedDumpIsAReadError(t *testing.T) {
 			t.Logf("error: %v", err)
 		})
 	}
+}
+
+// dumpLike is n bytes of what pg_dump -Z0 writes of the runner benchmark's
+// database: pgbench_accounts rows (numbers, a blank-padded filler) and
+// documents rows (sixteen md5 words), half each.
+func dumpLike(n int) []byte {
+	b := make([]byte, 0, n+1024)
+	for i := 1; len(b) < n/2; i++ {
+		b = fmt.Appendf(b, "%d\t%d\t0\t%84s\n", i, 1+i/100000, "")
+	}
+	for i := 1; len(b) < n; i++ {
+		b = fmt.Appendf(b, "%d\tDocument %d\t", i, i)
+		for j := range 16 {
+			sum := md5.Sum([]byte(strconv.Itoa(i*16 + j)))
+			b = hex.AppendEncode(b, sum[:])
+			b = append(b, ' ')
+		}
+		b[len(b)-1] = '\n'
+	}
+	return b
+}
+
+func cpuTime() time.Duration {
+	var r syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &r)
+	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
+}
+
+// BenchmarkConcurrency compresses a 256 MiB dump-like stream, written in
+// the 32 KiB pieces a pipe from pg_dump gives, with one encoder goroutine
+// beside the writer (concurrency 2) and in the writer's own (1), and
+// reports the CPU and the time of 2 against 1.
+func BenchmarkConcurrency(b *testing.B) {
+	data := dumpLike(256 << 20)
+	run := func(concurrency int) (cpu, wall time.Duration, size int) {
+		var out countingWriter
+		w, err := compress.NewWriter(&out, concurrency)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c0, t0 := cpuTime(), time.Now()
+		for off := 0; off < len(data); off += 32 << 10 {
+			w.Write(data[off:min(off+32<<10, len(data))])
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		return cpuTime() - c0, time.Since(t0), int(out)
+	}
+	run(1) // the data's pages, the encoder's tables
+	b.ResetTimer()
+	for range b.N {
+		cpu1, wall1, size1 := run(1)
+		cpu2, wall2, size2 := run(2)
+		if size1 != size2 {
+			b.Fatalf("concurrency 1 wrote %d bytes, 2 wrote %d", size1, size2)
+		}
+		b.ReportMetric(cpu2.Seconds()/cpu1.Seconds(), "cpu-2/1")
+		b.ReportMetric(wall2.Seconds()/wall1.Seconds(), "time-2/1")
+		b.ReportMetric(float64(len(data))/float64(size1), "ratio")
+	}
+}
+
+type countingWriter int
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -21,10 +22,16 @@ import (
 // means to libpq: prefer falls back to plaintext only when the server
 // offers no TLS). The first session of a run logs how it is protected.
 func (e *Engine) connect(ctx context.Context, database string) (*pgx.Conn, error) {
+	return e.connectWith(ctx, database, nil)
+}
+
+// connectWith is connect with settings of the session's own.
+func (e *Engine) connectWith(ctx context.Context, database string, settings map[string]string) (*pgx.Conn, error) {
 	cc, err := pgx.ParseConfig(e.connString(database))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s", e.redact(err.Error()))
 	}
+	maps.Copy(cc.RuntimeParams, settings)
 	// The password is set here, not in the connection string, so that no
 	// parse error can quote it.
 	cc.Password = e.cfg.Password

@@ -73,8 +73,22 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	cmd := e.command(ctx, bin, e.cfg.Database, "--format=custom", "--compress=0", "--no-password")
-	cmd.Stdout = w
-	return e.run(cmd, "pg_dump")
+	out, err := engine.OutputInBatches(cmd)
+	if err != nil {
+		return err
+	}
+	stderr := &tailBuffer{max: 16 << 10}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("postgres: starting pg_dump: %w", err)
+	}
+	if _, err := io.Copy(w, out); err != nil {
+		// The store failed or the operation ends: pg_dump stops with it.
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("postgres: storing the dump: %w", err)
+	}
+	return e.result("pg_dump", cmd.Wait(), stderr)
 }
 
 // Check reads the whole stream through `pg_restore -f /dev/null`, which
@@ -200,15 +214,6 @@ func (e *Engine) command(ctx context.Context, bin, database string, args ...stri
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 10 * time.Second
 	return cmd
-}
-
-// run runs cmd and turns a failure into an error holding the end of its
-// stderr, with the password removed.
-func (e *Engine) run(cmd *exec.Cmd, name string) error {
-	stderr := &tailBuffer{max: 16 << 10}
-	cmd.Stderr = stderr
-	err := cmd.Run()
-	return e.result(name, err, stderr)
 }
 
 // feed runs cmd with r as its standard input. An input that the tool stops

@@ -529,3 +529,64 @@ func TestTheSwapKeepsLivesEncodingSettingsGrantsLimitAndComment(t *testing.T) {
 		t.Fatalf("the swap changed live's properties:\nbefore %q\nafter  %q", before, after)
 	}
 }
+
+// With ENVSYNC_POSTGRES_LOAD_SESSIONS the rows are loaded by pgscript on
+// several sessions instead of by pg_restore: the same copy, the same owner,
+// and a dump that breaks off or a failing statement leave live as it was
+// and nothing beside it.
+func TestRestoreOnSeveralSessionsKeepsEveryGuarantee(t *testing.T) {
+	t.Setenv("ENVSYNC_POSTGRES_LOAD_SESSIONS", "3")
+	src, dst := newServer(t), newServer(t)
+	seed(t, src, "app")
+	data := dump(t, src, "app")
+	dst.Exec(t, "postgres", "CREATE ROLE app_owner")
+	if err := newEngine(t, dst, "app", "app_owner").Restore(context.Background(), bytes.NewReader(data), engine.RestoreOptions{}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if ok, diff := src.Snapshot(t, "app").Equal(dst.Snapshot(t, "app")); !ok {
+		t.Fatalf("restored data differs: %s", diff)
+	}
+	var owner string
+	var writers int
+	c := dst.Connect(t, "app")
+	c.QueryRow(context.Background(), "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'people'").Scan(&owner)
+	c.QueryRow(context.Background(), "SELECT count(DISTINCT xmin::text) FROM people").Scan(&writers)
+	// pg_restore writes a table's rows in one transaction; pgscript in one
+	// per session.
+	if owner != "app_owner" || writers < 2 {
+		t.Fatalf("people is owned by %q and was written by %d sessions, want app_owner and several", owner, writers)
+	}
+	before := dst.Snapshot(t, "app")
+
+	rows := bytes.Index(data, []byte("person1@example.com"))
+	broken := slices.Clone(data)
+	copy(broken[bytes.Index(data, []byte("CREATE TABLE public.people")):], "CREATE TABLE public.people (oops no_such_type);")
+	for name, dump := range map[string][]byte{
+		"a dump that breaks off inside the rows": data[:rows+len(data[rows:])/2],
+		"a dump whose table cannot be created":   broken,
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := newEngine(t, dst, "app", "app_owner").Restore(context.Background(), bytes.NewReader(dump), engine.RestoreOptions{})
+			if err == nil {
+				t.Fatal("the restore succeeded")
+			}
+			t.Log(err)
+			if ok, diff := before.Equal(dst.Snapshot(t, "app")); !ok {
+				t.Fatalf("live changed: %s", diff)
+			}
+			if dbs := dst.Databases(t); !slices.Equal(dbs, []string{"app"}) {
+				t.Fatalf("databases after the failed restore: %v, want only app", dbs)
+			}
+		})
+	}
+
+	t.Setenv("ENVSYNC_POSTGRES_LOAD_SESSIONS", "many")
+	watch := dst.WatchDatabases(t)
+	err := newEngine(t, dst, "app", "app_owner").Restore(context.Background(), bytes.NewReader(data), engine.RestoreOptions{})
+	if err == nil || !strings.Contains(err.Error(), `ENVSYNC_POSTGRES_LOAD_SESSIONS "many"`) {
+		t.Fatalf("a bad number of sessions: %v", err)
+	}
+	if seen := watch(); len(seen) > 1 {
+		t.Fatalf("databases seen during the refused restore: %v", seen)
+	}
+}

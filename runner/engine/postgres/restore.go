@@ -7,15 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/postgres/pgscript"
 	"github.com/envsync/envsync/runner/engine/testpause"
 )
 
@@ -52,12 +57,25 @@ const swapAttempts = 10
 // transaction commits, live is the old copy; from then on, the new one.
 func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOptions) error {
 	// Refuse what is plainly not a custom-format dump before any database
-	// is touched; the runner's Check has read the whole stream already.
+	// is touched.
 	br, err := peekMagic(r)
 	if err != nil {
 		return err
 	}
-	return e.restore(ctx, opts, func(cmd *exec.Cmd) error {
+	n, err := loadSessions()
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return e.restore(ctx, opts, func(shadow string) error {
+			return e.loadScript(ctx, br, shadow, n)
+		})
+	}
+	return e.restore(ctx, opts, func(shadow string) error {
+		cmd, err := e.pgRestore(ctx, "--exit-on-error", "--dbname="+conninfoDB(shadow))
+		if err != nil {
+			return err
+		}
 		return e.feed(cmd, "pg_restore", br, "restore")
 	})
 }
@@ -73,11 +91,14 @@ func (e *Engine) RestoreFile(ctx context.Context, f *os.File, opts engine.Restor
 	// Beyond a few connections the server's cores and disks, not the
 	// client, are the limit; each connection may take maintenance_work_mem.
 	jobs := min(max(2, runtime.NumCPU()), 4)
-	return e.restore(ctx, opts, func(cmd *exec.Cmd) error {
+	return e.restore(ctx, opts, func(shadow string) error {
+		cmd, err := e.pgRestore(ctx, "--exit-on-error", "--dbname="+conninfoDB(shadow), fmt.Sprintf("--jobs=%d", jobs), "/dev/fd/3")
+		if err != nil {
+			return err
+		}
 		// The child and each of its workers reopen the file by its
 		// descriptor, so it needs no name in the filesystem.
 		cmd.ExtraFiles = []*os.File{f}
-		cmd.Args = append(cmd.Args, fmt.Sprintf("--jobs=%d", jobs), "/dev/fd/3")
 		stderr := &tailBuffer{max: 16 << 10}
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
@@ -88,13 +109,105 @@ func (e *Engine) RestoreFile(ctx context.Context, f *os.File, opts engine.Restor
 	})
 }
 
-// restore is Restore around load, which runs the prepared pg_restore
-// command (its input still to be given) into the shadow database.
-func (e *Engine) restore(ctx context.Context, opts engine.RestoreOptions, load func(*exec.Cmd) error) error {
+// loadSessions is ENVSYNC_POSTGRES_LOAD_SESSIONS: how many sessions load
+// a streamed dump's rows into the shadow at once. pg_restore cannot spread
+// a table over sessions, nor load from a pipe on more than one, so with 1
+// or more pgscript runs pg_restore's script instead. The default, 0, has
+// pg_restore load the shadow itself: where the database server shares the
+// runner's cores, the sessions' contention costs more than they bring.
+func loadSessions() (int, error) {
+	v := os.Getenv("ENVSYNC_POSTGRES_LOAD_SESSIONS")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 16 {
+		return 0, fmt.Errorf("postgres: ENVSYNC_POSTGRES_LOAD_SESSIONS %q: want a number of sessions from 0 to 16", v)
+	}
+	return n, nil
+}
+
+// sessionSettings are the loading sessions': pg_restore commits once per
+// object and the load once per table and session; waiting for each WAL
+// flush buys nothing for a shadow that a crash leaves to be dropped, and
+// the swap's own commit flushes everything written before it. The index
+// builds sort in memory rather than in temporary files up to a few million
+// rows: 256 MB per session (at most 4).
+var sessionSettings = map[string]string{"synchronous_commit": "off", "maintenance_work_mem": "256MB"}
+
+// pgRestore prepares pg_restore with the options every restore uses.
+func (e *Engine) pgRestore(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	bin, err := tool("pg_restore")
+	if err != nil {
+		return nil, err
+	}
+	cmd := e.command(ctx, bin, "", append([]string{"--no-owner", "--no-acl", "--no-password"}, args...)...)
+	var opts []string
+	for _, k := range slices.Sorted(maps.Keys(sessionSettings)) {
+		opts = append(opts, "-c "+k+"="+sessionSettings[k])
+	}
+	cmd.Env = append(cmd.Env, "PGOPTIONS="+strings.Join(opts, " "))
+	return cmd, nil
+}
+
+// loadScript streams the dump through `pg_restore --file=-`, whose script
+// pgscript runs on n sessions of the shadow.
+func (e *Engine) loadScript(ctx context.Context, dump io.Reader, shadow string, n int) error {
+	sessions := make([]*pgconn.PgConn, 0, n)
+	defer func() {
+		for _, s := range sessions {
+			s.Close(context.Background())
+		}
+	}()
+	for range n {
+		c, err := e.connectWith(ctx, shadow, sessionSettings)
+		if err != nil {
+			return err
+		}
+		sessions = append(sessions, c.PgConn())
+	}
+	// pg_restore is stopped as soon as the script fails, and the script
+	// ends when pg_restore does.
+	toolCtx, stopTool := context.WithCancel(ctx)
+	defer stopTool()
+	cmd, err := e.pgRestore(toolCtx, "--file=-")
+	if err != nil {
+		return err
+	}
+	script, scriptOut, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer script.Close()
+	cmd.Stdout = scriptOut
+	ran := make(chan error, 1)
+	go func() {
+		err := pgscript.Run(ctx, script, sessions)
+		if err != nil {
+			stopTool()
+		}
+		ran <- err
+	}()
+	toolErr := e.feed(cmd, "pg_restore", dump, "restore")
+	scriptOut.Close()
+	scriptErr := <-ran
+	switch {
+	case scriptErr != nil && (toolErr == nil || !errors.Is(scriptErr, io.ErrUnexpectedEOF)):
+		// The script failed first; pg_restore was stopped for it.
+		return fmt.Errorf("postgres: restoring into the shadow: %s", e.redact(scriptErr.Error()))
+	case toolErr != nil:
+		return toolErr
+	}
+	return nil
+}
+
+// restore is Restore around load, which fills the shadow database.
+func (e *Engine) restore(ctx context.Context, opts engine.RestoreOptions, load func(shadow string) error) error {
 	live := e.cfg.Database
 	shadow, old := sideName(live, shadowSuffix), sideName(live, oldSuffix)
-	pgRestore, err := tool("pg_restore")
-	if err != nil {
+	// Every load runs pg_restore: missing, it fails before any database
+	// is touched.
+	if _, err := tool("pg_restore"); err != nil {
 		return err
 	}
 
@@ -156,15 +269,7 @@ func (e *Engine) restore(ctx context.Context, opts engine.RestoreOptions, load f
 
 	e.log().Info("restoring into the shadow database", "shadow", shadow)
 	started := time.Now()
-	cmd := e.command(ctx, pgRestore, "", "--no-owner", "--no-acl", "--exit-on-error", "--no-password",
-		"--dbname="+conninfoDB(shadow))
-	// pg_restore commits once per object; waiting for each WAL flush buys
-	// nothing for a shadow that a crash leaves to be dropped, and the
-	// swap's own commit flushes everything written before it. The index
-	// builds sort in memory rather than in temporary files up to a few
-	// million rows: 256 MB per connection of pg_restore (at most 4).
-	cmd.Env = append(cmd.Env, "PGOPTIONS=-c synchronous_commit=off -c maintenance_work_mem=256MB")
-	if err := load(cmd); err != nil {
+	if err := load(shadow); err != nil {
 		return err
 	}
 	e.log().Info("restored into the shadow database", "shadow", shadow, "seconds", time.Since(started).Seconds())
