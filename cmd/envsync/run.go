@@ -48,10 +48,13 @@ read from DB_PASSWORD only, as arguments are visible to every process.
 S3 is configured by the AWS SDK's standard environment (AWS_REGION,
 AWS_ENDPOINT_URL_S3, keys or a web identity token). Tuning:
 ENVSYNC_PART_SIZE_MIB (8: dumps up to 78 GiB compressed),
-ENVSYNC_UPLOAD_CONCURRENCY (2), ENVSYNC_COMPRESS_THREADS (all cores),
+ENVSYNC_UPLOAD_CONCURRENCY (2), ENVSYNC_COMPRESS_THREADS (1; 0: all cores),
 ENVSYNC_RESTORE_LOCAL_COPY (false: a restore streams the dump in one pass;
 true first checks it into a file under TMPDIR, then restores that file with
 pg_restore --jobs, for servers with cores to spare),
+ENVSYNC_POSTGRES_LOAD_SESSIONS (0: pg_restore loads the shadow on one
+session; N: its script is run with each table's rows spread over N
+sessions, for servers with cores to spare),
 ENVSYNC_MYSQL_LOAD_WORKERS (connections loading rows into the MySQL shadow),
 ENVSYNC_STALL_TIMEOUT (5m: a restore's download that receives nothing for
 that long fails instead of hanging until the job's deadline).
