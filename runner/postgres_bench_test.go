@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -109,12 +108,7 @@ func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 // column that compresses about 2:1; it returns the database's size.
 func generatePGBench(b *testing.B, pg *testenv.Postgres, db string, scale int) int64 {
 	b.Helper()
-	pg.Exec(b, "postgres", "CREATE DATABASE "+db)
-	cmd := exec.Command(pg.Tool("pgbench"), "-i", "-q", "-s", strconv.Itoa(scale))
-	cmd.Env = pg.Env(db)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("pgbench -i: %v\n%s", err, out)
-	}
+	pg.CreatePGBench(b, db, scale)
 	pg.Exec(b, db, fmt.Sprintf(`CREATE TABLE documents (id int PRIMARY KEY, title text, body text);
 		INSERT INTO documents
 		SELECT i, 'Document ' || i,

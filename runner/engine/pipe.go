@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -9,16 +10,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Pipe sizes and waits of OutputInBatches. Linux lets an unprivileged
-// process grow a pipe to 1 MiB (fs.pipe-max-size); a dump tool fills a
-// quarter of it in well under a millisecond only past 1 GB/s.
+// Pipe size and wait of outputInBatches. Linux lets an unprivileged
+// process grow a pipe to 1 MiB (fs.pipe-max-size); in the millisecond the
+// reader waits, a tool fills it only past 1 GB/s, and then merely waits
+// for the reader.
 const (
 	outputPipeBytes = 1 << 20
 	shortRead       = 128 << 10
 	batchWait       = time.Millisecond
 )
 
-// OutputInBatches sets cmd's standard output to a pipe of 1 MiB and
+// DumpTo runs cmd, a dump tool, copying its standard output to w through
+// outputInBatches. When w fails (the store did), the tool is stopped and
+// w's error returned; else the tool's own result.
+func DumpTo(cmd *exec.Cmd, w io.Writer) error {
+	out, err := outputInBatches(cmd)
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, out); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("storing the dump: %w", err)
+	}
+	return cmd.Wait()
+}
+
+// outputInBatches sets cmd's standard output to a pipe of 1 MiB and
 // returns its reading end, which reads in batches. pg_dump writes its
 // archive 4 KiB at a time; a reader that takes each write as it comes
 // sleeps and is woken, and wakes the tool, a quarter of a million times
@@ -28,7 +49,7 @@ const (
 // to fill, so the tool writes without waiting nor waking anyone. Where the
 // pipe cannot grow, reads are plain. Call it before cmd.Start; read to the
 // end before cmd.Wait, which closes the pipe.
-func OutputInBatches(cmd *exec.Cmd) (io.Reader, error) {
+func outputInBatches(cmd *exec.Cmd) (io.Reader, error) {
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

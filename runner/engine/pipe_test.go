@@ -1,4 +1,4 @@
-package engine_test
+package engine
 
 import (
 	"bytes"
@@ -9,15 +9,13 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/envsync/envsync/runner/engine"
 )
 
 func TestOutputInBatchesGrowsThePipeAndLosesNothing(t *testing.T) {
 	// 8 MiB in the 4 KiB writes pg_dump makes, numbered so that a lost,
 	// repeated or reordered write shows.
 	cmd := exec.Command("sh", "-c", `i=0; while [ $i -lt 2048 ]; do printf '%4095d\n' $i; i=$((i+1)); done`)
-	out, err := engine.OutputInBatches(cmd)
+	out, err := outputInBatches(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}

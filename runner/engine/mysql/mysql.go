@@ -243,9 +243,9 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 		"--quick",
 		"--", e.cfg.Database)
 	var stderr stderrTail
-	cmd.Stdout, cmd.Stderr = w, &stderr
+	cmd.Stderr = &stderr
 	e.log.Info("dumping", "tool", c.bin)
-	if err := cmd.Run(); err != nil {
+	if err := engine.DumpTo(cmd, w); err != nil {
 		return fmt.Errorf("mysql: mysqldump of %s: %w: %s", e.cfg.Database, err, stderr.String())
 	}
 	return nil

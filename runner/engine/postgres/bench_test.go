@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -17,12 +16,7 @@ import (
 // in one run instead of merging several, and is slower here.
 func BenchmarkPrimaryKeyBuildMemory(b *testing.B) {
 	pg := testenv.StartPostgres(b)
-	pg.Exec(b, "postgres", "CREATE DATABASE bench")
-	cmd := exec.Command(pg.Tool("pgbench"), "-i", "-q", "-s", "70")
-	cmd.Env = pg.Env("bench")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("pgbench -i: %v\n%s", err, out)
-	}
+	pg.CreatePGBench(b, "bench", 70)
 	c := pg.Connect(b, "bench")
 	ctx := context.Background()
 	build := func(mem string) time.Duration {

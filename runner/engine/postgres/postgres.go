@@ -73,22 +73,9 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	cmd := e.command(ctx, bin, e.cfg.Database, "--format=custom", "--compress=0", "--no-password")
-	out, err := engine.OutputInBatches(cmd)
-	if err != nil {
-		return err
-	}
 	stderr := &tailBuffer{max: 16 << 10}
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("postgres: starting pg_dump: %w", err)
-	}
-	if _, err := io.Copy(w, out); err != nil {
-		// The store failed or the operation ends: pg_dump stops with it.
-		cmd.Process.Kill()
-		cmd.Wait()
-		return fmt.Errorf("postgres: storing the dump: %w", err)
-	}
-	return e.result("pg_dump", cmd.Wait(), stderr)
+	return e.result("pg_dump", engine.DumpTo(cmd, w), stderr)
 }
 
 // Check reads the whole stream through `pg_restore -f /dev/null`, which

@@ -19,12 +19,7 @@ import (
 // machine's cores to itself, as a database server beside a runner pod does.
 func BenchmarkSessions(b *testing.B) {
 	pg := testenv.StartPostgres(b)
-	pg.Exec(b, "postgres", "CREATE DATABASE src")
-	cmd := exec.Command(pg.Tool("pgbench"), "-i", "-q", "-s", "20")
-	cmd.Env = pg.Env("src")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("pgbench -i: %v\n%s", err, out)
-	}
+	pg.CreatePGBench(b, "src", 20)
 	script := restoreScript(b, pg, "src")
 	n := 0
 	load := func(sessions int) time.Duration {
