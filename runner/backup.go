@@ -28,7 +28,7 @@ func dumpExt(engineName string) string {
 	return "dump." + compress.Ext
 }
 
-// backup streams engine dump -> zstd (parallel) -> SHA-256 and progress ->
+// backup streams engine dump -> zstd -> SHA-256 and progress ->
 // store, with no temporary file. The checksum sidecar follows, and the
 // pointer only once both are stored.
 func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {

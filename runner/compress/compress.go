@@ -1,4 +1,4 @@
-// Package compress compresses dumps outside the dump tool, in parallel, and
+// Package compress compresses dumps outside the dump tool, on a core of its own, and
 // reads back any dump a bucket may hold by its first bytes: zstd (envsync),
 // gzip (the old `mysqldump | gzip` scripts) or raw (the old `pg_dump -Fc`,
 // compressed inside its own format).
