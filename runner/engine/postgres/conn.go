@@ -3,16 +3,15 @@ package postgres
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"maps"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/postgres/pgscript"
 )
 
 // connect opens a session on database with the engine's credentials and
@@ -76,12 +75,12 @@ func (e *Engine) connString(database string) string {
 // scriptError names the line of the script where the server found the
 // error, when it says where (syntax errors do).
 func scriptError(script string, err error) error {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Position <= 0 {
+	offset, ok := pgscript.ErrorOffset(script, err)
+	if !ok {
 		return err
 	}
-	runes := []rune(script)
-	pos := min(int(pgErr.Position), len(runes))
-	line := 1 + strings.Count(string(runes[:pos-1]), "\n")
-	return fmt.Errorf("line %d: %w", line, err)
+	if offset == len(script) && offset > 0 {
+		offset-- // at the end of input: the last character's line
+	}
+	return fmt.Errorf("line %d: %w", 1+strings.Count(script[:offset], "\n"), err)
 }

@@ -75,7 +75,7 @@ type loader struct {
 	inPreamble bool
 	prepared   []bool
 	// searchPath is sessions[0]'s after the last statements that named
-	// it; paths is each session's, so that a COPY naming its table
+	// it; paths is each other session's, so that a COPY naming its table
 	// unqualified (archives of old pg_dumps) finds it on every session.
 	searchPath string
 	paths      []string
@@ -194,7 +194,6 @@ func (l *loader) flush() error {
 		if len(res.Rows) == 1 {
 			l.searchPath = string(res.Rows[0][0])
 		}
-		l.paths[0] = l.searchPath
 	}
 	return nil
 }
@@ -203,12 +202,11 @@ func (l *loader) flush() error {
 // found the error, when it says where (syntax errors do); else the lines of
 // the statements it was running.
 func (l *loader) statementError(sql string, err error) error {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Position <= 0 {
+	offset, ok := ErrorOffset(sql, err)
+	if !ok {
 		last := l.batchLine + strings.Count(strings.TrimSuffix(sql, "\n"), "\n")
 		return fmt.Errorf("lines %d-%d of pg_restore's script: %w", l.batchLine, last, err)
 	}
-	offset := byteOffset(sql, int(pgErr.Position)-1)
 	where := fmt.Sprintf("line %d of pg_restore's script", l.batchLine+strings.Count(sql[:offset], "\n"))
 	for i := len(l.marks) - 1; i >= 0; i-- {
 		if l.marks[i].offset <= offset {
@@ -219,15 +217,21 @@ func (l *loader) statementError(sql string, err error) error {
 	return fmt.Errorf("%s: %w", where, err)
 }
 
-// byteOffset is the byte offset of the runes-th character of s.
-func byteOffset(s string, runes int) int {
-	for i := range s {
-		if runes == 0 {
-			return i
-		}
-		runes--
+// ErrorOffset is where in sql, in bytes, the server says err arose, when
+// it says (syntax errors do): PostgreSQL counts characters from 1.
+func ErrorOffset(sql string, err error) (int, bool) {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Position <= 0 {
+		return 0, false
 	}
-	return len(s)
+	chars := int(pgErr.Position) - 1
+	for i := range sql {
+		if chars == 0 {
+			return i, true
+		}
+		chars--
+	}
+	return len(sql), true
 }
 
 // copy loads the rows that follow stmt, up to the line `\.`, spreading
