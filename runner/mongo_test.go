@@ -304,8 +304,22 @@ func TestEnvsyncRunOnMongo(t *testing.T) {
 	})
 
 	t.Run("a sanitising restore sanitises the new copy before it reaches live", func(t *testing.T) {
-		script := writeScript(t, "db.users.updateMany({}, {$set: {email: 'user@example.invalid'}});\n")
+		// A second's pause in the script, so that the watch reads mongosh's
+		// environment: its own connection is in a file it removed, and
+		// nothing of the runner's is there.
+		script := writeScript(t, "db.users.updateMany({}, {$set: {email: 'user@example.invalid'}});\nsleep(1000);\n")
+		stop := testenv.WatchArguments(r.dst.Password, "mongosh", "node")
 		r.mustRun(t, r.dst, "restore", "publisher_production", "SANITISE_SCRIPT="+script)
+		seen := stop()
+		if len(seen.Environs) == 0 {
+			t.Errorf("mongosh's environment was never read (saw %v): the check proves nothing", seen.Tools)
+		}
+		if got := append(seen.EnvHolding(r.s3.SecretKey), seen.EnvHolding(r.dst.Password)...); len(got) > 0 {
+			t.Errorf("a secret is in the environment of %v", got)
+		}
+		if got := seen.EnvNamed("AWS_", "DB_", "BUCKET"); len(got) > 0 {
+			t.Errorf("the runner's variables reached mongosh: %v", got)
+		}
 		n, err := r.dst.Client().Database("publisher_production").Collection("users").CountDocuments(context.Background(), bson.D{{Key: "email", Value: bson.D{{Key: "$ne", Value: "user@example.invalid"}}}})
 		if err != nil || n != 0 {
 			t.Errorf("%d unsanitised users (%v)", n, err)

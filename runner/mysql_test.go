@@ -336,6 +336,20 @@ func TestMySQLPasswordNeverAppearsInChildProcessArguments(t *testing.T) {
 	if len(args.Tools) == 0 {
 		t.Errorf("the poller never saw a MySQL client process; it proved nothing")
 	}
+	// The clients read the password from their option file: their
+	// environments hold nothing of the runner's.
+	if got := args.EnvHolding(e.s3.SecretKey); len(got) > 0 {
+		t.Errorf("the S3 secret key is in the environment of %v", got)
+	}
+	if got := args.EnvHolding(e.src.Password); len(got) > 0 {
+		t.Errorf("the password is in the environment of %v", got)
+	}
+	if got := args.EnvNamed("AWS_", "DB_", "BUCKET"); len(got) > 0 {
+		t.Errorf("the runner's variables reached its tools: %v", got)
+	}
+	if len(args.Environs) == 0 {
+		t.Errorf("no tool's environment was read: the check proves nothing")
+	}
 }
 
 // myClientTools are the MySQL client programs the runner starts.

@@ -222,6 +222,20 @@ func TestEnvsyncRunOnPostgreSQL(t *testing.T) {
 		if len(leaks) > 0 {
 			t.Errorf("the password is in the arguments of %q", leaks)
 		}
+		// The tools' environments hold their own connection and nothing of
+		// the runner's: no AWS key, no DB_PASSWORD.
+		if got := args.EnvHolding(r.s3.SecretKey); len(got) > 0 {
+			t.Errorf("the S3 secret key is in the environment of %v", got)
+		}
+		if got := args.EnvHolding(r.src.Password, "PGPASSWORD"); len(got) > 0 {
+			t.Errorf("the password is in the environment of %v outside PGPASSWORD", got)
+		}
+		if got := args.EnvNamed("AWS_", "DB_", "BUCKET"); len(got) > 0 {
+			t.Errorf("the runner's variables reached its tools: %v", got)
+		}
+		if len(args.Environs) == 0 {
+			t.Errorf("no tool's environment was read: the check proves nothing")
+		}
 		for name, logs := range map[string]string{"backup": backupLogs, "restore": restoreLogs} {
 			if strings.Contains(logs, r.src.Password) || strings.Contains(logs, r.dst.Password) {
 				t.Errorf("the password is in the %s logs", name)

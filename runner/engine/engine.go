@@ -69,3 +69,21 @@ type Engine interface {
 	// stops at the first error.
 	Transform(ctx context.Context, script string) error
 }
+
+// passedToChildren are the runner's own variables a client tool may see:
+// where programs and temporary files are, the locale, the time zone and
+// CA bundles. Nothing else of the runner's environment (DB_PASSWORD, the
+// AWS keys, a web identity token's path) reaches a child.
+var passedToChildren = []string{"PATH", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS"}
+
+// ChildEnv is the whole environment of a client tool: the few variables
+// of the runner's that it may see (read through getenv), then extra.
+func ChildEnv(getenv func(string) string, extra ...string) []string {
+	env := make([]string, 0, len(passedToChildren)+len(extra))
+	for _, k := range passedToChildren {
+		if v := getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return append(env, extra...)
+}

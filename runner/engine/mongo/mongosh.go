@@ -58,9 +58,16 @@ func (e *Engine) runScript(ctx context.Context, database, script string) error {
 	if err := os.WriteFile(prelude, []byte(preludeJS), 0o600); err != nil {
 		return err
 	}
+	// The connection string, with its password, is in a file the prelude
+	// reads and removes before the script runs: not in the environment,
+	// where the script's process.env or /proc/self/environ would show it.
+	uriFile := filepath.Join(dir, "uri")
+	if err := os.WriteFile(uriFile, []byte(e.shellURI(database)), 0o600); err != nil {
+		return err
+	}
 	cmd := exec.CommandContext(ctx, bin, "--nodb", "--quiet", "--norc", prelude)
-	cmd.Env = append(os.Environ(),
-		"ENVSYNC_MONGOSH_URI="+e.shellURI(database),
+	cmd.Env = engine.ChildEnv(os.Getenv,
+		"ENVSYNC_MONGOSH_URI_FILE="+uriFile,
 		"ENVSYNC_MONGOSH_SCRIPT="+scriptFile,
 		"HOME="+dir, // mongosh writes its history and logs under HOME
 		"MONGOSH_DISABLE_TELEMETRY=1",
@@ -110,7 +117,11 @@ if (acorn) {
   marked = out + src.slice(last);
 }
 fs.writeFileSync(file + '.run.js', marked);
-db = connect(process.env.ENVSYNC_MONGOSH_URI);
+db = (() => {
+  const file = process.env.ENVSYNC_MONGOSH_URI_FILE, uri = fs.readFileSync(file, 'utf8');
+  fs.unlinkSync(file);
+  return connect(uri);
+})();
 try {
   load(file + '.run.js');
 } catch (e) {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/sqlscript"
 	"github.com/envsync/envsync/runner/engine/testpause"
 	"github.com/go-sql-driver/mysql"
 )
@@ -186,13 +187,15 @@ func optionValue(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
-// command builds a client tool invocation; --defaults-extra-file must come
-// first. The child dies with the runner, so a killed run leaves no client
+// command builds a client tool invocation; --defaults-file must come first,
+// and makes the tool read no option file but envsync's. The child dies with the runner, so a killed run leaves no client
 // writing into the shadow.
 func (c *client) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, c.bin, append([]string{"--defaults-extra-file=" + c.optionFile}, args...)...)
+	cmd := exec.CommandContext(ctx, c.bin, append([]string{"--defaults-file=" + c.optionFile}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Env = append(os.Environ(), "MYSQL_PWD=") // never a stray password from the environment
+	// Only what the tool needs: the password is in the option file, and
+	// none of the runner's other variables (its AWS keys) reach the tool.
+	cmd.Env = engine.ChildEnv(os.Getenv, "MYSQL_PWD=")
 	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
@@ -252,53 +255,77 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 }
 
 // Transform runs script on the live schema in one transaction that stops
-// at the first error.
+// at the first error. Statements after which MySQL could not roll back
+// (DDL, which commits implicitly) are refused before anything runs.
 func (e *Engine) Transform(ctx context.Context, script string) error {
-	if err := e.ping(ctx); err != nil {
-		return err
-	}
 	e.log.Info("running transform script on live schema")
-	if err := e.runScript(ctx, e.cfg.Database, script); err != nil {
+	if err := e.runScript(ctx, e.cfg.Database, script, true); err != nil {
 		return fmt.Errorf("mysql: transform of %s: %w", e.cfg.Database, err)
 	}
 	return nil
 }
 
-// runScript feeds script to the mysql client on schema, inside a
-// transaction: the client stops at the first error and the server rolls
-// back what InnoDB can roll back. Line numbers in errors are the script's.
-func (e *Engine) runScript(ctx context.Context, schema, script string) error {
-	c, err := e.newClient("mariadb", "mysql")
+// runScript runs script on schema, statement by statement on one session
+// of the driver (never through the mysql client, whose commands could run
+// a shell), inside a transaction that envsync opens and commits: the first
+// error stops it and nothing after runs; a statement that would end the
+// transaction is refused before anything runs. live says the schema is the
+// live one (a transform), where implicit commits are refused too. Line
+// numbers in errors are the script's.
+func (e *Engine) runScript(ctx context.Context, schema, script string, live bool) error {
+	if err := sqlscript.Check(script, sqlscript.MySQL, live); err != nil {
+		return fmt.Errorf("script refused, nothing of it ran: %w", err)
+	}
+	stmts, _ := sqlscript.Split(script, sqlscript.MySQL) // Check has read it
+	db, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	cmd := c.command(ctx, "--batch", "--silent", "--default-character-set=utf8mb4", "--database="+schema)
-	in, err := cmd.StdinPipe()
+	defer db.Close()
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("connecting: %w", err)
 	}
-	var stderr stderrTail
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", c.bin, err)
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "USE "+quoteName(schema)); err != nil {
+		return fmt.Errorf("using %s: %w", schema, err)
 	}
-	// START TRANSACTION shares the script's first line so that the client's
-	// "at line N" counts the script's own lines.
-	_, werr := io.WriteString(in, "START TRANSACTION; "+script+"\n;\n")
-	if werr == nil {
-		testpause.At("sanitise")
-		_, werr = io.WriteString(in, "COMMIT;\n")
+	if _, err := conn.ExecContext(ctx, "START TRANSACTION"); err != nil {
+		return fmt.Errorf("starting the script's transaction: %w", err)
 	}
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		if msg := stderr.String(); msg != "" {
-			return fmt.Errorf("script stopped: %s", msg)
+	committed := false
+	defer func() {
+		if !committed {
+			conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		}
-		return fmt.Errorf("script stopped: %w", err)
+	}()
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s.Text); err != nil {
+			return fmt.Errorf("script stopped at line %d, the statements before it rolled back%s: %w", s.Line, implicitNote(live), err)
+		}
 	}
-	if werr != nil {
-		return fmt.Errorf("feeding the script: %w", werr)
+	// The server's own word, where it gives it (MariaDB): the transaction
+	// envsync opened is still open. A script whose last statement is DDL
+	// on the shadow legitimately closed it.
+	if len(stmts) > 0 && !sqlscript.CommitsImplicitly(stmts[len(stmts)-1]) {
+		var open int
+		if err := conn.QueryRowContext(ctx, "SELECT @@in_transaction").Scan(&open); err == nil && open != 1 {
+			return errors.New("script failed: the transaction it ran in is no longer open; envsync commits a script itself, after it has run whole")
+		}
 	}
+	testpause.At("sanitise")
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("committing the script: %w", err)
+	}
+	committed = true
 	return nil
+}
+
+// implicitNote qualifies "rolled back" on the shadow, where a script may
+// hold DDL that MySQL committed on its own: the shadow is dropped anyway.
+func implicitNote(live bool) string {
+	if live {
+		return ""
+	}
+	return " (DDL before it was committed by MySQL, on the shadow only, which is now dropped)"
 }

@@ -468,3 +468,76 @@ func TestSecondaryKeysBuiltAfterTheRowsComeBackAsTheDumpDeclaredThem(t *testing.
 	}
 	assertNoWorkingSchemas(t, dst, "docs")
 }
+
+// A script that ends the transaction it runs in fails before anything of
+// it runs, as a restore's sanitise (live untouched, no shadow left) and as
+// a transform (live untouched); a client command (\! runs a shell in the
+// pod) runs nothing; DDL on live is refused up front since MySQL commits
+// before it.
+func TestAScriptThatEndsItsTransactionOrCallsTheShellFailsAndLiveIsUnchanged(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	createSource(t, m, "shop")
+	d := dump(t, newEngine(t, m, "shop"))
+	pwned := t.TempDir() + "/pwned"
+	scripts := map[string]string{
+		"ROLLBACK at the end":   "UPDATE users SET email = 'x@example.invalid';\nROLLBACK;",
+		"COMMIT then a failure": "UPDATE users SET email = 'x@example.invalid';\nCOMMIT;\nSELECT * FROM nowhere;",
+		"autocommit on":         "UPDATE users SET email = 'x@example.invalid';\nSET autocommit = 1;",
+		"a shell command":       "UPDATE users SET email = 'x@example.invalid';\n\\! touch " + pwned + "\n",
+		"system":                "UPDATE users SET email = 'x@example.invalid';\nsystem touch " + pwned + "\n",
+		"an executable comment": "UPDATE users SET email = 'x@example.invalid';\n/*!40000 COMMIT */;\n",
+	}
+	before := snap(t, m, "shop")
+	for name, script := range scripts {
+		t.Run(name, func(t *testing.T) {
+			err := newEngine(t, m, "shop").Restore(t.Context(), bytes.NewReader(d), engine.RestoreOptions{SanitiseScript: script})
+			if err == nil {
+				t.Errorf("restore succeeded")
+			}
+			assertSame(t, "live after the refused sanitise", snap(t, m, "shop"), before)
+			assertNoWorkingSchemas(t, m, "shop")
+			if err := newEngine(t, m, "shop").Transform(t.Context(), script); err == nil {
+				t.Errorf("transform succeeded")
+			}
+			assertSame(t, "live after the refused transform", snap(t, m, "shop"), before)
+			if _, err := os.Stat(pwned); err == nil {
+				t.Errorf("the script ran a shell command")
+			}
+		})
+	}
+	err := newEngine(t, m, "shop").Transform(t.Context(), "UPDATE users SET note = 'x';\nTRUNCATE audit;")
+	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "commits before it") {
+		t.Errorf("transform with DDL: %v, want it refused at line 2", err)
+	}
+	assertSame(t, "live after a transform with DDL", snap(t, m, "shop"), before)
+	// On the shadow DDL is allowed: a failure after it still drops the shadow.
+	err = newEngine(t, m, "shop").Restore(t.Context(), bytes.NewReader(d), engine.RestoreOptions{SanitiseScript: "TRUNCATE audit;\nUPDATE users SET email = 'x@example.invalid';\nUPDATE users SET nope = 1;"})
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("sanitise failing after DDL: %v, want line 3", err)
+	}
+	assertSame(t, "live after a sanitise failing after DDL", snap(t, m, "shop"), before)
+	assertNoWorkingSchemas(t, m, "shop")
+}
+
+// A dump carrying a client command (an old dump edited, or one from a
+// client without MariaDB's sandbox line) runs no shell: the load fails and
+// live is untouched.
+func TestADumpWithAShellCommandRunsNothing(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	createSource(t, m, "shop")
+	d := dump(t, newEngine(t, m, "shop"))
+	d = bytes.ReplaceAll(d, []byte("/*M!999999\\- enable the sandbox mode */ \n"), nil)
+	pwned := t.TempDir() + "/pwned"
+	at := bytes.Index(d, []byte("\nCREATE TABLE"))
+	hostile := slices.Concat(d[:at+1], []byte("\\! touch "+pwned+"\n"), d[at+1:])
+	before := snap(t, m, "shop")
+	err := newEngine(t, m, "shop").Restore(t.Context(), bytes.NewReader(hostile), engine.RestoreOptions{})
+	if err == nil {
+		t.Error("a dump with a shell command restored")
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Error("the dump's shell command ran")
+	}
+	assertSame(t, "live after the refused dump", snap(t, m, "shop"), before)
+	assertNoWorkingSchemas(t, m, "shop")
+}

@@ -101,7 +101,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 
 	if strings.TrimSpace(opts.SanitiseScript) != "" {
 		e.log.Info("running the sanitise script on the shadow schema", "shadow", shadow)
-		if err := e.runScript(ctx, shadow, opts.SanitiseScript); err != nil {
+		if err := e.runScript(ctx, shadow, opts.SanitiseScript, false); err != nil {
 			return fmt.Errorf("mysql: sanitise script on the shadow of %s (live untouched): %w", live, err)
 		}
 	}
@@ -182,7 +182,10 @@ func (e *Engine) load(ctx context.Context, br *bufio.Reader, shadow string) erro
 		return err
 	}
 	defer c.close()
-	cmd := c.command(ctx, "--batch", "--skip-column-names", "--unbuffered",
+	// --sandbox: a dump is data, never commands for the client (\! would
+	// run a shell in the pod); MariaDB's own dumps ask for it in their first
+	// line, older ones and MySQL's do not.
+	cmd := c.command(ctx, "--sandbox", "--batch", "--skip-column-names", "--unbuffered",
 		"--default-character-set=utf8mb4", "--max-allowed-packet=1G", "--database="+shadow)
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/engine/sqlscript"
 	"github.com/envsync/envsync/runner/engine/testpause"
 )
 
@@ -149,6 +150,9 @@ func (e *Engine) ping(ctx context.Context) error {
 // and skips the rest after the first error; the transaction then rolls back.
 // pausePoint, when set, is where a test build stops before the commit.
 func runScript(ctx context.Context, conn *pgx.Conn, script, pausePoint string) error {
+	if err := checkScript(script); err != nil {
+		return err
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning the script's transaction: %w", err)
@@ -156,6 +160,11 @@ func runScript(ctx context.Context, conn *pgx.Conn, script, pausePoint string) e
 	defer tx.Rollback(context.Background())
 	if _, err := tx.Exec(ctx, script); err != nil {
 		return fmt.Errorf("script failed, nothing of it was applied: %w", scriptError(script, err))
+	}
+	// The server's own word, should a statement have slipped past
+	// checkScript: the transaction must still be open, and not failed.
+	if status := conn.PgConn().TxStatus(); status != 'T' {
+		return fmt.Errorf("script failed: it ended the transaction it runs in (the server reports transaction status %q, want 'T'); envsync commits a script itself, after it has run whole", status)
 	}
 	if pausePoint != "" {
 		testpause.At(pausePoint)
@@ -166,25 +175,30 @@ func runScript(ctx context.Context, conn *pgx.Conn, script, pausePoint string) e
 	return nil
 }
 
+// checkScript refuses, before anything runs, a script with a statement
+// that would end the transaction it runs in.
+func checkScript(script string) error {
+	if err := sqlscript.Check(script, sqlscript.Postgres, false); err != nil {
+		return fmt.Errorf("script refused, nothing of it ran: %w", err)
+	}
+	return nil
+}
+
 // command prepares a client tool with the connection in its environment
 // (PGPASSWORD included), never in its arguments. database may be empty for
 // tools that do not connect.
 func (e *Engine) command(ctx context.Context, bin, database string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	env := make([]string, 0, len(os.Environ())+6)
-	for _, kv := range os.Environ() {
-		// The runner's own PG* settings must not redirect the tools.
-		if !strings.HasPrefix(kv, "PG") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
+	// Only what the tool needs: the runner's other variables (its AWS
+	// keys, its own PG* settings) never reach it.
+	env := engine.ChildEnv(os.Getenv,
 		"PGHOST="+e.cfg.Host,
 		fmt.Sprintf("PGPORT=%d", e.cfg.Port),
 		"PGUSER="+e.cfg.User,
 		"PGAPPNAME=envsync",
 		"PGCONNECT_TIMEOUT=30",
 		"PGSSLMODE="+string(e.cfg.TLS.Effective()),
+		"PGPASSFILE=/dev/null",
 	)
 	if e.cfg.TLS.RootCert != "" {
 		env = append(env, "PGSSLROOTCERT="+e.cfg.TLS.RootCert)

@@ -590,3 +590,53 @@ func TestRestoreOnSeveralSessionsKeepsEveryGuarantee(t *testing.T) {
 		t.Fatalf("databases seen during the refused restore: %v", seen)
 	}
 }
+
+// A script that ends the transaction it runs in (the careless author's
+// ROLLBACK, COMMIT or END) fails the restore before the swap and the
+// transform before anything is applied: live keeps its real addresses.
+func TestAScriptThatEndsItsTransactionFailsAndLiveIsUnchanged(t *testing.T) {
+	pg := newServer(t)
+	seed(t, pg, "app")
+	data := dump(t, pg, "app")
+	scripts := map[string]string{
+		"ROLLBACK at the end":     "UPDATE people SET email = 'x@example.invalid';\nROLLBACK;",
+		"COMMIT then a failure":   "UPDATE people SET email = 'x@example.invalid';\nCOMMIT;\nSELECT 1/0;",
+		"END":                     "UPDATE people SET email = 'x@example.invalid';\nend;",
+		"ROLLBACK TO a savepoint": "SAVEPOINT s;\nUPDATE people SET email = 'x@example.invalid';\nROLLBACK TO s;",
+		"COMMIT after a comment":  "UPDATE people SET email = 'x@example.invalid';\n/* done */ COMMIT;\nDELETE FROM people;",
+		"BEGIN of a second":       "UPDATE people SET email = 'x@example.invalid';\nBEGIN;\nDELETE FROM people;",
+	}
+	before := pg.Snapshot(t, "app")
+	for name, script := range scripts {
+		t.Run(name, func(t *testing.T) {
+			for _, op := range []string{"restore", "transform"} {
+				var err error
+				e := newEngine(t, pg, "app", "app_owner")
+				if op == "restore" {
+					err = e.Restore(context.Background(), bytes.NewReader(data), engine.RestoreOptions{SanitiseScript: script})
+				} else {
+					err = e.Transform(context.Background(), script)
+				}
+				if err == nil || !strings.Contains(err.Error(), "nothing of it ran") {
+					t.Errorf("%s: error %v, want the script refused before it ran", op, err)
+				}
+				if ok, diff := before.Equal(pg.Snapshot(t, "app")); !ok {
+					t.Errorf("%s: live changed: %s", op, diff)
+				}
+			}
+			if dbs := pg.Databases(t); !slices.Equal(dbs, []string{"app"}) {
+				t.Errorf("databases after the refused restore: %v, want only app", dbs)
+			}
+		})
+	}
+	// Text that only looks like a transaction's end runs.
+	ok := "UPDATE people SET note = 'COMMIT; ROLLBACK;' WHERE id = 1; -- ROLLBACK;\nUPDATE people SET name = $q$ ; END; $q$ WHERE id = 2;"
+	if err := newEngine(t, pg, "app", "").Transform(context.Background(), ok); err != nil {
+		t.Fatalf("a script with COMMIT only in strings and comments: %v", err)
+	}
+	var note, name string
+	pg.Connect(t, "app").QueryRow(context.Background(), "SELECT (SELECT note FROM people WHERE id = 1), (SELECT name FROM people WHERE id = 2)").Scan(&note, &name)
+	if note != "COMMIT; ROLLBACK;" || name != " ; END; " {
+		t.Errorf("after the transform: note %q, name %q", note, name)
+	}
+}
