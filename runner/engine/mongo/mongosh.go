@@ -8,30 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/envsync/envsync/runner/engine"
 )
-
-// escapes are what would let a script reach past the database it is given
-// (another database, a new connection, a server-side copy elsewhere): a
-// sanitise script run on the shadow must never touch live.
-var escapes = regexp.MustCompile(`getSiblingDB|getMongo\s*\(|\bconnect\s*\(|\bMongo\s*\(|^\s*use\s+\S|\$out\b|\$merge\b|\bdb\s*=[^=]|\brunCommand\s*\(\s*\{\s*["']?(renameCollection|copydb|cloneCollection)`)
-
-// CheckScript refuses a script that names anything but db: it must run
-// against whatever database the runner points db at.
-func CheckScript(script string) error {
-	for i, line := range strings.Split(script, "\n") {
-		code, _, _ := strings.Cut(line, "//")
-		if m := escapes.FindString(code); m != "" {
-			return fmt.Errorf("line %d: %q would reach past the database the runner gives the script as db; write the script against db alone", i+1, strings.TrimSpace(m))
-		}
-	}
-	return nil
-}
 
 // runScript runs script with mongosh, db pointing at database. The
 // connection string, with the password, reaches mongosh through its
