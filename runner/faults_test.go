@@ -612,7 +612,7 @@ func TestSIGTERMAtEachPhaseOfAMySQLRestore(t *testing.T) {
 	mustRun(t, e, e.src, "backup")
 	script := filepath.Join(t.TempDir(), "sanitise.sql")
 	os.WriteFile(script, []byte("UPDATE users SET email = CONCAT('user', id, '@example.invalid');\n"), 0o644)
-	for _, point := range []string{"restore", "sanitise", "swap"} {
+	for _, point := range []string{"restore", "sanitise"} {
 		t.Run("SIGTERM during "+point, func(t *testing.T) {
 			before := mySnap(t, e.dst)
 			dir := t.TempDir()
@@ -627,6 +627,64 @@ func TestSIGTERMAtEachPhaseOfAMySQLRestore(t *testing.T) {
 			assertNoMyWorkingSchemas(t, e.dst)
 		})
 	}
+	// What a complete sanitised restore leaves in live, to compare with.
+	mustRun(t, e, e.dst, "restore", "SANITISE_SCRIPT="+script)
+	restored := mySnap(t, e.dst)
+	e.dst.Exec(t, myDatabase, "UPDATE users SET email = 'changed-since@example.org' WHERE id = 1")
+	old := mySnap(t, e.dst)
+
+	// A stop that lands just before the swap may find it begun: live is
+	// then the complete old copy and the run failed, or the complete new
+	// one and the run succeeded, never a mix (issue 31: a SIGTERM that
+	// landed inside the swap left live with the new tables, without their
+	// triggers and views, and the old schema behind). The stop is sent a
+	// moment after the run resumes, so that both outcomes are exercised.
+	for _, delay := range []time.Duration{0, 5 * time.Millisecond, 15 * time.Millisecond, 30 * time.Millisecond} {
+		t.Run(fmt.Sprintf("SIGTERM %s after the swap may begin", delay), func(t *testing.T) {
+			e.dst.Exec(t, myDatabase, "UPDATE users SET email = 'changed-since@example.org' WHERE id = 1")
+			dir := t.TempDir()
+			run := e.start(t, e.dst, "restore", "SANITISE_SCRIPT="+script, "ENVSYNC_TEST_PAUSE=swap:"+dir)
+			paused := filepath.Join(dir, "swap")
+			waitForFile(t, paused, run)
+			os.Remove(paused)
+			time.Sleep(delay)
+			run.cmd.Process.Signal(syscall.SIGTERM)
+			err, logs := run.wait(t)
+			state := jobState(t, e.pg, "restore")
+			got := mySnap(t, e.dst)
+			switch {
+			case err != nil && state == 0:
+				t.Logf("stopped before the swap: live is the old copy")
+				assertMySame(t, "live after a failed run", got, old)
+			case err == nil && state == 2:
+				t.Logf("stopped once the swap had begun: it completed")
+				assertMySame(t, "live after a run that completed its swap", got, restored)
+			default:
+				t.Errorf("the run ended with %v and pushed state %v:\n%s", err, state, logs)
+			}
+			assertNoMyWorkingSchemas(t, e.dst)
+		})
+	}
+	// Stopped between the RENAME and the recreation of triggers and views:
+	// the swap runs to its end, and so does the run.
+	t.Run("SIGTERM inside the swap", func(t *testing.T) {
+		e.dst.Exec(t, myDatabase, "UPDATE users SET email = 'changed-since@example.org' WHERE id = 1")
+		dir := t.TempDir()
+		run := e.start(t, e.dst, "restore", "SANITISE_SCRIPT="+script, "ENVSYNC_TEST_PAUSE=mid-swap:"+dir)
+		paused := filepath.Join(dir, "mid-swap")
+		waitForFile(t, paused, run)
+		run.cmd.Process.Signal(syscall.SIGTERM)
+		time.Sleep(100 * time.Millisecond) // the stop is seen before the swap resumes
+		os.Remove(paused)
+		if err, logs := run.wait(t); err != nil {
+			t.Errorf("the run failed after its swap had begun: %v\n%s", err, logs)
+		}
+		if got := jobState(t, e.pg, "restore"); got != 2 {
+			t.Errorf("state %v pushed, want 2: the restore completed", got)
+		}
+		assertMySame(t, "live after SIGTERM inside the swap", mySnap(t, e.dst), restored)
+		assertNoMyWorkingSchemas(t, e.dst)
+	})
 }
 
 // SIGTERM at each phase of a Mongo restore (loading, sanitising, before

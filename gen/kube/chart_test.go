@@ -157,3 +157,29 @@ func TestTheChartRejectsValuesWithAMisspelledField(t *testing.T) {
 		t.Fatalf("helm lint accepted a job with schedul instead of schedule: %v", err)
 	}
 }
+
+// Kubernetes expands $(NAME) in a literal env value: a declared value
+// holding one (database "x$(DB_PASSWORD)") would reach the runner, and its
+// metric labels, with the password in it. Go and the chart both write $
+// as $$, which the kubelet turns back into the value as declared.
+func TestADollarInADeclaredValueReachesTheRunnerAsWritten(t *testing.T) {
+	e := testEstate(t)
+	s := findSync(t, e, "whitehall-mysql")
+	s.Databases = []string{"x$(DB_PASSWORD)"}
+	for i := range s.Jobs {
+		for db, script := range s.Jobs[i].Sanitise {
+			delete(s.Jobs[i].Sanitise, db)
+			s.Jobs[i].Sanitise[s.Databases[0]] = script
+		}
+	}
+	s.Env = []model.EnvVar{{Name: "MYSQL_EXTRA", Value: "a$(DB_HOST)$b"}}
+	cj := findCronJob(t, cronJobs(t, e, "staging"), "whitehall-mysql")
+	for _, c := range podContainers(cj) {
+		for name, want := range map[string]string{"DB_DATABASE": "x$$(DB_PASSWORD)", "MYSQL_EXTRA": "a$$(DB_HOST)$$b"} {
+			if v, _ := envOf(c, name); v.Value != want {
+				t.Errorf("%s: %s = %q, want %q", c.Name, name, v.Value, want)
+			}
+		}
+	}
+	assertChartMatchesGo(t, e)
+}

@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -201,7 +202,11 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 // runner contract's order: credentials come from the job's Secret, never
 // inline; the sync's extra env comes last, sorted by name.
 func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
-	lit := func(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: value} }
+	// Kubernetes expands $(NAME) in a value ("x$(DB_PASSWORD)" would put the
+	// password in a metric label); $$ is its escape for a literal $.
+	lit := func(name, value string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, Value: strings.ReplaceAll(value, "$", "$$")}
+	}
 	secret := func(name, key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: j.Secret}, Key: key,

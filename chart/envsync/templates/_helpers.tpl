@@ -24,14 +24,16 @@ The runner contract's environment of one container, in the contract's
 order; credentials come from the job's Secret, never inline.
 Argument: dict "root" "job" "container".
 */}}
+{{- /* Every literal value has $ doubled: Kubernetes expands $(NAME) in env
+values, and a declared value must reach the runner as written. */ -}}
 {{- define "envsync.env" -}}
 {{- $v := .root.Values -}}
 {{- $j := .job -}}
 {{- $c := .container -}}
 - name: DB_ENGINE
-  value: {{ $j.engine | quote }}
+  value: {{ $j.engine | replace "$" "$$" | quote }}
 - name: DB_HOST
-  value: {{ $j.host | quote }}
+  value: {{ $j.host | replace "$" "$$" | quote }}
 {{- if $j.port }}
 - name: DB_PORT
   value: {{ $j.port | int64 | toString | quote }}
@@ -49,36 +51,36 @@ Argument: dict "root" "job" "container".
       key: password
 {{- end }}
 - name: DB_DATABASE
-  value: {{ $c.database | quote }}
+  value: {{ $c.database | replace "$" "$$" | quote }}
 {{- if $j.owner }}
 - name: DB_OWNER
-  value: {{ $j.owner | quote }}
+  value: {{ $j.owner | replace "$" "$$" | quote }}
 {{- end }}
 {{- if $j.sslMode }}
 - name: DB_SSLMODE
-  value: {{ $j.sslMode | quote }}
+  value: {{ $j.sslMode | replace "$" "$$" | quote }}
 {{- end }}
 {{- with $j.ca }}
 - name: DB_SSLROOTCERT
-  value: {{ printf "%s/%s" $v.caMountPath .key | quote }}
+  value: {{ printf "%s/%s" $v.caMountPath .key | replace "$" "$$" | quote }}
 {{- end }}
 - name: DB_INSTANCE
-  value: {{ $j.instance | quote }}
+  value: {{ $j.instance | replace "$" "$$" | quote }}
 {{- if $c.bucket }}
 - name: BUCKET
-  value: {{ $c.bucket | quote }}
+  value: {{ $c.bucket | replace "$" "$$" | quote }}
 {{- end }}
 {{- if $c.snapshotRepository }}
 - name: SNAPSHOT_REPOSITORY
-  value: {{ $c.snapshotRepository | quote }}
+  value: {{ $c.snapshotRepository | replace "$" "$$" | quote }}
 - name: SNAPSHOTS_KEEP
   value: {{ $j.keepSnapshots | int64 | toString | quote }}
 {{- end }}
 - name: ENVIRONMENT
-  value: {{ $v.environment | quote }}
+  value: {{ $v.environment | replace "$" "$$" | quote }}
 {{- if $c.sanitiseScript }}
 - name: SANITISE_SCRIPT
-  value: {{ printf "%s/%s" $v.scripts.mountPath $c.sanitiseScript | quote }}
+  value: {{ printf "%s/%s" $v.scripts.mountPath $c.sanitiseScript | replace "$" "$$" | quote }}
 {{- end }}
 {{- if and $j.allowProductionRestore (eq $c.operation "restore") }}
 - name: REALLY_RESTORE_ONTO_PRODUCTION
@@ -86,11 +88,11 @@ Argument: dict "root" "job" "container".
 {{- end }}
 {{- if $v.pushgatewayURL }}
 - name: PROMETHEUS_PUSHGATEWAY_URL
-  value: {{ $v.pushgatewayURL | quote }}
+  value: {{ $v.pushgatewayURL | replace "$" "$$" | quote }}
 {{- end }}
 {{- range $j.env }}
 - name: {{ .name | quote }}
-  value: {{ .value | quote }}
+  value: {{ .value | replace "$" "$$" | quote }}
 {{- end }}
 {{- end }}
 

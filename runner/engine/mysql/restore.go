@@ -115,8 +115,9 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 		return err
 	}
 	ok = true
-	e.dropSchema(ctx, db, old)
-	e.dropSchema(ctx, db, shadow)
+	// Live is the new copy: a stop now must not leave the old one behind.
+	e.dropSchema(context.WithoutCancel(ctx), db, old)
+	e.dropSchema(context.WithoutCancel(ctx), db, shadow)
 	return nil
 }
 
@@ -276,6 +277,13 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 			return fmt.Errorf("mysql: %s: %w", q, err)
 		}
 	}
+	// Until the RENAME, old is empty and a failure leaves nothing in it.
+	renamed := false
+	defer func() {
+		if !renamed {
+			e.dropSchema(context.WithoutCancel(ctx), db, old)
+		}
+	}()
 
 	newTables, err := names(ctx, conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE <> 'VIEW' ORDER BY TABLE_NAME", shadow)
 	if err != nil {
@@ -344,13 +352,25 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 	for _, t := range newTables {
 		pairs = append(pairs, quoteName(shadow)+"."+quoteName(t)+" TO "+quoteName(live)+"."+quoteName(t))
 	}
+	// The RENAME is the point of no return, and a stop (SIGTERM) must not
+	// land inside it or after it: a statement cancelled by closing its
+	// connection may still complete on the server, leaving the run unsure
+	// of what live holds, and a swap left after the RENAME would leave live
+	// with the new tables but without their triggers and views. So the
+	// RENAME runs uncancelled, a stop is heeded only between its lock-wait
+	// attempts (each at most lockWait), and once it has run the swap runs to
+	// its end.
+	finish := context.WithoutCancel(ctx)
 	if len(pairs) > 0 {
-		if err := e.ddl(ctx, conn, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
+		if err := e.ddlUntil(ctx, finish, conn, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
 			restoreLiveTriggers()
 			return fmt.Errorf("mysql: swapping the shadow into %s (live untouched): %w", live, err)
 		}
 	}
+	renamed = true
 	e.log.Info("swapped the shadow schema into live", "tables", len(newTables), "replaced", len(oldTables))
+	testpause.At("mid-swap")
+	ctx = finish
 
 	// Live now holds the new tables. Recreate what RENAME TABLE does not
 	// move: triggers, views, routines, events. A routine or event already
@@ -407,9 +427,19 @@ const (
 
 // ddl runs a statement that locks live's tables, retrying lock waits.
 func (e *Engine) ddl(ctx context.Context, conn *sql.Conn, q string) error {
+	return e.ddlUntil(ctx, ctx, conn, q)
+}
+
+// ddlUntil is ddl with each attempt run under run and the retries stopped
+// by stop.
+func (e *Engine) ddlUntil(stop, run context.Context, conn *sql.Conn, q string) error {
+	ctx := stop
 	var err error
 	for attempt := 1; attempt <= lockAttempts; attempt++ {
-		_, err = conn.ExecContext(ctx, q)
+		if err := stop.Err(); err != nil {
+			return err
+		}
+		_, err = conn.ExecContext(run, q)
 		var me *mysql.MySQLError
 		if err == nil || !errors.As(err, &me) || (me.Number != 1205 && me.Number != 1213) {
 			return err
