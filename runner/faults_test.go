@@ -160,6 +160,10 @@ func (run *envsyncRun) terminate(t *testing.T, paused string) string {
 	sent := time.Now()
 	run.cmd.Process.Signal(syscall.SIGTERM)
 	if paused != "" {
+		// Resume only once the run has seen the signal, so that the stop
+		// lands in the phase the run is paused in (resumed at once, a busy
+		// machine could let the run go on a step before the signal arrives).
+		run.waitForLog(t, `"msg":"stop requested`)
 		os.Remove(paused)
 	}
 	err, logs := run.wait(t)
@@ -175,6 +179,18 @@ func (run *envsyncRun) terminate(t *testing.T, paused string) string {
 		t.Errorf("the failure and its reason are not logged:\n%s", logs)
 	}
 	return logs
+}
+
+// waitForLog waits until the run's logs hold line.
+func (run *envsyncRun) waitForLog(t *testing.T, line string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(run.logs.String(), line) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never logged %s:\n%s", line, run.logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // faultyS3 sits between the runner and the S3 server at the HTTP level,

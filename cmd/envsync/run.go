@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -108,6 +109,13 @@ snapshots a backup leaves. BUCKET is not used.`,
 			log := runner.NewLogger(cfg)
 			// The engines log through the default logger: same JSON, same redaction.
 			slog.SetDefault(log)
+			// Say when the stop arrives, not only how the run ended: the
+			// operator learns in which phase the pod was stopped.
+			context.AfterFunc(ctx, func() {
+				if cmd.Context().Err() == nil {
+					log.Warn("stop requested, stopping and cleaning up", "signal", "terminated")
+				}
+			})
 			// Every failure from here on is one of a known operation: it is
 			// reported, so that the "operation failed" alert fires.
 			if cfgErr != nil {

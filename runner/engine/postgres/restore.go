@@ -400,11 +400,19 @@ func (e *Engine) swap(ctx context.Context, mc *pgx.Conn, live, shadow, old strin
 			return fmt.Errorf("postgres: terminating the sessions on %q: %w", live, err)
 		}
 		testpause.At("swap")
-		err := pgx.BeginFunc(ctx, mc, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(live), ident(old))); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// The two renames are never cancelled half-way: a COMMIT cut off by
+		// closing the connection may still complete on the server, and the
+		// run would not know which copy is live. They wait on nothing (a
+		// session in the way fails them at once), so this takes no time.
+		finish := context.WithoutCancel(ctx)
+		err := pgx.BeginFunc(finish, mc, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(finish, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(live), ident(old))); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(shadow), ident(live)))
+			_, err := tx.Exec(finish, fmt.Sprintf("ALTER DATABASE %s RENAME TO %s", ident(shadow), ident(live)))
 			return err
 		})
 		if err == nil {
