@@ -6,6 +6,7 @@ package check
 
 import (
 	"fmt"
+	"github.com/envsync/envsync/contract"
 	"os"
 	"path/filepath"
 	"slices"
@@ -188,6 +189,11 @@ func (c *checker) syncs() {
 		if len(s.Databases) == 0 {
 			c.add(s.Pos, s.Name, "", "no database")
 		}
+		for _, db := range s.Databases {
+			if strings.Contains(db, "/") && s.Engine != model.OpenSearch {
+				c.add(s.Pos, s.Name, "", "database %q: a '/' cannot be held by the object layout <instance>/<time>-<database>.<ext>", db)
+			}
+		}
 		// What the API server would refuse at deploy time is refused here,
 		// with the declaration's place.
 		if r := s.Resources; r != nil {
@@ -293,11 +299,11 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 		switch {
 		case p == "":
 			add("sanitise script for %s is empty", db)
-		case filepath.IsAbs(p) || strings.HasPrefix(filepath.Clean(p), ".."):
+		case filepath.IsAbs(p) || !filepath.IsLocal(p):
 			add("sanitise script %q must be a path inside the repository, relative to its root", p)
 		default:
-			if fi, err := os.Stat(filepath.Join(c.e.Root, p)); err != nil || fi.IsDir() {
-				add("sanitise script %q does not exist (paths are relative to the repository root)", p)
+			if why := scriptFileProblem(c.e.Root, p); why != "" {
+				add("sanitise script %q %s", p, why)
 			}
 		}
 	}
@@ -307,12 +313,15 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 	if j.Has(model.Transform) && len(j.Sanitise) == 0 {
 		add("transforms but has no sanitise script to run")
 	}
+	if j.Has(model.Transform) && j.Ensure != model.Absent && contract.IsProduction(env.Name) && !j.AllowProductionRestore {
+		add("transforms in %s, whose name says production (contract.IsProduction, as the runner reads it): set allowProductionRestore: true if that is really meant", env.Name)
+	}
 
 	if !j.Has(model.Restore) || j.Ensure == model.Absent {
 		return
 	}
-	if strings.Contains(env.Name, "prod") && !j.AllowProductionRestore {
-		add("restores into %s, whose name contains \"prod\": set allowProductionRestore: true if that is really meant", env.Name)
+	if contract.IsProduction(env.Name) && !j.AllowProductionRestore {
+		add("restores into %s, whose name says production (contract.IsProduction, as the runner reads it): set allowProductionRestore: true if that is really meant", env.Name)
 	}
 	if j.RestoreFrom == "" {
 		add("restores, but neither the job nor environment %s says where from (restoreFrom)", env.Name)
@@ -411,4 +420,30 @@ func dayList(days []time.Weekday) string {
 		parts[i] = fmt.Sprint(int(d))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// scriptFileProblem says what is wrong with the script at path (relative
+// to root) as a file, "" when nothing: it must be a regular file inside
+// the repository, not a symlink, which could bring anything readable into
+// a ConfigMap (/proc/self/environ, a CI token).
+func scriptFileProblem(root, path string) string {
+	full := filepath.Join(root, path)
+	fi, err := os.Lstat(full)
+	switch {
+	case err != nil:
+		return "does not exist (paths are relative to the repository root)"
+	case fi.Mode()&os.ModeSymlink != 0:
+		return "is a symbolic link: a script must be a file of the repository itself"
+	case !fi.Mode().IsRegular():
+		return "is not a regular file"
+	}
+	realRoot, err1 := filepath.EvalSymlinks(root)
+	realPath, err2 := filepath.EvalSymlinks(full)
+	if err1 != nil || err2 != nil {
+		return "cannot be resolved"
+	}
+	if rel, err := filepath.Rel(realRoot, realPath); err != nil || !filepath.IsLocal(rel) {
+		return "lies outside the repository (through a symbolically linked directory)"
+	}
+	return ""
 }

@@ -242,7 +242,42 @@ syncs: app: {
 		production: {at: "23:00", restoreFrom: "staging", operations: ["restore", "backup"]}
 		staging: at: "01:00"
 	}`),
-			want: []string{`syncs/app.cue:7:3: sync "app" in production: restores into production, whose name contains "prod": set allowProductionRestore: true`},
+			want: []string{`syncs/app.cue:7:3: sync "app" in production: restores into production, whose name says production (contract.IsProduction, as the runner reads it): set allowProductionRestore: true`},
+		},
+		{
+			name: "a database name with a slash is refused: the object layout cannot hold it",
+			files: app(`	engine: "postgres"
+	database: "a/b"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs/app.cue:3:8: sync "app": database "a/b": a '/' cannot be held by the object layout`},
+		},
+		{
+			name: "a transform in production needs the opt-in too, as the runner refuses it without",
+			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {\n" + `	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: {at: "23:00", operations: ["transform", "backup"], sanitise: "syncs/sanitise/app.sql"}
+	}` + "\n}\n", "syncs/sanitise/app.sql": "UPDATE t SET a = 1;\n"},
+			want: []string{`syncs/app.cue:7:3: sync "app" in production: transforms in production, whose name says production`},
+		},
+		{
+			name: "a script under a directory whose name starts with two dots is inside the repository",
+			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {\n" + `	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: {at: "01:00", sanitise: "..x/y.sql"}
+	}` + "\n}\n", "..x/y.sql": "UPDATE t SET a = 1;\n"},
+		},
+		{
+			name: "a script path that climbs out of the repository is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: {at: "01:00", sanitise: "syncs/../../etc/passwd"}
+	}`),
+			want: []string{`syncs/app.cue:8:3: sync "app" in staging: sanitise script "syncs/../../etc/passwd" must be a path inside the repository`},
 		},
 		{
 			name: "a restore into an environment that requires sanitising needs a script",
@@ -603,5 +638,46 @@ syncs: "app-postgres": {
 		if !slices.Contains(errs, w) {
 			t.Errorf("missing error:\n%s\namong:\n%s", w, strings.Join(errs, "\n"))
 		}
+	}
+}
+
+// A script that is a symbolic link, or lies under a linked directory,
+// would bring whatever it points at into a ConfigMap and values.yaml (the
+// generating process's /proc/self/environ, with a CI token): refused.
+func TestASymlinkedScriptIsRefused(t *testing.T) {
+	files := map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {\n" + `	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: {at: "01:00", sanitise: "syncs/sanitise/link.sql"}
+	}` + "\n}\n"}
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret.sql"), []byte("-- a secret\n"), 0o644)
+	for name, link := range map[string]func(root string) error{
+		"a linked file": func(root string) error {
+			os.MkdirAll(filepath.Join(root, "syncs", "sanitise"), 0o755)
+			return os.Symlink("/proc/self/environ", filepath.Join(root, "syncs", "sanitise", "link.sql"))
+		},
+		"a file under a linked directory": func(root string) error {
+			return os.Symlink(outside, filepath.Join(root, "syncs", "sanitise"))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := writeEstate(t, files)
+			if name == "a file under a linked directory" {
+				os.Rename(filepath.Join(outside, "secret.sql"), filepath.Join(outside, "link.sql"))
+			}
+			if err := link(root); err != nil {
+				t.Fatal(err)
+			}
+			e, err := declare.Load(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := check.Estate(e).Errors()
+			if len(errs) != 1 || !strings.Contains(errs[0].String(), `sanitise script "syncs/sanitise/link.sql"`) {
+				t.Errorf("errors %v, want the linked script refused", errs)
+			}
+		})
 	}
 }

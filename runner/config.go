@@ -3,11 +3,10 @@ package runner
 import (
 	"errors"
 	"fmt"
-	"slices"
+	"github.com/envsync/envsync/contract"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/progress"
@@ -196,26 +195,20 @@ func (c Config) Validate(op string) error {
 	if err := c.DB.TLS.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if strings.Contains(c.DB.Database, "/") && c.Engine != OpenSearch {
+		errs = append(errs, fmt.Errorf("DB_DATABASE %q: a '/' cannot be held by the object layout <instance>/<time>-<database>.<ext>", c.DB.Database))
+	}
 	if strings.ContainsAny(c.Instance, "/") || (c.Instance == "" && c.DB.Host != "") {
 		errs = append(errs, fmt.Errorf("DB_INSTANCE %q: want a name without '/' (default DB_HOST)", c.Instance))
 	}
 	return errors.Join(errs...)
 }
 
-// IsProduction says whether an environment's name means production: a
-// restore or transform there needs REALLY_RESTORE_ONTO_PRODUCTION. The name
-// contains "prod" (production, prod, preprod), or one of its words is "live"
-// or "prd" (words split at anything but letters and digits, so that
-// "delivery" is not live). An empty name is not decided here: a restore or
-// transform without ENVIRONMENT is refused by refuseProduction.
-func IsProduction(environment string) bool {
-	env := strings.ToLower(environment)
-	if strings.Contains(env, "prod") {
-		return true
-	}
-	words := strings.FieldsFunc(env, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-	return slices.ContainsFunc(words, func(w string) bool { return w == "live" || w == "prd" })
-}
+// IsProduction says whether an environment's name means production: the
+// rule vet and the generator apply too (contract.IsProduction). An empty
+// name is not decided here: a restore or transform without ENVIRONMENT is
+// refused by refuseProduction.
+func IsProduction(environment string) bool { return contract.IsProduction(environment) }
 
 // refuseProduction stops a restore or transform into production unless
 // REALLY_RESTORE_ONTO_PRODUCTION says so: overwriting or sanitising

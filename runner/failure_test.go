@@ -205,3 +205,16 @@ func TestAPushgatewaySlowDownOrHungDoesNotChangeTheOutcomeAndCannotHangTheJob(t 
 		})
 	}
 }
+
+// A database name the object layout cannot hold is refused before
+// anything runs, as vet refuses it.
+func TestADatabaseNameWithASlashIsRefused(t *testing.T) {
+	c, err := runner.FromEnv(env(map[string]string{"DB_ENGINE": "postgres", "DB_HOST": "h", "DB_DATABASE": "a/b", "BUCKET": "s3://b"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.WithDefaults().Validate("backup")
+	if err == nil || !strings.Contains(err.Error(), `DB_DATABASE "a/b"`) {
+		t.Errorf("error %v, want DB_DATABASE a/b refused", err)
+	}
+}

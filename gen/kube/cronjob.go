@@ -240,7 +240,7 @@ func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
 	if c.SanitiseScript != "" {
 		env = append(env, lit("SANITISE_SCRIPT", fmt.Sprintf("%s/%s", v.Scripts.MountPath, c.SanitiseScript)))
 	}
-	if j.AllowProductionRestore && c.Operation == string(model.Restore) {
+	if j.AllowProductionRestore && (c.Operation == string(model.Restore) || c.Operation == string(model.Transform)) {
 		env = append(env, lit("REALLY_RESTORE_ONTO_PRODUCTION", "true"))
 	}
 	if v.PushgatewayURL != "" {

@@ -89,17 +89,37 @@ func Parse(key string) (Dump, error) {
 		return bad("bad timestamp")
 	}
 	rest := base[len(TimeFormat)+1:]
-	dot := strings.IndexByte(rest, '.')
-	if dot <= 0 || dot == len(rest)-1 {
-		return bad("no database name and extension")
+	ext := extension(rest)
+	if ext == "" {
+		return bad("no extension of a dump (" + strings.Join(Extensions, ", ") + ")")
+	}
+	db := strings.TrimSuffix(rest, "."+ext)
+	if db == "" {
+		return bad("no database name")
 	}
 	return Dump{
 		Key:      key,
 		Instance: strings.TrimSuffix(dir, "/"),
 		Time:     t.UTC(),
-		Database: rest[:dot],
-		Ext:      rest[dot+1:],
+		Database: db,
+		Ext:      ext,
 	}, nil
+}
+
+// Extensions are the endings of dump keys, longest first: what envsync
+// writes (<what>.zst) and what the old scripts wrote (.gz, whatever is
+// inside). A database name may hold dots ("my.db"): the key is read from
+// its end, so that my.db's dumps are never taken for my's.
+var Extensions = []string{"pgdump.zst", "sql.zst", "dump.zst", "pgdump.gz", "sql.gz", "dump.gz", "zst", "gz"}
+
+// extension is the known extension rest ends with, "" for none.
+func extension(rest string) string {
+	for _, ext := range Extensions {
+		if strings.HasSuffix(rest, "."+ext) {
+			return ext
+		}
+	}
+	return ""
 }
 
 // Dumps returns the dumps of database among keys, oldest first.

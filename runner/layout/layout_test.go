@@ -126,3 +126,34 @@ func TestAFilenameThatMatchesNothingNamesTheNearestDumps(t *testing.T) {
 		t.Errorf("an existing file name: %v %v", d, err)
 	}
 }
+
+// Database names may hold dots: with my and my.db on one instance, each
+// sees only its own dumps, and a FILENAME timestamp finds my's alone.
+func TestADatabaseNameWithADotIsReadFromTheKeysEnd(t *testing.T) {
+	for key, want := range map[string]string{
+		"i/2026-03-04T040607Z-my.db.sql.zst":    "my.db",
+		"i/2026-03-04T040607Z-my.sql.zst":       "my",
+		"i/2026-03-04T040607Z-my.gz":            "my",
+		"i/2026-03-04T040607Z-my.db.gz":         "my.db",
+		"i/2026-03-04T040607Z-a.b.c.pgdump.zst": "a.b.c",
+		"i/2026-03-04T040607Z-x.dump.zst":       "x",
+	} {
+		d, err := layout.Parse(key)
+		if err != nil || d.Database != want {
+			t.Errorf("Parse(%q) = %q, %v; want database %q", key, d.Database, err, want)
+		}
+	}
+	st, err := storage.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, st, "i/2026-03-04T040607Z-my.db.sql.zst", "my.db's")
+	put(t, st, "i/2026-03-03T040607Z-my.sql.zst", "my's")
+	d, how, err := layout.Choose(context.Background(), st, "i", "my", "")
+	if err != nil || d.Key != "i/2026-03-03T040607Z-my.sql.zst" {
+		t.Errorf("Choose(my) = %s (%s), %v; want my's own dump", d.Key, how, err)
+	}
+	if _, _, err := layout.Choose(context.Background(), st, "i", "my", "2026-03-04T040607Z"); err == nil {
+		t.Error("FILENAME=<timestamp of my.db's dump> chose a dump for my")
+	}
+}

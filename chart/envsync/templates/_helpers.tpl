@@ -82,7 +82,7 @@ values, and a declared value must reach the runner as written. */ -}}
 - name: SANITISE_SCRIPT
   value: {{ printf "%s/%s" $v.scripts.mountPath $c.sanitiseScript | replace "$" "$$" | quote }}
 {{- end }}
-{{- if and $j.allowProductionRestore (eq $c.operation "restore") }}
+{{- if and $j.allowProductionRestore (has $c.operation (list "restore" "transform")) }}
 - name: REALLY_RESTORE_ONTO_PRODUCTION
   value: "true"
 {{- end }}
