@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -299,6 +300,11 @@ func (im *importer) planJob(env string, j Job) (*jobPlan, error) {
 	for _, u := range j.Unknown {
 		im.reportf("%s: not a value the chart reads; ignored", im.at(u))
 	}
+	// The job's key becomes an app's file name and a sync's: it must be a
+	// name before it is anything else ("../../x-postgres" is a path).
+	if msgs := validation.IsDNS1123Label(j.Name); len(msgs) > 0 {
+		return nil, fmt.Errorf("%s: job %q is not a name envsync can use (a Kubernetes name: lower-case letters, digits and '-'): %s", im.at(j.Where), j.Name, strings.Join(msgs, "; "))
+	}
 	p := &jobPlan{job: j, env: env, sanitise: map[string]string{}, extraEnv: map[string]string{}}
 
 	// Engine: the dbms field, else the job name's last word.
@@ -419,7 +425,7 @@ func (im *importer) script(op Operation) error {
 	if _, ok := im.scripts[op.Script]; ok {
 		return nil
 	}
-	if filepath.Base(op.Script) != op.Script {
+	if filepath.Base(op.Script) != op.Script || !filepath.IsLocal(op.Script) || strings.ContainsRune(op.Script, '\\') {
 		return fmt.Errorf("%s.script: %q: a file name is expected", im.at(op.Where), op.Script)
 	}
 	data, err := os.ReadFile(filepath.Join(im.o.ScriptsDir, op.Script))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -155,7 +156,18 @@ func (im *importer) render() (*Result, error) {
 	for _, name := range slices.Sorted(maps.Keys(im.scripts)) {
 		res.Files = append(res.Files, File{Path: path.Join(SyncsDir, "sanitise", name), Data: im.scripts[name].data})
 	}
+	for _, f := range res.Files {
+		if !InSyncsDir(f.Path) {
+			return nil, fmt.Errorf("the import would write %q, outside %s/ (a bug of envsync import; please report it with the values file)", f.Path, SyncsDir)
+		}
+	}
 	return res, nil
+}
+
+// InSyncsDir says whether a file path (slash-separated, relative to the
+// repository root) lies under syncs/: the only place an import writes.
+func InSyncsDir(p string) bool {
+	return filepath.IsLocal(filepath.FromSlash(p)) && strings.HasPrefix(path.Clean(p), SyncsDir+"/")
 }
 
 func (im *importer) estateFile() (File, error) {

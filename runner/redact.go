@@ -15,7 +15,9 @@ type redactor struct {
 
 const redactedMark = "[REDACTED]"
 
-// newRedactor hides each secret, as given and URL-escaped. Secrets shorter
+// newRedactor hides each secret as given and in every encoding the runner
+// itself writes it in: URL query and path escaping, and a URL's user part
+// (a connection string's password: "ab:c;d" is written "ab%3Ac;d"). Secrets shorter
 // than 3 characters are not searched for: they would mangle every message
 // (and are not worth the name).
 func newRedactor(secrets ...string) *redactor {
@@ -25,7 +27,7 @@ func newRedactor(secrets ...string) *redactor {
 			continue
 		}
 		pairs = append(pairs, s, redactedMark)
-		for _, e := range []string{url.QueryEscape(s), url.PathEscape(s)} {
+		for _, e := range []string{url.QueryEscape(s), url.PathEscape(s), userinfoEscape(s)} {
 			if e != s {
 				pairs = append(pairs, e, redactedMark)
 			}
@@ -35,6 +37,11 @@ func newRedactor(secrets ...string) *redactor {
 		return &redactor{}
 	}
 	return &redactor{repl: strings.NewReplacer(pairs...)}
+}
+
+// userinfoEscape is s as net/url writes it as a URL's password.
+func userinfoEscape(s string) string {
+	return strings.TrimPrefix(url.UserPassword("", s).String(), ":")
 }
 
 func (r *redactor) String(s string) string {

@@ -32,3 +32,15 @@ func TestNoSecretSurvivesInErrorsOrLogRecords(t *testing.T) {
 		t.Errorf("expected every occurrence marked %s: %s", redactedMark, buf.String())
 	}
 }
+
+// A password inside a connection string's user part is written with the
+// user-part escaping, which differs from both query and path escaping.
+func TestAPasswordInAURLsUserPartIsRedacted(t *testing.T) {
+	for _, pw := range []string{"ab:c;d", "p@ss w0rd", "a/b?c#d&e=f", "x%y+z"} {
+		u := url.URL{Scheme: "mongodb", Host: "h:27017", Path: "/db", User: url.UserPassword("u", pw)}
+		got := newRedactor(pw).String("connecting to " + u.String() + " failed")
+		if strings.Contains(got, "u:"+pw) || !strings.Contains(got, "u:"+redactedMark+"@h") {
+			t.Errorf("password %q in %s: redacted to %q", pw, u.String(), got)
+		}
+	}
+}

@@ -101,6 +101,9 @@ func vetImport(root string, files []chartimport.File) (check.Findings, error) {
 		}
 	}
 	for _, f := range files {
+		if !chartimport.InSyncsDir(f.Path) {
+			return nil, fmt.Errorf("the import would write %q, outside %s/", f.Path, chartimport.SyncsDir)
+		}
 		p := filepath.Join(tmp, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, err
@@ -127,6 +130,9 @@ func vetImport(root string, files []chartimport.File) (check.Findings, error) {
 // writeNew writes files under root, none over a file with other content.
 func writeNew(root string, files []chartimport.File) error {
 	for _, f := range files {
+		if !chartimport.InSyncsDir(f.Path) {
+			return fmt.Errorf("the import would write %q, outside %s/; nothing written", f.Path, chartimport.SyncsDir)
+		}
 		p := filepath.Join(root, filepath.FromSlash(f.Path))
 		if old, err := os.ReadFile(p); err == nil && !bytes.Equal(old, f.Data) {
 			return fmt.Errorf("%s exists with other content: not replaced; nothing written", p)

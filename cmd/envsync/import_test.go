@@ -374,3 +374,52 @@ cronjobs:
 		t.Errorf("imported jobs %v, want %v", got, want)
 	}
 }
+
+// A values file is input from whoever can edit it: a job key or a
+// script name that is a path writes nothing anywhere, neither in the
+// repository nor outside it, and the error names the key and its line.
+func TestAnImportWhoseNamesArePathsWritesNothingAnywhere(t *testing.T) {
+	for name, c := range map[string]struct{ values, want string }{
+		"a job key that climbs": {`cronjobs:
+  production:
+    ../../PWNED-postgres:
+      schedule: "10 1 * * *"
+      db: app_production
+      operations: [{op: backup}]
+`, `values.yaml:3: cronjobs.production.../../PWNED-postgres: job "../../PWNED-postgres" is not a name`},
+		"a script that climbs": {`cronjobs:
+  production:
+    app-postgres:
+      schedule: "10 1 * * *"
+      db: app_production
+      operations: [{op: transform, script: ".."}, {op: backup}]
+`, `script: ".."`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			base := t.TempDir()
+			dir := filepath.Join(base, "a", "b")
+			os.MkdirAll(dir, 0o755)
+			file := filepath.Join(dir, "values.yaml")
+			os.WriteFile(file, []byte(c.values), 0o644)
+			root := emptyRepo(t)
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			_, _, err := envsync(t, "import", "--root", root, "--scripts", dir, "--bucket", "production=s3://acme-production", file)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("import: %v, want an error saying %q", err, c.want)
+			}
+			if _, err := os.Stat(filepath.Join(root, "syncs")); !os.IsNotExist(err) {
+				t.Errorf("syncs/ written: %v", err)
+			}
+			filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && p != file {
+					t.Errorf("written beside the values file: %s", p)
+				}
+				return nil
+			})
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("left in TMPDIR: %v", left)
+			}
+		})
+	}
+}
