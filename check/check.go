@@ -113,6 +113,9 @@ func Estate(e *model.Estate) Findings {
 	c.classes()
 	c.syncs()
 	c.hazards()
+	if u := e.Alerting.RunbookURL; strings.Contains(u, "{{") || strings.Contains(u, "}}") {
+		c.fs = append(c.fs, Finding{Msg: fmt.Sprintf("alerting.runbookURL %q holds {{ or }}: Prometheus would read it as a template and refuse every rule", u)})
+	}
 	if e.Alerting.Undeclared == nil {
 		c.fs = append(c.fs, Finding{Warning: true, Msg: `alerting.undeclared is not set: a series that no job declares (a job made by hand under another name, another chart's) gets "operation failed" only, no "taking a long time" or "not completed"; name a tier and a class there`})
 	}
@@ -188,6 +191,20 @@ func (c *checker) syncs() {
 		}
 		if len(s.Databases) == 0 {
 			c.add(s.Pos, s.Name, "", "no database")
+		}
+		if len(s.Databases) > 1 {
+			short := map[string]string{}
+			for _, db := range s.Databases {
+				name := contract.DatabaseShortName(db)
+				if other, dup := short[name]; dup {
+					c.add(s.Pos, s.Name, "", "databases %q and %q would both be %q in the names of the job's containers: rename one", other, db, name)
+				}
+				short[name] = db
+				// The longest container name: "1-transform-<short>".
+				for _, msg := range validation.IsDNS1123Label("1-transform-" + name) {
+					c.add(s.Pos, s.Name, "", "database %q gives container names like %q, which Kubernetes refuses: %s", db, "1-transform-"+name, msg)
+				}
+			}
 		}
 		for _, db := range s.Databases {
 			if strings.Contains(db, "/") && s.Engine != model.OpenSearch {

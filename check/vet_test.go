@@ -252,6 +252,13 @@ syncs: app: {
 			want: []string{`syncs/app.cue:3:8: sync "app": database "a/b": a '/' cannot be held by the object layout`},
 		},
 		{
+			name: "two databases of one sync whose container names would be the same are refused",
+			files: app(`	engine: "mongo"
+	databases: ["a_b", "a-b"]
+	environments: production: at: "23:00"`),
+			want: []string{`sync "app": databases "a_b" and "a-b" would both be "a-b" in the names of the job's containers`},
+		},
+		{
 			name: "a transform in production needs the opt-in too, as the runner refuses it without",
 			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {\n" + `	engine: "postgres"
 	database: "app_production"
@@ -679,5 +686,21 @@ func TestASymlinkedScriptIsRefused(t *testing.T) {
 				t.Errorf("errors %v, want the linked script refused", errs)
 			}
 		})
+	}
+}
+
+// A runbook URL with template braces passes into every alert's
+// annotations, where Prometheus (and promtool) refuse every rule.
+func TestARunbookURLWithTemplateBracesIsRefused(t *testing.T) {
+	errs, _, e := vet(t, app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: at: "23:00"`))
+	if len(errs) != 0 {
+		t.Fatalf("the base estate has errors: %v", errs)
+	}
+	e.Alerting.RunbookURL = "https://runbooks.example.org/{{ $labels.job }}"
+	got := check.Estate(e).Errors()
+	if len(got) != 1 || !strings.Contains(got[0].String(), "alerting.runbookURL") {
+		t.Errorf("errors %v, want the runbook URL refused", got)
 	}
 }

@@ -33,3 +33,11 @@ func IsProduction(environment string) bool {
 	}
 	return false
 }
+
+// DatabaseShortName is a database's name in the names of the containers of
+// a sync over several databases ("0-restore-govuk-assets"): without
+// "_production", "_" turned into "-", lower case. Two databases of one sync
+// must not share it.
+func DatabaseShortName(db string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSuffix(db, "_production"), "_", "-"))
+}

@@ -12,6 +12,7 @@ package kube
 import (
 	"cmp"
 	"fmt"
+	"github.com/envsync/envsync/contract"
 	"maps"
 	"path"
 	"slices"
@@ -468,7 +469,7 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 			}
 			c := Container{Name: fmt.Sprintf("%d-%s", n, op), Operation: string(op), Database: db, Bucket: environment.Bucket}
 			if multi {
-				c.Name += "-" + shortName(db)
+				c.Name += "-" + contract.DatabaseShortName(db)
 			}
 			if errs := validation.IsDNS1123Label(c.Name); len(errs) > 0 {
 				return nil, fmt.Errorf("container name %q (database %q): %s", c.Name, db, strings.Join(errs, "; "))
@@ -515,10 +516,6 @@ func upstreamRepository(s model.Sync, env string) string {
 		}
 	}
 	return ""
-}
-
-func shortName(db string) string {
-	return strings.ToLower(strings.ReplaceAll(strings.TrimSuffix(db, "_production"), "_", "-"))
 }
 
 func contains(list []string, s string) bool {

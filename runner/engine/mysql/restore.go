@@ -254,7 +254,23 @@ type object struct {
 
 // swap moves the shadow's tables into live with one RENAME TABLE and
 // recreates triggers, views, routines and events around it.
-func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charset, collation string) error {
+//
+// A stop (SIGTERM) is heeded between statements until the RENAME, never
+// inside one: the driver cancels a statement by closing its connection,
+// which may let the statement complete on the server while the session
+// that was to put live's triggers back is gone. Every statement runs
+// uncancelled (ctx); stop is checked before each one that may be skipped.
+func (e *Engine) swap(stop context.Context, db *sql.DB, live, shadow, old, charset, collation string) error {
+	ctx := context.WithoutCancel(stop)
+	stopped := func() error {
+		if err := stop.Err(); err != nil {
+			return fmt.Errorf("mysql: stopped before the swap (live untouched): %w", err)
+		}
+		return nil
+	}
+	if err := stopped(); err != nil {
+		return err
+	}
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("mysql: %w", err)
@@ -310,6 +326,9 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 
 	// RENAME TABLE refuses to move a table with triggers to another schema:
 	// drop them on both sides, and put live's back if the rename fails.
+	if err := stopped(); err != nil {
+		return err
+	}
 	for _, o := range newObjects {
 		if o.kind == "TRIGGER" {
 			if _, err := conn.ExecContext(ctx, "DROP TRIGGER "+quoteName(shadow)+"."+quoteName(o.name)); err != nil {
@@ -329,7 +348,7 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 		}
 	}
 	for _, o := range liveTriggers {
-		if err := e.ddl(ctx, conn, "DROP TRIGGER IF EXISTS "+quoteName(live)+"."+quoteName(o.name)); err != nil {
+		if err := e.ddlUntil(stop, ctx, conn, "DROP TRIGGER IF EXISTS "+quoteName(live)+"."+quoteName(o.name)); err != nil {
 			restoreLiveTriggers()
 			return fmt.Errorf("mysql: dropping trigger %s in live: %w", o.name, err)
 		}
@@ -338,7 +357,7 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 	// A live view in the way of a new table cannot stay.
 	for _, t := range newTables {
 		if liveViews[t] {
-			if err := e.ddl(ctx, conn, "DROP VIEW IF EXISTS "+quoteName(live)+"."+quoteName(t)); err != nil {
+			if err := e.ddlUntil(stop, ctx, conn, "DROP VIEW IF EXISTS "+quoteName(live)+"."+quoteName(t)); err != nil {
 				restoreLiveTriggers()
 				return fmt.Errorf("mysql: dropping view %s in live: %w", t, err)
 			}
@@ -352,17 +371,12 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 	for _, t := range newTables {
 		pairs = append(pairs, quoteName(shadow)+"."+quoteName(t)+" TO "+quoteName(live)+"."+quoteName(t))
 	}
-	// The RENAME is the point of no return, and a stop (SIGTERM) must not
-	// land inside it or after it: a statement cancelled by closing its
-	// connection may still complete on the server, leaving the run unsure
-	// of what live holds, and a swap left after the RENAME would leave live
-	// with the new tables but without their triggers and views. So the
-	// RENAME runs uncancelled, a stop is heeded only between its lock-wait
-	// attempts (each at most lockWait), and once it has run the swap runs to
-	// its end.
-	finish := context.WithoutCancel(ctx)
+	// The RENAME is the point of no return: a stop is heeded between its
+	// lock-wait attempts (each at most lockWait), and once it has run the
+	// swap runs to its end (a swap left after the RENAME would leave live
+	// with the new tables but without their triggers and views).
 	if len(pairs) > 0 {
-		if err := e.ddlUntil(ctx, finish, conn, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
+		if err := e.ddlUntil(stop, ctx, conn, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
 			restoreLiveTriggers()
 			return fmt.Errorf("mysql: swapping the shadow into %s (live untouched): %w", live, err)
 		}
@@ -370,7 +384,6 @@ func (e *Engine) swap(ctx context.Context, db *sql.DB, live, shadow, old, charse
 	renamed = true
 	e.log.Info("swapped the shadow schema into live", "tables", len(newTables), "replaced", len(oldTables))
 	testpause.At("mid-swap")
-	ctx = finish
 
 	// Live now holds the new tables. Recreate what RENAME TABLE does not
 	// move: triggers, views, routines, events. A routine or event already
