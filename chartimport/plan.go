@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"github.com/envsync/envsync/contract"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"os"
 	"path/filepath"
@@ -50,12 +51,6 @@ const (
 	defaultTier     = "quicker"
 	defaultDeadline = 12 * time.Hour
 )
-
-// contract are the runner's variables: extraEnv may not set them (DB_OWNER
-// becomes the sync's owner).
-var contract = []string{"DB_ENGINE", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_DATABASE",
-	"DB_INSTANCE", "BUCKET", "ENVIRONMENT", "GOVUK_ENVIRONMENT", "SANITISE_SCRIPT", "FILENAME",
-	"REALLY_RESTORE_ONTO_PRODUCTION", "PROMETHEUS_PUSHGATEWAY_URL", "DB_SSLMODE", "DB_SSLROOTCERT"}
 
 // importer holds the state of one import.
 type importer struct {
@@ -411,7 +406,7 @@ func (im *importer) planJob(env string, j Job) (*jobPlan, error) {
 		switch {
 		case e.Name == "DB_OWNER":
 			p.owner = e.Value
-		case slices.Contains(contract, e.Name):
+		case contract.Reserved(e.Name): // DB_OWNER became the sync's owner above
 			im.reportf("%s: extraEnv %s: envsync sets it itself; dropped", im.at(j.Where), e.Name)
 		default:
 			p.extraEnv[e.Name] = e.Value
@@ -542,7 +537,7 @@ func (im *importer) groupSyncs(plans []*jobPlan) {
 			s.deadline = max(s.deadline, p.deadline)
 		}
 		s.tier = im.tier(s.deadline)
-		if s.owner != "" && len(s.databases) == 1 && s.owner == declare.DefaultOwner(s.databases[0]) {
+		if s.owner != "" && len(s.databases) == 1 && s.owner == contract.DefaultOwner(s.databases[0]) {
 			s.owner = ""
 		}
 		if s.resources != nil && im.v.Resources != nil && resourcesString(s.resources) == resourcesString(im.v.Resources) {

@@ -20,9 +20,8 @@ import (
 	"github.com/envsync/envsync/timing"
 )
 
-// MaxCronJobName is the longest CronJob name Kubernetes accepts: the Job
-// controller appends an 11-character suffix to a 63-character label value.
-const MaxCronJobName = 52
+// MaxCronJobName is the longest CronJob name Kubernetes accepts.
+const MaxCronJobName = contract.MaxCronJobName
 
 // Finding is one error or hazard, at the place it was declared.
 type Finding struct {
@@ -172,14 +171,10 @@ func (c *checker) syncs() {
 	writers := map[[4]string]declared{} // environment, instance, database, operation -> the job backing up or transforming it
 	for i := range c.e.Syncs {
 		s := &c.e.Syncs[i]
-		switch s.Engine {
-		case model.Postgres, model.MySQL, model.Mongo:
-		case model.OpenSearch:
-			if len(s.Databases) > 1 {
-				c.add(s.Pos, s.Name, "", "a search sync copies one pattern of indices (database), not %d", len(s.Databases))
-			}
-		default:
-			c.add(s.Pos, s.Name, "", "unknown engine %q (want postgres, mysql, mongo or opensearch)", s.Engine)
+		if kind, ok := contract.EngineNamed(string(s.Engine)); !ok {
+			c.add(s.Pos, s.Name, "", "unknown engine %q (want %s)", s.Engine, contract.EngineNames())
+		} else if kind.Kind == contract.Snapshot && len(s.Databases) > 1 {
+			c.add(s.Pos, s.Name, "", "a search sync copies one pattern of indices (database), not %d", len(s.Databases))
 		}
 		if len(s.Name) > MaxCronJobName {
 			c.add(s.Pos, s.Name, "", "name is %d characters; Kubernetes accepts at most %d for a CronJob", len(s.Name), MaxCronJobName)

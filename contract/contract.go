@@ -41,3 +41,102 @@ func IsProduction(environment string) bool {
 func DatabaseShortName(db string) string {
 	return strings.ToLower(strings.ReplaceAll(strings.TrimSuffix(db, "_production"), "_", "-"))
 }
+
+// DefaultOwner is the role that owns a restored database when none is
+// declared, the way the old scripts derived it: the name without
+// "_production" and without a leading "draft-"/"draft_", with "-" turned
+// into "_" ("draft-content-store_production" is owned by "content_store").
+func DefaultOwner(database string) string {
+	s := strings.TrimSuffix(database, "_production")
+	s = strings.TrimPrefix(s, "draft-")
+	s = strings.TrimPrefix(s, "draft_")
+	return strings.ReplaceAll(s, "-", "_")
+}
+
+// MaxCronJobName is the longest CronJob name Kubernetes accepts: the Job
+// controller appends an 11-character suffix to a 63-character label value.
+const MaxCronJobName = 52
+
+// Kind is how an engine's data travels.
+type Kind int
+
+const (
+	// Streaming: a dump passes through the runner, to and from a bucket.
+	Streaming Kind = iota
+	// Snapshot: the cluster writes and reads its own snapshot repository.
+	Snapshot
+)
+
+// Engine is what the declaration, the generator and the runner know of an
+// engine, by its DB_ENGINE name.
+type Engine struct {
+	Name        string
+	Kind        Kind
+	DefaultPort int // when a sync names none; 0 for an endpoint URL
+	// Scripts says whether a sync may sanitise or transform with a script.
+	Scripts bool
+}
+
+// Engines are the engines envsync knows, in the order messages list them.
+// The runner's implementations are named in runner/engines.
+var Engines = []Engine{
+	{Name: "postgres", Kind: Streaming, DefaultPort: 5432, Scripts: true},
+	{Name: "mysql", Kind: Streaming, DefaultPort: 3306, Scripts: true},
+	{Name: "mongo", Kind: Streaming, DefaultPort: 27017, Scripts: true},
+	{Name: "opensearch", Kind: Snapshot},
+}
+
+// EngineNamed finds an engine by name.
+func EngineNamed(name string) (Engine, bool) {
+	for _, e := range Engines {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Engine{}, false
+}
+
+// EngineNames lists the engines' names, as "a, b, c or d".
+func EngineNames() string {
+	var names []string
+	for _, e := range Engines {
+		names = append(names, e.Name)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// Variable is one variable of the runner's environment.
+type Variable struct {
+	Name string
+	// Tuning variables are the runner's knobs, which a sync's extra env may
+	// set; the others are the contract the generator fills in, which extra
+	// env may not override.
+	Tuning bool
+}
+
+// Variables are the runner's environment: the generator sets the contract
+// ones on every container, the importer keeps a values file's extra env
+// from overriding them, and `envsync run --help` lists them.
+var Variables = []Variable{
+	{Name: "DB_ENGINE"}, {Name: "DB_HOST"}, {Name: "DB_PORT"}, {Name: "DB_USER"}, {Name: "DB_PASSWORD"},
+	{Name: "DB_DATABASE"}, {Name: "DB_OWNER"}, {Name: "DB_INSTANCE"}, {Name: "DB_SSLMODE"}, {Name: "DB_SSLROOTCERT"},
+	{Name: "DB_AUTH_MECHANISM", Tuning: true},
+	{Name: "BUCKET"}, {Name: "ENVIRONMENT"}, {Name: "GOVUK_ENVIRONMENT"}, {Name: "SANITISE_SCRIPT"}, {Name: "FILENAME"},
+	{Name: "REALLY_RESTORE_ONTO_PRODUCTION"}, {Name: "PROMETHEUS_PUSHGATEWAY_URL"},
+	{Name: "SNAPSHOT_REPOSITORY"}, {Name: "SNAPSHOTS_KEEP"},
+	{Name: "ENVSYNC_PART_SIZE_MIB", Tuning: true}, {Name: "ENVSYNC_UPLOAD_CONCURRENCY", Tuning: true},
+	{Name: "ENVSYNC_COMPRESS_THREADS", Tuning: true}, {Name: "ENVSYNC_RESTORE_LOCAL_COPY", Tuning: true},
+	{Name: "ENVSYNC_POSTGRES_LOAD_SESSIONS", Tuning: true}, {Name: "ENVSYNC_MYSQL_LOAD_WORKERS", Tuning: true},
+	{Name: "ENVSYNC_STALL_TIMEOUT", Tuning: true},
+}
+
+// Reserved says whether name is a variable of the runner's contract, which
+// a sync's extra env may not set.
+func Reserved(name string) bool {
+	for _, v := range Variables {
+		if v.Name == name {
+			return !v.Tuning
+		}
+	}
+	return false
+}

@@ -11,21 +11,9 @@ import (
 	"cuelang.org/go/cue"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/model"
 )
-
-// DefaultPorts are the ports of the engines' servers when a sync names none.
-var DefaultPorts = map[model.Engine]int{model.Postgres: 5432, model.MySQL: 3306, model.Mongo: 27017}
-
-// DefaultOwner is the estate's rule for the role owning a restored
-// database: its name without "_production" and without a leading
-// "draft-"/"draft_", with "-" turned into "_".
-func DefaultOwner(database string) string {
-	s := strings.TrimSuffix(database, "_production")
-	s = strings.TrimPrefix(s, "draft-")
-	s = strings.TrimPrefix(s, "draft_")
-	return strings.ReplaceAll(s, "-", "_")
-}
 
 // CronDays renders days of week as the day-of-week field of a cron line:
 // "*" for every day, "a-b" for one run of consecutive days, else a list.
@@ -275,10 +263,12 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 		r.errorf(pos, cuePath("syncs", name), "sync %q: no database: set database (or databases, in order)", name)
 	}
 	if s.Owner == "" && len(s.Databases) == 1 && s.Engine != model.OpenSearch {
-		s.Owner = DefaultOwner(s.Databases[0])
+		s.Owner = contract.DefaultOwner(s.Databases[0])
 	}
 	if s.Port == 0 {
-		s.Port = DefaultPorts[s.Engine]
+		if e, ok := contract.EngineNamed(string(s.Engine)); ok {
+			s.Port = e.DefaultPort
+		}
 	}
 	if d.Resources != nil {
 		res := resources(*d.Resources)

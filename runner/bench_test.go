@@ -39,7 +39,7 @@ func runAsRunner(op string) int {
 	if err == nil {
 		var r *runner.Runner
 		ctx := context.Background()
-		r, err = runner.Open(ctx, op, cfg, map[string]runner.EngineFactory{"postgres": postgres.New, "mysql": mysql.New}, runner.NewLogger(cfg))
+		r, err = runner.Open(ctx, op, cfg, runner.Engines{Streaming: map[string]runner.EngineFactory{"postgres": postgres.New, "mysql": mysql.New}}, runner.NewLogger(cfg))
 		if err == nil {
 			err = r.Run(ctx, op, nil)
 		}

@@ -125,6 +125,21 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			bad("SNAPSHOTS_KEEP %q: want a number of snapshots, at least 1", v)
 		}
 	}
+	if v := getenv("ENVSYNC_POSTGRES_LOAD_SESSIONS"); v != "" {
+		if c.DB.LoadSessions, err = strconv.Atoi(v); err != nil || c.DB.LoadSessions < 0 || c.DB.LoadSessions > engine.MaxLoadSessions {
+			bad("ENVSYNC_POSTGRES_LOAD_SESSIONS %q: want a number of sessions from 0 to %d", v, engine.MaxLoadSessions)
+		}
+	}
+	if v := getenv("ENVSYNC_MYSQL_LOAD_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 64 {
+			bad("ENVSYNC_MYSQL_LOAD_WORKERS %q: want a number of connections from 0 (every row through the mysql client) to 64", v)
+		}
+		c.DB.LoadWorkers = n
+		if n == 0 {
+			c.DB.LoadWorkers = -1
+		}
+	}
 	c.CompressThreads = 1
 	if v := getenv("ENVSYNC_COMPRESS_THREADS"); v != "" {
 		if c.CompressThreads, err = strconv.Atoi(v); err != nil || c.CompressThreads < 0 {
@@ -160,13 +175,8 @@ func (c Config) WithDefaults() Config {
 }
 
 // DefaultOwner derives the owner role from a database name the way the old
-// scripts did: "draft-content-store_production" is owned by "content_store".
-func DefaultOwner(database string) string {
-	o := strings.TrimSuffix(database, "_production")
-	o = strings.TrimPrefix(o, "draft-")
-	o = strings.TrimPrefix(o, "draft_")
-	return strings.ReplaceAll(o, "-", "_")
-}
+// scripts did (contract.DefaultOwner, which the generator applies too).
+func DefaultOwner(database string) string { return contract.DefaultOwner(database) }
 
 // Validate names every missing or wrong setting for operation op.
 func (c Config) Validate(op string) error {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/runner"
 	"github.com/envsync/envsync/runner/engine"
 )
@@ -80,12 +82,30 @@ func TestARestoreOrTransformIntoProductionIsRefusedBeforeAnythingIsOpened(t *tes
 	cfg := runner.Config{Engine: "postgres", DB: engine.Config{Host: "h", Database: "d"}, Bucket: "s3://b", Environment: "production"}
 	for _, op := range []string{"restore", "transform"} {
 		// No engine is registered: reaching the engine lookup would give another error.
-		_, err := runner.Open(context.Background(), op, cfg, nil, slog.Default())
+		_, err := runner.Open(context.Background(), op, cfg, runner.Engines{}, slog.Default())
 		if err == nil || !strings.Contains(err.Error(), "REALLY_RESTORE_ONTO_PRODUCTION") {
 			t.Errorf("%s into production: %v, want a refusal naming REALLY_RESTORE_ONTO_PRODUCTION", op, err)
 		}
 	}
-	if _, err := runner.Open(context.Background(), "backup", cfg, nil, slog.Default()); err == nil || !strings.Contains(err.Error(), "DB_ENGINE") {
+	if _, err := runner.Open(context.Background(), "backup", cfg, runner.Engines{}, slog.Default()); err == nil || !strings.Contains(err.Error(), "DB_ENGINE") {
 		t.Errorf("a backup of production is not refused for being production: %v", err)
+	}
+}
+
+// Every variable the runner reads is in the contract's one table, from
+// which run --help, the generator's and the importer's lists come.
+func TestEveryVariableTheRunnerReadsIsInTheContract(t *testing.T) {
+	read := map[string]bool{}
+	runner.FromEnv(func(k string) string { read[k] = true; return "" })
+	if len(read) < 20 {
+		t.Fatalf("FromEnv read only %d variables: the test proves nothing", len(read))
+	}
+	for k := range read {
+		if k == "HOSTNAME" {
+			continue // the pod's name, set by Kubernetes
+		}
+		if !slices.ContainsFunc(contract.Variables, func(v contract.Variable) bool { return v.Name == k }) {
+			t.Errorf("FromEnv reads %s, which contract.Variables does not list", k)
+		}
 	}
 }

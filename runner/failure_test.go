@@ -98,8 +98,9 @@ func TestAMisspelledOperationIsRefusedBeforeAnythingIsPushed(t *testing.T) {
 }
 
 func TestEveryBadSettingIsReportedAtOnce(t *testing.T) {
-	_, err := runner.FromEnv(env(map[string]string{"DB_PORT": "x", "ENVSYNC_PART_SIZE_MIB": "1", "ENVSYNC_UPLOAD_CONCURRENCY": "0"}))
-	for _, name := range []string{"DB_PORT", "ENVSYNC_PART_SIZE_MIB", "ENVSYNC_UPLOAD_CONCURRENCY"} {
+	_, err := runner.FromEnv(env(map[string]string{"DB_PORT": "x", "ENVSYNC_PART_SIZE_MIB": "1", "ENVSYNC_UPLOAD_CONCURRENCY": "0",
+		"ENVSYNC_POSTGRES_LOAD_SESSIONS": "many", "ENVSYNC_MYSQL_LOAD_WORKERS": "-3", "ENVSYNC_STALL_TIMEOUT": "soon"}))
+	for _, name := range []string{"DB_PORT", "ENVSYNC_PART_SIZE_MIB", "ENVSYNC_UPLOAD_CONCURRENCY", "ENVSYNC_POSTGRES_LOAD_SESSIONS", "ENVSYNC_MYSQL_LOAD_WORKERS", "ENVSYNC_STALL_TIMEOUT"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
 		}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/envsync/envsync/runner/compress"
 	"github.com/envsync/envsync/runner/engine"
-	"github.com/envsync/envsync/runner/engine/opensearch"
 	"github.com/envsync/envsync/runner/metrics"
 	"github.com/envsync/envsync/runner/storage"
 )
@@ -28,16 +27,33 @@ const (
 	OpTransform = "transform"
 )
 
-// EngineFactory makes an engine from the connection settings; each engine
-// package's New is one.
+// EngineFactory makes a streaming engine from the connection settings;
+// each engine package's New is one.
 type EngineFactory func(engine.Config) (engine.Engine, error)
+
+// SnapshotFactory makes a snapshot engine from the run's settings.
+type SnapshotFactory func(Config, *slog.Logger) (engine.SnapshotEngine, error)
+
+// Engines are the engines the runner knows, by DB_ENGINE, of each kind.
+// Package runner/engines is the one place they are named.
+type Engines struct {
+	Streaming map[string]EngineFactory
+	Snapshot  map[string]SnapshotFactory
+}
+
+// Names lists every engine's name, sorted.
+func (e Engines) Names() []string {
+	n := append(slices.Collect(maps.Keys(e.Streaming)), slices.Collect(maps.Keys(e.Snapshot))...)
+	slices.Sort(n)
+	return n
+}
 
 // Runner runs operations for one sync.
 type Runner struct {
 	cfg    Config
 	store  storage.Store // nil for a transform
 	eng    engine.Engine
-	search *opensearch.Cluster // a search cluster (DB_ENGINE opensearch) instead of eng and store
+	search engine.SnapshotEngine // a snapshot engine (a search cluster) instead of eng and store
 	push   *metrics.Pusher
 	log    *slog.Logger
 	redact *redactor
@@ -80,7 +96,7 @@ func (r *Runner) WithClock(now func() time.Time) *Runner {
 // Open assembles a runner for operation op from its configuration: the
 // engine named by DB_ENGINE among engines, the store named by BUCKET. When
 // it fails, the caller reports the failure with ReportFailure.
-func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineFactory, log *slog.Logger) (*Runner, error) {
+func Open(ctx context.Context, op string, cfg Config, engines Engines, log *slog.Logger) (*Runner, error) {
 	if err := CheckOperation(op); err != nil {
 		return nil, err
 	}
@@ -92,8 +108,8 @@ func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineF
 	if err := cfg.Validate(op); err != nil {
 		return nil, err
 	}
-	if cfg.Engine == OpenSearch {
-		search, err := OpenSearchCluster(cfg, log)
+	if snapshot, ok := engines.Snapshot[cfg.Engine]; ok {
+		search, err := snapshot(cfg, log)
 		if err != nil {
 			return nil, red.Err(err)
 		}
@@ -101,9 +117,9 @@ func Open(ctx context.Context, op string, cfg Config, engines map[string]EngineF
 		r.search = search
 		return r, nil
 	}
-	factory, ok := engines[cfg.Engine]
+	factory, ok := engines.Streaming[cfg.Engine]
 	if !ok {
-		return nil, fmt.Errorf("DB_ENGINE %q is not supported: want one of %v", cfg.Engine, names(engines))
+		return nil, fmt.Errorf("DB_ENGINE %q is not supported: want one of %v", cfg.Engine, engines.Names())
 	}
 	eng, err := factory(cfg.DB)
 	if err != nil {
@@ -150,20 +166,6 @@ func ReportFailure(ctx context.Context, op string, cfg Config, err error, log *s
 // (28 MiB measured), whatever the database's size: under 90 MiB by default.
 func memoryLimit(cfg Config) int64 {
 	return cfg.Upload.BufferBytes() + compress.EncoderBytes + 16<<20
-}
-
-func names(m map[string]EngineFactory) []string {
-	n := append(slices.Collect(maps.Keys(m)), OpenSearch)
-	slices.Sort(n)
-	return n
-}
-
-// OpenSearchCluster connects to the search cluster cfg names.
-func OpenSearchCluster(cfg Config, log *slog.Logger) (*opensearch.Cluster, error) {
-	return opensearch.New(opensearch.Config{
-		Endpoint: cfg.DB.Host, Indices: cfg.DB.Database, Repository: cfg.SnapshotRepository,
-		Keep: cfg.SnapshotsKeep, Instance: cfg.Instance, User: cfg.DB.User, Password: cfg.DB.Password, Log: log,
-	})
 }
 
 // Run runs operation op (with its arguments) and reports it: logs, and
@@ -275,7 +277,7 @@ func storeName(s storage.Store) string {
 // repository, a restore loads the newest snapshot of the upstream one (or
 // FILENAME's). The size reported is the snapshot's.
 func (r *Runner) snapshot(ctx context.Context, op string) (metrics.Result, error) {
-	var res opensearch.Result
+	var res engine.SnapshotResult
 	var err error
 	switch op {
 	case OpBackup:

@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/declare"
 	"github.com/envsync/envsync/declare/declaretest"
 	"github.com/envsync/envsync/gen/kube"
@@ -209,7 +210,7 @@ func sameJob(t *testing.T, env, name string, j oldJob, cj batchv1.CronJob, scrip
 		}
 		owner := ""
 		if len(dbs) == 1 {
-			owner = declare.DefaultOwner(dbs[0])
+			owner = contract.DefaultOwner(dbs[0])
 		}
 		for _, x := range j.ExtraEnv {
 			if x.Name == "DB_OWNER" {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"strings"
+
 	"context"
 	"errors"
+	"github.com/envsync/envsync/contract"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,17 +15,8 @@ import (
 
 	"github.com/envsync/envsync/runner"
 	"github.com/envsync/envsync/runner/engine"
-	"github.com/envsync/envsync/runner/engine/mongo"
-	"github.com/envsync/envsync/runner/engine/mysql"
-	"github.com/envsync/envsync/runner/engine/postgres"
+	"github.com/envsync/envsync/runner/engines"
 )
-
-// engines are the DB_ENGINE values the runner knows.
-var engines = map[string]runner.EngineFactory{
-	"postgres": postgres.New,
-	"mysql":    mysql.New,
-	"mongo":    mongo.New,
-}
 
 func init() {
 	var f struct {
@@ -35,10 +29,8 @@ func init() {
 		Use:   "run backup|restore|transform [script]",
 		Short: "Run one operation inside a CronJob: back up, restore or transform a database",
 		Long: `Run one operation, configured by the runner environment (README, "The
-runner"): DB_ENGINE, DB_HOST, DB_PORT, DB_USER, DB_PASSWORD, DB_DATABASE,
-DB_OWNER, DB_INSTANCE, DB_SSLMODE, DB_SSLROOTCERT, BUCKET, ENVIRONMENT (or
-GOVUK_ENVIRONMENT), SANITISE_SCRIPT, FILENAME, REALLY_RESTORE_ONTO_PRODUCTION,
-PROMETHEUS_PUSHGATEWAY_URL, HOSTNAME.
+runner"; docs/contracts.md): ` + variableList(false) + `, and HOSTNAME.
+Engines (DB_ENGINE): ` + strings.Join(engines.All.Names(), ", ") + `.
 DB_SSLMODE is how every database session of the run uses TLS, the runner's
 own and the client tools' alike, with libpq's meanings: disable, prefer (the
 default: TLS when the server offers it), require (always TLS; the certificate
@@ -122,7 +114,7 @@ snapshots a backup leaves. BUCKET is not used.`,
 				runner.ReportFailure(ctx, op, cfg, cfgErr, log)
 				return cfgErr
 			}
-			r, err := runner.Open(ctx, op, cfg, engines, log)
+			r, err := runner.Open(ctx, op, cfg, engines.All, log)
 			if err != nil {
 				runner.ReportFailure(ctx, op, cfg, err, log)
 				return err
@@ -148,4 +140,16 @@ snapshots a backup leaves. BUCKET is not used.`,
 	fl.StringVar(&f.sslmode, "sslmode", "", "TLS of every database session: disable, prefer, require, verify-ca or verify-full (DB_SSLMODE; default prefer)")
 	fl.StringVar(&f.sslrootcert, "sslrootcert", "", "PEM CA bundle the server's certificate is checked against (DB_SSLROOTCERT)")
 	root.AddCommand(cmd)
+}
+
+// variableList names the runner's variables of the contract (tuning
+// false) or its tuning knobs, from the one table of them.
+func variableList(tuning bool) string {
+	var names []string
+	for _, v := range contract.Variables {
+		if v.Tuning == tuning {
+			names = append(names, v.Name)
+		}
+	}
+	return strings.Join(names, ", ")
 }

@@ -47,11 +47,6 @@ const (
 	successfulJobsHistoryLimit = 1
 	failedJobsHistoryLimit     = 3
 	timeZone                   = "Etc/UTC"
-
-	// maxCronJobName: the Job controller appends an 11-character suffix
-	// ("-" and a minute timestamp) to the CronJob name, and a Job name must
-	// stay within 63 characters to be usable as a label value.
-	maxCronJobName = 52
 )
 
 // HelmValues is one environment's Helm values for chart/envsync.
@@ -195,17 +190,6 @@ type ResourceList struct {
 	// EphemeralStorage, in requests, is the size of /tmp: also its
 	// emptyDir's sizeLimit.
 	EphemeralStorage string `json:"ephemeral-storage,omitempty"`
-}
-
-// contractEnv are the variables the runner contract sets; extra env must
-// not override them.
-var contractEnv = map[string]bool{
-	"DB_ENGINE": true, "DB_HOST": true, "DB_PORT": true, "DB_USER": true,
-	"DB_PASSWORD": true, "DB_DATABASE": true, "DB_OWNER": true,
-	"DB_INSTANCE": true, "BUCKET": true, "ENVIRONMENT": true,
-	"GOVUK_ENVIRONMENT": true, "SANITISE_SCRIPT": true, "FILENAME": true,
-	"REALLY_RESTORE_ONTO_PRODUCTION": true, "PROMETHEUS_PUSHGATEWAY_URL": true,
-	"DB_SSLMODE": true, "DB_SSLROOTCERT": true, "SNAPSHOT_REPOSITORY": true, "SNAPSHOTS_KEEP": true,
 }
 
 // Values plans the CronJobs of environment env.
@@ -375,7 +359,7 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 		if errs := validation.IsEnvVarName(ev.Name); len(errs) > 0 {
 			return Job{}, fmt.Errorf("env %q: %s", ev.Name, strings.Join(errs, "; "))
 		}
-		if contractEnv[ev.Name] {
+		if contract.Reserved(ev.Name) {
 			return Job{}, fmt.Errorf("env %q is set by envsync itself and cannot be overridden", ev.Name)
 		}
 	}
@@ -421,8 +405,8 @@ func checkName(name string) error {
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return fmt.Errorf("CronJob name %q: %s", name, strings.Join(errs, "; "))
 	}
-	if len(name) > maxCronJobName {
-		return fmt.Errorf("CronJob name %q is %d characters, longer than %d (the Job controller appends 11)", name, len(name), maxCronJobName)
+	if len(name) > contract.MaxCronJobName {
+		return fmt.Errorf("CronJob name %q is %d characters, longer than %d (the Job controller appends 11)", name, len(name), contract.MaxCronJobName)
 	}
 	return nil
 }

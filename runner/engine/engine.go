@@ -1,13 +1,17 @@
-// Package engine is what the runner needs from a database engine. Each engine
-// lives in its own package (engine/postgres, engine/mysql) and implements
-// Engine; the runner's operations (backup, restore, transform) compose an
-// Engine with a storage.Store, compression, checksums and metrics.
+// Package engine is what the runner needs from an engine, of one of two
+// kinds. A streaming engine (Engine: PostgreSQL, MySQL, Mongo) dumps and
+// restores through the runner, which composes it with a storage.Store,
+// compression, checksums and metrics. A snapshot engine (SnapshotEngine:
+// OpenSearch) has the cluster write and read its own snapshot repository;
+// no dump passes through the runner. Each engine lives in its own package
+// and is named once, in package runner/engines.
 package engine
 
 import (
 	"context"
 	"io"
 	"strings"
+	"time"
 )
 
 // Config is how to reach the database, from the runner environment
@@ -30,7 +34,17 @@ type Config struct {
 	// Holder names this run (the pod's name, HOSTNAME) in a lock that does
 	// not die with a session (Mongo's restore lease).
 	Holder string
+	// LoadSessions (PostgreSQL, ENVSYNC_POSTGRES_LOAD_SESSIONS) is how many
+	// sessions load a restore's rows; 0 lets pg_restore load them on one.
+	LoadSessions int
+	// LoadWorkers (MySQL, ENVSYNC_MYSQL_LOAD_WORKERS) is how many
+	// connections insert a restore's rows: 0 the default (2 to 4, by
+	// cores), -1 none (every row through the mysql client).
+	LoadWorkers int
 }
+
+// MaxLoadSessions bounds LoadSessions.
+const MaxLoadSessions = 16
 
 // Redact removes the password from s: for a client tool's output or a
 // driver's error, before it reaches a log or an error.
@@ -86,4 +100,21 @@ func ChildEnv(getenv func(string) string, extra ...string) []string {
 		}
 	}
 	return append(env, extra...)
+}
+
+// SnapshotResult is what a snapshot engine's operation reports.
+type SnapshotResult struct {
+	Snapshot string
+	Size     int64     // the snapshot's size, from its stats
+	Taken    time.Time // when the snapshot started
+}
+
+// SnapshotEngine backs up and restores a cluster through its own snapshot
+// repository.
+type SnapshotEngine interface {
+	// Backup takes a snapshot and prunes the repository to its keep.
+	Backup(ctx context.Context) (SnapshotResult, error)
+	// Restore restores the snapshot named (the newest when ""), beside the
+	// live indices, and moves every name over at once.
+	Restore(ctx context.Context, name string) (SnapshotResult, error)
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,11 +18,14 @@ import (
 
 // loadWorkers is how many connections insert rows into the shadow at once:
 // one mysql client inserts on one server thread, which leaves cores idle.
-// ENVSYNC_MYSQL_LOAD_WORKERS overrides it; 0 sends everything through the
-// mysql client alone.
-func loadWorkers() int {
-	if v, err := strconv.Atoi(os.Getenv("ENVSYNC_MYSQL_LOAD_WORKERS")); err == nil && v >= 0 {
-		return v
+// Config.LoadWorkers (ENVSYNC_MYSQL_LOAD_WORKERS, read by the runner)
+// overrides it; -1 sends everything through the mysql client alone.
+func (e *Engine) loadWorkers() int {
+	switch {
+	case e.cfg.LoadWorkers < 0:
+		return 0
+	case e.cfg.LoadWorkers > 0:
+		return e.cfg.LoadWorkers
 	}
 	return min(max(runtime.NumCPU(), 2), 4)
 }

@@ -203,7 +203,7 @@ func (e *Engine) load(ctx context.Context, br *bufio.Reader, shadow string) erro
 	}
 	var tw trailerWatch
 	f := &loadFilter{br: br, w: in, tee: &tw, onData: func() { testpause.At("restore") }, barrier: newBarrier(in, out)}
-	if n := loadWorkers(); n > 0 {
+	if n := e.loadWorkers(); n > 0 {
 		if f.sink, err = e.newInserters(ctx, shadow, n); err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()

@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/envsync/envsync/runner/engine"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -62,11 +63,7 @@ type Config struct {
 }
 
 // Result is what an operation reports.
-type Result struct {
-	Snapshot string
-	Size     int64     // the snapshot's size, from its stats
-	Taken    time.Time // when the snapshot started
-}
+type Result = engine.SnapshotResult
 
 // Cluster is a connection to one cluster.
 type Cluster struct {

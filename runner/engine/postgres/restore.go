@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -62,9 +61,13 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	if err != nil {
 		return err
 	}
-	n, err := loadSessions()
-	if err != nil {
-		return err
+	// LoadSessions: 0 has pg_restore load the shadow itself (where the
+	// server shares the runner's cores, sessions contend more than they
+	// bring); N runs pg_restore's script with pgscript, each table's rows
+	// spread over N sessions, which pg_restore cannot do from a pipe.
+	n := e.cfg.LoadSessions
+	if n < 0 || n > engine.MaxLoadSessions {
+		return fmt.Errorf("postgres: %d load sessions: want 0 to %d", n, engine.MaxLoadSessions)
 	}
 	if n > 0 {
 		return e.restore(ctx, opts, func(shadow string) error {
@@ -107,24 +110,6 @@ func (e *Engine) RestoreFile(ctx context.Context, f *os.File, opts engine.Restor
 		testpause.At("restore")
 		return e.result("pg_restore", cmd.Wait(), stderr)
 	})
-}
-
-// loadSessions is ENVSYNC_POSTGRES_LOAD_SESSIONS: how many sessions load
-// a streamed dump's rows into the shadow at once. pg_restore cannot spread
-// a table over sessions, nor load from a pipe on more than one, so with 1
-// or more pgscript runs pg_restore's script instead. The default, 0, has
-// pg_restore load the shadow itself: where the database server shares the
-// runner's cores, the sessions' contention costs more than they bring.
-func loadSessions() (int, error) {
-	v := os.Getenv("ENVSYNC_POSTGRES_LOAD_SESSIONS")
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > 16 {
-		return 0, fmt.Errorf("postgres: ENVSYNC_POSTGRES_LOAD_SESSIONS %q: want a number of sessions from 0 to 16", v)
-	}
-	return n, nil
 }
 
 // sessionSettings are the loading sessions': pg_restore commits once per
