@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"github.com/envsync/envsync/contract"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/declare"
 	"github.com/envsync/envsync/model"
 	"github.com/envsync/envsync/timing"

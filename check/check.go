@@ -6,7 +6,6 @@ package check
 
 import (
 	"fmt"
-	"github.com/envsync/envsync/contract"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/model"
 	"github.com/envsync/envsync/timing"
 )

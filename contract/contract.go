@@ -140,3 +140,29 @@ func Reserved(name string) bool {
 	}
 	return false
 }
+
+// The metrics every operation pushes to the Pushgateway, under job
+// MetricsJob, grouped by the four labels engine, instance, database and
+// operation (and state, for the per-state series); the pod is the instance
+// label. The dashboards and alerts of the estates envsync replaces read
+// these names: they stay.
+const (
+	MetricsJob = "db-backup"
+
+	MetricState     = "db_backup_job_state"                       // 0 failed, 1 running, 2 succeeded
+	MetricTimestamp = "db_backup_job_status_timestamp_seconds"    // when the operation reached {state}
+	MetricDuration  = "db_backup_job_duration_seconds"            // how long the run that ended in {state} took
+	MetricFileSize  = "db_backup_job_file_size_bytes"             // size of the dump written or read
+	MetricRestored  = "db_backup_restored_dump_timestamp_seconds" // when the dump a restore loaded was taken
+
+	LabelEngine    = "database_engine"
+	LabelInstance  = "database_instance"
+	LabelDatabase  = "database_db_name"
+	LabelOperation = "operation"
+	LabelPod       = "instance"
+	LabelState     = "state"
+
+	StateFailed    = 0
+	StateRunning   = 1
+	StateSucceeded = 2
+)

@@ -8,23 +8,25 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/model"
 )
 
-// Metric and label names of the runner's contract (DESIGN.md, "Metrics").
+// Metric and label names of the runner's contract (package contract;
+// docs/contracts.md, "Metrics"), and the labels the rules add.
 const (
-	MetricState     = "db_backup_job_state"
-	MetricTimestamp = "db_backup_job_status_timestamp_seconds"
-	MetricDuration  = "db_backup_job_duration_seconds"
-	MetricFileSize  = "db_backup_job_file_size_bytes"
-	MetricRestored  = "db_backup_restored_dump_timestamp_seconds"
+	MetricState     = contract.MetricState
+	MetricTimestamp = contract.MetricTimestamp
+	MetricDuration  = contract.MetricDuration
+	MetricFileSize  = contract.MetricFileSize
+	MetricRestored  = contract.MetricRestored
 
-	LabelEngine    = "database_engine"
-	LabelInstance  = "database_instance"
-	LabelDatabase  = "database_db_name"
-	LabelOperation = "operation"
-	LabelPod       = "instance"
-	LabelState     = "state"
+	LabelEngine    = contract.LabelEngine
+	LabelInstance  = contract.LabelInstance
+	LabelDatabase  = contract.LabelDatabase
+	LabelOperation = contract.LabelOperation
+	LabelPod       = contract.LabelPod
+	LabelState     = contract.LabelState
 	LabelClass     = "schedule_class"
 	LabelTier      = "tier"
 	LabelEnv       = "environment"
@@ -32,9 +34,9 @@ const (
 
 // Values of db_backup_job_state.
 const (
-	StateFailed    = 0
-	StateRunning   = 1
-	StateSucceeded = 2
+	StateFailed    = contract.StateFailed
+	StateRunning   = contract.StateRunning
+	StateSucceeded = contract.StateSucceeded
 )
 
 // Series is one (instance, database, operation) that a job of an environment

@@ -3,11 +3,11 @@ package runner
 import (
 	"errors"
 	"fmt"
-	"github.com/envsync/envsync/contract"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/progress"
 	"github.com/envsync/envsync/runner/storage"

@@ -1,18 +1,17 @@
 package main
 
 import (
-	"strings"
-
 	"context"
 	"errors"
-	"github.com/envsync/envsync/contract"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/runner"
 	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/engines"

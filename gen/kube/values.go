@@ -12,7 +12,6 @@ package kube
 import (
 	"cmp"
 	"fmt"
-	"github.com/envsync/envsync/contract"
 	"maps"
 	"path"
 	"slices"
@@ -25,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/model"
 )
 

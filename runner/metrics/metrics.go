@@ -30,16 +30,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
+
+	"github.com/envsync/envsync/contract"
 )
 
 // Job is the Pushgateway job of every envsync metric.
-const Job = "db-backup"
+const Job = contract.MetricsJob
 
 // States, as db_backup_job_state values and as state label values.
 const (
-	Failed    = 0
-	Running   = 1
-	Succeeded = 2
+	Failed    = contract.StateFailed
+	Running   = contract.StateRunning
+	Succeeded = contract.StateSucceeded
 )
 
 var stateNames = map[int]string{Failed: "failed", Running: "running", Succeeded: "succeeded"}
@@ -71,8 +73,8 @@ type Pusher struct {
 
 // Started reports state 1 (running) and the start time.
 func (p *Pusher) Started(ctx context.Context, l Labels, at time.Time) {
-	p.push(ctx, l, "", gauge(l, "db_backup_job_state", "0 failed, 1 running, 2 succeeded.", Running))
-	p.push(ctx, l, stateNames[Running], gauge(l, "db_backup_job_status_timestamp_seconds", "When the operation reached this state.", unix(at)))
+	p.push(ctx, l, "", gauge(l, contract.MetricState, "0 failed, 1 running, 2 succeeded.", Running))
+	p.push(ctx, l, stateNames[Running], gauge(l, contract.MetricTimestamp, "When the operation reached this state.", unix(at)))
 }
 
 // Finished reports state 0 or 2, when and how long, and the result's size.
@@ -81,24 +83,24 @@ func (p *Pusher) Finished(ctx context.Context, l Labels, start, end time.Time, r
 	if r.Err != nil {
 		state = Failed
 	}
-	cs := []prometheus.Collector{gauge(l, "db_backup_job_state", "0 failed, 1 running, 2 succeeded.", float64(state))}
+	cs := []prometheus.Collector{gauge(l, contract.MetricState, "0 failed, 1 running, 2 succeeded.", float64(state))}
 	if state == Succeeded && r.Size > 0 {
-		cs = append(cs, gauge(l, "db_backup_job_file_size_bytes", "Size of the dump written or read, in bytes.", float64(r.Size)))
+		cs = append(cs, gauge(l, contract.MetricFileSize, "Size of the dump written or read, in bytes.", float64(r.Size)))
 	}
 	if state == Succeeded && !r.DumpTime.IsZero() {
-		cs = append(cs, gauge(l, "db_backup_restored_dump_timestamp_seconds", "When the dump that the last restore loaded was taken.", unix(r.DumpTime)))
+		cs = append(cs, gauge(l, contract.MetricRestored, "When the dump that the last restore loaded was taken.", unix(r.DumpTime)))
 	}
 	p.push(ctx, l, "", cs...)
 	p.push(ctx, l, stateNames[state],
-		gauge(l, "db_backup_job_status_timestamp_seconds", "When the operation reached this state.", unix(end)),
-		gauge(l, "db_backup_job_duration_seconds", "How long the run that reached this state took.", end.Sub(start).Seconds()),
+		gauge(l, contract.MetricTimestamp, "When the operation reached this state.", unix(end)),
+		gauge(l, contract.MetricDuration, "How long the run that reached this state took.", end.Sub(start).Seconds()),
 	)
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 func gauge(l Labels, name, help string, v float64) prometheus.Collector {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"instance": l.Pod}})
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{contract.LabelPod: l.Pod}})
 	g.Set(v)
 	return g
 }
@@ -118,12 +120,12 @@ func (p *Pusher) push(ctx context.Context, l Labels, state string, cs ...prometh
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	pu := push.New(p.URL, Job).Client(client).
-		Grouping("database_engine", l.Engine).
-		Grouping("database_instance", l.Instance).
-		Grouping("database_db_name", l.Database).
-		Grouping("operation", l.Operation)
+		Grouping(contract.LabelEngine, l.Engine).
+		Grouping(contract.LabelInstance, l.Instance).
+		Grouping(contract.LabelDatabase, l.Database).
+		Grouping(contract.LabelOperation, l.Operation)
 	if state != "" {
-		pu = pu.Grouping("state", state)
+		pu = pu.Grouping(contract.LabelState, state)
 	}
 	for _, c := range cs {
 		pu = pu.Collector(c)

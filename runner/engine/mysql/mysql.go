@@ -23,10 +23,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/engine/sqlscript"
 	"github.com/envsync/envsync/runner/engine/testpause"
-	"github.com/go-sql-driver/mysql"
 )
 
 // Engine dumps, restores and transforms one MySQL schema.

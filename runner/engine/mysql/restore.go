@@ -12,9 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/engine/testpause"
-	"github.com/go-sql-driver/mysql"
 )
 
 // The schemas a restore works in, beside the live one. A killed run leaves

@@ -25,7 +25,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/envsync/envsync/runner/engine"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -39,6 +38,8 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchtransport"
+
+	"github.com/envsync/envsync/runner/engine"
 )
 
 // Config is how to reach one cluster and what to copy.
