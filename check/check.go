@@ -6,8 +6,6 @@ package check
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -311,11 +309,11 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 		switch {
 		case p == "":
 			add("sanitise script for %s is empty", db)
-		case filepath.IsAbs(p) || !filepath.IsLocal(p):
-			add("sanitise script %q must be a path inside the repository, relative to its root", p)
 		default:
-			if why := scriptFileProblem(c.e.Root, p); why != "" {
-				add("sanitise script %q %s", p, why)
+			if sc, ok := c.e.Scripts[p]; !ok {
+				add("sanitise script %q was not loaded (a bug of envsync: declare.LoadScripts reads every script)", p)
+			} else if sc.Problem != "" {
+				add("sanitise script %q %s", p, sc.Problem)
 			}
 		}
 	}
@@ -432,30 +430,4 @@ func dayList(days []time.Weekday) string {
 		parts[i] = fmt.Sprint(int(d))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-// scriptFileProblem says what is wrong with the script at path (relative
-// to root) as a file, "" when nothing: it must be a regular file inside
-// the repository, not a symlink, which could bring anything readable into
-// a ConfigMap (/proc/self/environ, a CI token).
-func scriptFileProblem(root, path string) string {
-	full := filepath.Join(root, path)
-	fi, err := os.Lstat(full)
-	switch {
-	case err != nil:
-		return "does not exist (paths are relative to the repository root)"
-	case fi.Mode()&os.ModeSymlink != 0:
-		return "is a symbolic link: a script must be a file of the repository itself"
-	case !fi.Mode().IsRegular():
-		return "is not a regular file"
-	}
-	realRoot, err1 := filepath.EvalSymlinks(root)
-	realPath, err2 := filepath.EvalSymlinks(full)
-	if err1 != nil || err2 != nil {
-		return "cannot be resolved"
-	}
-	if rel, err := filepath.Rel(realRoot, realPath); err != nil || !filepath.IsLocal(rel) {
-		return "lies outside the repository (through a symbolically linked directory)"
-	}
-	return ""
 }

@@ -103,7 +103,57 @@ func Load(root string) (*model.Estate, error) {
 		sortErrors(r.errs)
 		return nil, r.errs
 	}
+	LoadScripts(e)
 	return e, nil
+}
+
+// LoadScripts reads every sanitise script the jobs of e name into
+// e.Scripts, from under e.Root: a script that cannot be used gets its
+// problem instead, which check reports at the job's position.
+func LoadScripts(e *model.Estate) {
+	e.Scripts = map[string]model.Script{}
+	for _, s := range e.Syncs {
+		for _, j := range s.Jobs {
+			for _, p := range j.Sanitise {
+				if _, done := e.Scripts[p]; !done && p != "" {
+					e.Scripts[p] = loadScript(e.Root, p)
+				}
+			}
+		}
+	}
+}
+
+// loadScript reads the script at path (relative to root). It must be a
+// regular file inside the repository, not a symbolic link, which could
+// bring anything readable into a ConfigMap (/proc/self/environ, a CI
+// token).
+func loadScript(root, path string) model.Script {
+	if filepath.IsAbs(path) || !filepath.IsLocal(filepath.FromSlash(path)) {
+		return model.Script{Problem: "must be a path inside the repository, relative to its root"}
+	}
+	full := filepath.Join(root, filepath.FromSlash(path))
+	fi, err := os.Lstat(full)
+	switch {
+	case err != nil:
+		return model.Script{Problem: "does not exist (paths are relative to the repository root)"}
+	case fi.Mode()&os.ModeSymlink != 0:
+		return model.Script{Problem: "is a symbolic link: a script must be a file of the repository itself"}
+	case !fi.Mode().IsRegular():
+		return model.Script{Problem: "is not a regular file"}
+	}
+	realRoot, err1 := filepath.EvalSymlinks(root)
+	realPath, err2 := filepath.EvalSymlinks(full)
+	if err1 != nil || err2 != nil {
+		return model.Script{Problem: "cannot be resolved"}
+	}
+	if rel, err := filepath.Rel(realRoot, realPath); err != nil || !filepath.IsLocal(rel) {
+		return model.Script{Problem: "lies outside the repository (through a symbolically linked directory)"}
+	}
+	b, err := os.ReadFile(full)
+	if err != nil {
+		return model.Script{Problem: fmt.Sprintf("cannot be read: %v", err)}
+	}
+	return model.Script{Content: string(b)}
 }
 
 // unloaded finds the .cue files under the estate's package that CUE did

@@ -156,17 +156,7 @@ func notEmpty(declared, cronJobs, rules int) error {
 }
 
 // declaredJobs counts the jobs of env that should become CronJobs.
-func declaredJobs(e *model.Estate, env string) int {
-	n := 0
-	for _, s := range e.Syncs {
-		for _, j := range s.Jobs {
-			if j.Environment == env && j.Ensure != model.Absent {
-				n++
-			}
-		}
-	}
-	return n
-}
+func declaredJobs(e *model.Estate, env string) int { return len(e.JobsIn(env)) }
 
 func countRules(o *rules.Output) int {
 	n := 0

@@ -188,3 +188,33 @@ func TestYAMLDropsOnlyTheNoiseAndKeepsMeaningfulEmptyValues(t *testing.T) {
 		t.Errorf("no header:\n%s", s)
 	}
 }
+
+// Generation is pure: the model in, files out. Once loaded, the estate
+// generates the same bytes with its repository gone from under it.
+func TestGenerationReadsNoFile(t *testing.T) {
+	e := example(t)
+	want, err := gen.Generate(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Root = t.TempDir() + "/gone"
+	got, err := gen.Generate(e)
+	if err != nil {
+		t.Fatalf("generating without the repository: %v", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d files, then %d", len(want), len(got))
+	}
+	scripts := 0
+	for i := range want {
+		if got[i].Path != want[i].Path || !bytes.Equal(got[i].Data, want[i].Data) {
+			t.Errorf("%s differs without the repository", want[i].Path)
+		}
+		if strings.Contains(want[i].Path, "configmap-sanitise-scripts") {
+			scripts++
+		}
+	}
+	if scripts == 0 {
+		t.Error("no scripts ConfigMap was generated: the test proves nothing")
+	}
+}

@@ -71,6 +71,16 @@ type Estate struct {
 	Tiers        []Tier        // sorted by name
 	Alerting     Alerting
 	Syncs        []Sync // sorted by name
+	// Scripts are the sanitise scripts the jobs name, by their path as
+	// declared, read when the estate is loaded: generation reads no file.
+	Scripts map[string]Script
+}
+
+// Script is one sanitise script as loaded: its content, or why it could
+// not be used (a path outside the repository, a symbolic link, missing).
+type Script struct {
+	Content string
+	Problem string
 }
 
 // Environment is one place data lives: production, staging, integration.
@@ -364,4 +374,27 @@ func (e *Estate) Tier(name string) (Tier, bool) {
 		}
 	}
 	return Tier{}, false
+}
+
+// Deployed is a job that becomes a CronJob, with its sync.
+type Deployed struct {
+	Sync *Sync
+	Job  *Job
+}
+
+// JobsIn lists the jobs of environment env that become CronJobs (every
+// ensure but absent), by sync name, then in the sync's order: the one
+// filter every generator of an environment's output reads.
+func (e *Estate) JobsIn(env string) []Deployed {
+	var out []Deployed
+	for i := range e.Syncs {
+		s := &e.Syncs[i]
+		for k := range s.Jobs {
+			if j := &s.Jobs[k]; j.Environment == env && j.Ensure != Absent {
+				out = append(out, Deployed{s, j})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Deployed) int { return strings.Compare(a.Sync.Name, b.Sync.Name) })
+	return out
 }

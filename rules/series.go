@@ -73,25 +73,21 @@ func Expected(e *model.Estate, env string) []Series {
 		seen[k] = len(out)
 		out = append(out, s)
 	}
-	for _, s := range e.Syncs {
-		for _, j := range s.Jobs {
-			if j.Environment != env || j.Ensure == model.Absent {
-				continue
-			}
-			for _, op := range model.Operations {
-				for _, db := range s.Databases {
-					reports := j.Has(op)
-					if op == model.Transform {
-						reports = j.Sanitise[db] != "" && (j.Has(model.Transform) || j.Has(model.Restore))
-					}
-					if !reports {
-						continue
-					}
-					add(Series{
-						Sync: s.Name, Engine: s.Engine, Instance: s.Instance, Database: db,
-						Operation: op, Class: j.Class, Tier: s.Tier[op], Runs: j.Runs(),
-					})
+	for _, d := range e.JobsIn(env) {
+		s, j := d.Sync, d.Job
+		for _, op := range model.Operations {
+			for _, db := range s.Databases {
+				reports := j.Has(op)
+				if op == model.Transform {
+					reports = j.Sanitise[db] != "" && (j.Has(model.Transform) || j.Has(model.Restore))
 				}
+				if !reports {
+					continue
+				}
+				add(Series{
+					Sync: s.Name, Engine: s.Engine, Instance: s.Instance, Database: db,
+					Operation: op, Class: j.Class, Tier: s.Tier[op], Runs: j.Runs(),
+				})
 			}
 		}
 	}

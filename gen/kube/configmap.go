@@ -1,10 +1,11 @@
 package kube
 
 import (
+	"cmp"
 	"fmt"
-	"os"
+	"maps"
 	"path"
-	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,34 +28,25 @@ type scriptFile struct {
 // they would share a ConfigMap key.
 func scriptFiles(e *model.Estate, env string) ([]scriptFile, error) {
 	byKey := map[string]scriptFile{}
-	for _, s := range sortedSyncs(e) {
-		for _, j := range s.Jobs {
-			if j.Environment != env || j.Ensure == model.Absent {
+	for _, d := range e.JobsIn(env) {
+		s, j := d.Sync, d.Job
+		for _, db := range slices.Sorted(maps.Keys(j.Sanitise)) {
+			p := j.Sanitise[db]
+			key := path.Base(p)
+			if errs := validation.IsConfigMapKey(key); len(errs) > 0 {
+				return nil, fmt.Errorf("sync %q in environment %q: sanitise script %q: file name is not a valid ConfigMap key: %s", s.Name, env, p, strings.Join(errs, "; "))
+			}
+			if prev, ok := byKey[key]; ok {
+				if prev.path != p {
+					return nil, fmt.Errorf("sync %q in environment %q: sanitise scripts %q and %q share the file name %q; rename one", s.Name, env, prev.path, p, key)
+				}
 				continue
 			}
-			dbs := make([]string, 0, len(j.Sanitise))
-			for db := range j.Sanitise {
-				dbs = append(dbs, db)
+			sc, ok := e.Scripts[p]
+			if !ok || sc.Problem != "" {
+				return nil, fmt.Errorf("sync %q in environment %q: sanitise script %s: not loaded (%s)", s.Name, env, p, cmp.Or(sc.Problem, "declare.LoadScripts reads every script"))
 			}
-			sort.Strings(dbs)
-			for _, db := range dbs {
-				p := j.Sanitise[db]
-				key := path.Base(p)
-				if errs := validation.IsConfigMapKey(key); len(errs) > 0 {
-					return nil, fmt.Errorf("sync %q in environment %q: sanitise script %q: file name is not a valid ConfigMap key: %s", s.Name, env, p, strings.Join(errs, "; "))
-				}
-				if prev, ok := byKey[key]; ok {
-					if prev.path != p {
-						return nil, fmt.Errorf("sync %q in environment %q: sanitise scripts %q and %q share the file name %q; rename one", s.Name, env, prev.path, p, key)
-					}
-					continue
-				}
-				b, err := os.ReadFile(filepath.Join(e.Root, filepath.FromSlash(p)))
-				if err != nil {
-					return nil, fmt.Errorf("sync %q in environment %q: sanitise script: %w", s.Name, env, err)
-				}
-				byKey[key] = scriptFile{key: key, path: p, content: string(b)}
-			}
+			byKey[key] = scriptFile{key: key, path: p, content: sc.Content}
 		}
 	}
 	out := make([]scriptFile, 0, len(byKey))

@@ -19,6 +19,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/envsync/envsync/declare"
 	"github.com/envsync/envsync/gen/kube"
 	"github.com/envsync/envsync/model"
 	"github.com/envsync/envsync/model/modeltest"
@@ -48,6 +49,7 @@ func testEstate(t testing.TB) *model.Estate {
 			t.Fatal(err)
 		}
 	}
+	declare.LoadScripts(e)
 	return e
 }
 

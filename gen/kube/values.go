@@ -251,17 +251,12 @@ func Values(e *model.Estate, env string) (*HelmValues, error) {
 	if errs := validation.IsDNS1123Label(environment.Namespace); len(errs) > 0 {
 		return nil, fmt.Errorf("environment %q: namespace %q: %s", env, environment.Namespace, strings.Join(errs, "; "))
 	}
-	for _, s := range sortedSyncs(e) {
-		for _, j := range s.Jobs {
-			if j.Environment != env || j.Ensure == model.Absent {
-				continue
-			}
-			job, err := planJob(e, environment, s, j)
-			if err != nil {
-				return nil, fmt.Errorf("sync %q in environment %q: %w", s.Name, env, err)
-			}
-			v.Jobs = append(v.Jobs, job)
+	for _, d := range e.JobsIn(env) {
+		job, err := planJob(e, environment, *d.Sync, *d.Job)
+		if err != nil {
+			return nil, fmt.Errorf("sync %q in environment %q: %w", d.Sync.Name, env, err)
 		}
+		v.Jobs = append(v.Jobs, job)
 	}
 	for i := 1; i < len(v.Jobs); i++ {
 		if v.Jobs[i].Name == v.Jobs[i-1].Name {
@@ -309,11 +304,6 @@ func externalSecrets(x *model.ExternalSecrets, jobs []Job) (*ExternalSecrets, er
 	return es, nil
 }
 
-func sortedSyncs(e *model.Estate) []model.Sync {
-	syncs := append([]model.Sync(nil), e.Syncs...)
-	sort.SliceStable(syncs, func(a, b int) bool { return syncs[a].Name < syncs[b].Name })
-	return syncs
-}
 
 func planJob(e *model.Estate, environment model.Environment, s model.Sync, j model.Job) (Job, error) {
 	name := environment.CronJobName(s.Name)

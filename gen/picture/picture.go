@@ -102,18 +102,11 @@ func (p *painter) layout() {
 	for _, env := range p.e.Environments {
 		l := lane{env: env, y: y}
 		y += laneHead
-		for i := range p.e.Syncs {
-			s := &p.e.Syncs[i]
-			for k := range s.Jobs {
-				j := &s.Jobs[k]
-				if j.Environment != env.Name || j.Ensure == model.Absent {
-					continue
-				}
-				r := &row{sync: s, job: j, y: y, hazard: hazardClass(p.flow, s, j)}
-				l.rows = append(l.rows, r)
-				p.rows[j] = r
-				y += rowHeight
-			}
+		for _, d := range p.e.JobsIn(env.Name) {
+			r := &row{sync: d.Sync, job: d.Job, y: y, hazard: hazardClass(p.flow, d.Sync, d.Job)}
+			l.rows = append(l.rows, r)
+			p.rows[d.Job] = r
+			y += rowHeight
 		}
 		p.lanes = append(p.lanes, l)
 		y += gap / 2
