@@ -215,7 +215,7 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 			t.Errorf("the failed restore changed live integration data: %s", diff)
 		}
 		got := describe(settledAlerts(t, integration, time.Now()))
-		// A restore that sanitises also reports a transform (DESIGN.md), so
+		// A restore that sanitises also reports a transform (docs/contracts.md), so
 		// a failing sanitise fails both operations of that sync, and
 		// nothing else.
 		want := []string{

@@ -6,7 +6,7 @@
 //
 // Every environment has its own Pushgateway and Prometheus because that is
 // how an estate is monitored: each environment is its own cluster, and the
-// runner's metrics carry no environment label (DESIGN.md), so one
+// runner's metrics carry no environment label (docs/contracts.md), so one
 // Pushgateway for three environments would let staging's backup of a
 // database hide production's. One database server per environment and
 // engine keeps the live database names identical to production's, as the

@@ -14,7 +14,7 @@ import (
 )
 
 // Config is one operation's settings, read from the runner environment of
-// DESIGN.md (flags may override all but the password).
+// docs/contracts.md (flags may override all but the password).
 type Config struct {
 	Engine                      string // DB_ENGINE: postgres, mysql
 	DB                          engine.Config

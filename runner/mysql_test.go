@@ -23,7 +23,7 @@ import (
 )
 
 // Whole operations on MySQL: the envsync binary (a test build that can
-// pause at named points, -tags envsynctest) run with the DESIGN.md
+// pause at named points, -tags envsynctest) run with the docs/contracts.md
 // environment against real MariaDB, versitygw and a Pushgateway.
 
 const (

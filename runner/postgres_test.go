@@ -27,7 +27,7 @@ import (
 
 // Whole operations of the built envsync binary against real PostgreSQL
 // servers, a real S3 server (versitygw) and a real Pushgateway, configured by
-// the runner environment of DESIGN.md, as the CronJobs run it. The binary is
+// the runner environment of docs/contracts.md, as the CronJobs run it. The binary is
 // built with -tags envsynctest, which adds the pause points that the SIGKILL
 // tests stop at (ENVSYNC_TEST_PAUSE); nothing else differs.
 

@@ -1,4 +1,4 @@
-// Package layout names the objects a bucket holds, per DESIGN.md:
+// Package layout names the objects a bucket holds (docs/contracts.md):
 //
 //	<instance>/<YYYY-MM-DDTHHMMSSZ>-<database>.<ext>   a dump
 //	<instance>/<...>.<ext>.sha256                       its SHA-256 (sha256sum format)

@@ -1,5 +1,5 @@
 // Package metrics reports operations to a Prometheus Pushgateway with the
-// names and labels the dashboards and alerts read (DESIGN.md), job
+// names and labels the dashboards and alerts read (docs/contracts.md), job
 // "db-backup":
 //
 //	db_backup_job_state                        0 failed, 1 running, 2 succeeded
