@@ -304,7 +304,6 @@ func externalSecrets(x *model.ExternalSecrets, jobs []Job) (*ExternalSecrets, er
 	return es, nil
 }
 
-
 func planJob(e *model.Estate, environment model.Environment, s model.Sync, j model.Job) (Job, error) {
 	name := environment.CronJobName(s.Name)
 	if err := checkName(name); err != nil {
