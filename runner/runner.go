@@ -121,7 +121,9 @@ func Open(ctx context.Context, op string, cfg Config, engines Engines, log *slog
 	if !ok {
 		return nil, fmt.Errorf("DB_ENGINE %q is not supported: want one of %v", cfg.Engine, engines.Names())
 	}
-	eng, err := factory(cfg.DB)
+	dbCfg := cfg.DB
+	dbCfg.Log = log
+	eng, err := factory(dbCfg)
 	if err != nil {
 		return nil, red.Err(fmt.Errorf("DB_ENGINE %s: %w", cfg.Engine, err))
 	}

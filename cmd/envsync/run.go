@@ -98,7 +98,8 @@ snapshots a backup leaves. BUCKET is not used.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log := runner.NewLogger(cfg)
-			// The engines log through the default logger: same JSON, same redaction.
+			// The engines get this logger (engine.Config.Log); anything else
+			// that logs through slog's default gets the same JSON and redaction.
 			slog.SetDefault(log)
 			// Say when the stop arrives, not only how the run ended: the
 			// operator learns in which phase the pod was stopped.

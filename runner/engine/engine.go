@@ -10,6 +10,7 @@ package engine
 import (
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -37,10 +38,21 @@ type Config struct {
 	// LoadSessions (PostgreSQL, ENVSYNC_POSTGRES_LOAD_SESSIONS) is how many
 	// sessions load a restore's rows; 0 lets pg_restore load them on one.
 	LoadSessions int
+	// Log is where the engine logs (the runner's redacting logger); nil:
+	// slog's default.
+	Log *slog.Logger
 	// LoadWorkers (MySQL, ENVSYNC_MYSQL_LOAD_WORKERS) is how many
 	// connections insert a restore's rows: 0 the default (2 to 4, by
 	// cores), -1 none (every row through the mysql client).
 	LoadWorkers int
+}
+
+// Logger is c.Log, or slog's default.
+func (c Config) Logger() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.Default()
 }
 
 // MaxLoadSessions bounds LoadSessions.

@@ -53,7 +53,7 @@ func New(cfg engine.Config) (engine.Engine, error) {
 	if cfg.Port == 0 {
 		cfg.Port = 27017
 	}
-	return &Engine{cfg: cfg, log: slog.Default().With("engine", "mongo", "database", cfg.Database)}, nil
+	return &Engine{cfg: cfg, log: cfg.Logger().With("engine", "mongo", "database", cfg.Database)}, nil
 }
 
 // uri is the server's address, without credentials: those go through the

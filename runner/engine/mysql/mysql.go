@@ -51,7 +51,7 @@ func New(cfg engine.Config) (engine.Engine, error) {
 	if cfg.Port == 0 {
 		cfg.Port = 3306
 	}
-	return &Engine{cfg: cfg, log: slog.Default().With("engine", "mysql", "database", cfg.Database)}, nil
+	return &Engine{cfg: cfg, log: cfg.Logger().With("engine", "mysql", "database", cfg.Database)}, nil
 }
 
 // open connects to the server with no default schema. The first session of

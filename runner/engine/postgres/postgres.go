@@ -54,7 +54,7 @@ func New(cfg engine.Config) (engine.Engine, error) {
 
 // log is the default logger when the operation runs: the runner makes it its
 // own JSON logger, which also redacts secrets.
-func (e *Engine) log() *slog.Logger { return slog.Default() }
+func (e *Engine) log() *slog.Logger { return e.cfg.Logger() }
 
 // magic starts every pg_dump custom-format archive.
 const magic = "PGDMP"
