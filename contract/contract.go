@@ -122,7 +122,7 @@ var Variables = []Variable{
 	{Name: "DB_DATABASE"}, {Name: "DB_OWNER"}, {Name: "DB_INSTANCE"}, {Name: "DB_SSLMODE"}, {Name: "DB_SSLROOTCERT"},
 	{Name: "DB_AUTH_MECHANISM", Tuning: true},
 	{Name: "BUCKET"}, {Name: "ENVIRONMENT"}, {Name: "GOVUK_ENVIRONMENT"}, {Name: "SANITISE_SCRIPT"}, {Name: "FILENAME"},
-	{Name: "REALLY_RESTORE_ONTO_PRODUCTION"}, {Name: "PROMETHEUS_PUSHGATEWAY_URL"},
+	{Name: "REALLY_RESTORE_ONTO_PRODUCTION"}, {Name: "PROMETHEUS_PUSHGATEWAY_URL"}, {Name: "CLASSIFICATION"},
 	{Name: "SNAPSHOT_REPOSITORY"}, {Name: "SNAPSHOTS_KEEP"},
 	{Name: "ENVSYNC_PART_SIZE_MIB", Tuning: true}, {Name: "ENVSYNC_UPLOAD_CONCURRENCY", Tuning: true},
 	{Name: "ENVSYNC_COMPRESS_THREADS", Tuning: true}, {Name: "ENVSYNC_RESTORE_LOCAL_COPY", Tuning: true},
@@ -154,6 +154,11 @@ const (
 	MetricDuration  = "db_backup_job_duration_seconds"            // how long the run that ended in {state} took
 	MetricFileSize  = "db_backup_job_file_size_bytes"             // size of the dump written or read
 	MetricRestored  = "db_backup_restored_dump_timestamp_seconds" // when the dump a restore loaded was taken
+	// The personal-data gate of a sanitising step: columns it checked, and
+	// personal-looking values its detectors found (pushed on success and on
+	// failure, so that a failing gate shows what it found).
+	MetricGateChecked  = "db_backup_gate_columns_checked"
+	MetricGateFindings = "db_backup_gate_findings"
 
 	LabelEngine    = "database_engine"
 	LabelInstance  = "database_instance"

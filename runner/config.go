@@ -25,6 +25,10 @@ type Config struct {
 	Filename                    string // FILENAME: a key, file name or timestamp to restore
 	ReallyRestoreOntoProduction bool   // REALLY_RESTORE_ONTO_PRODUCTION
 	PushgatewayURL              string // PROMETHEUS_PUSHGATEWAY_URL
+	// Classification (CLASSIFICATION) is the path of the sync's
+	// classification, which a sanitising restore's personal-data gate
+	// checks the sanitised shadow against.
+	Classification string
 	Pod                         string // HOSTNAME: the instance label of metrics
 
 	Upload           storage.S3Options // ENVSYNC_PART_SIZE_MIB, ENVSYNC_UPLOAD_CONCURRENCY
@@ -70,6 +74,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SanitiseScript: getenv("SANITISE_SCRIPT"),
 		Filename:       getenv("FILENAME"),
 		PushgatewayURL: getenv("PROMETHEUS_PUSHGATEWAY_URL"),
+		Classification: getenv("CLASSIFICATION"),
 		Pod:            getenv("HOSTNAME"),
 
 		SnapshotRepository: getenv("SNAPSHOT_REPOSITORY"),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/envsync/envsync/runner/compress"
 	"github.com/envsync/envsync/runner/engine"
+	"github.com/envsync/envsync/runner/gate"
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/runner/metrics"
 	"github.com/envsync/envsync/runner/progress"
@@ -60,20 +61,33 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 		r.log.Warn("no checksum sidecar (a dump from the old scripts?): relying on the compression's checksums and the engine's completeness check", "key", d.Key)
 	}
 	opts := engine.RestoreOptions{SanitiseScript: script}
+	if r.cfg.Classification != "" && script != "" {
+		p, err := gate.Load(r.cfg.Classification)
+		if err != nil {
+			return metrics.Result{}, err
+		}
+		opts.Gate = gate.New(p)
+	}
+	gateReport := func() *metrics.GateReport {
+		if opts.Gate == nil {
+			return nil
+		}
+		return &metrics.GateReport{Checked: opts.Gate.Checked, Findings: opts.Gate.Findings}
+	}
 
 	if fr, ok := r.eng.(fileRestorer); ok && r.cfg.LocalCopy {
 		done, sum, err := r.restoreLocalCopy(ctx, d.Key, want, fr, opts)
 		if done || err != nil {
-			return metrics.Result{Size: sum.size, DumpTime: d.Time}, err
+			return metrics.Result{Size: sum.size, DumpTime: d.Time, Gate: gateReport()}, err
 		}
 		want = sum.sha256 // the stream must read the bytes just checked
 	}
 
 	size, err := r.restoreStream(ctx, d.Key, want, opts)
 	if err != nil {
-		return metrics.Result{}, err
+		return metrics.Result{Gate: gateReport()}, err
 	}
-	return metrics.Result{Size: size, DumpTime: d.Time}, nil
+	return metrics.Result{Size: size, DumpTime: d.Time, Gate: gateReport()}, nil
 }
 
 // restoreStream is the one-pass restore of key; want is the object's

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/envsync/envsync/runner/gate"
 )
 
 // Config is how to reach the database, from the runner environment
@@ -73,6 +75,10 @@ type RestoreOptions struct {
 	// shadow copy, in one transaction that stops at the first error, before
 	// the swap.
 	SanitiseScript string
+	// Gate, when set, proves the sanitising worked: its Before runs on the
+	// loaded shadow, its After once the script has run; an error from
+	// either leaves live untouched.
+	Gate *gate.Check
 	// BeforeSwap is called once the shadow is complete (and sanitised), just
 	// before the swap; an error aborts the restore and leaves live untouched.
 	// The runner uses it to check the dump's checksum.

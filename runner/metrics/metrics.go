@@ -60,7 +60,12 @@ type Result struct {
 	Err      error
 	Size     int64     // bytes of the dump written or read; 0: not reported
 	DumpTime time.Time // restore: when the restored dump was taken
+	// Gate is the personal-data gate's report, when a gate ran.
+	Gate *GateReport
 }
+
+// GateReport is what a personal-data gate checked and found.
+type GateReport struct{ Checked, Findings int }
 
 // Pusher pushes to one Pushgateway. A nil Pusher or an empty URL pushes
 // nothing; a Pushgateway that cannot be reached costs a warning.
@@ -86,6 +91,11 @@ func (p *Pusher) Finished(ctx context.Context, l Labels, start, end time.Time, r
 	cs := []prometheus.Collector{gauge(l, contract.MetricState, "0 failed, 1 running, 2 succeeded.", float64(state))}
 	if state == Succeeded && r.Size > 0 {
 		cs = append(cs, gauge(l, contract.MetricFileSize, "Size of the dump written or read, in bytes.", float64(r.Size)))
+	}
+	if g := r.Gate; g != nil {
+		cs = append(cs,
+			gauge(l, contract.MetricGateChecked, "Columns the personal-data gate checked.", float64(g.Checked)),
+			gauge(l, contract.MetricGateFindings, "Personal-looking values the personal-data gate found.", float64(g.Findings)))
 	}
 	if state == Succeeded && !r.DumpTime.IsZero() {
 		cs = append(cs, gauge(l, contract.MetricRestored, "When the dump that the last restore loaded was taken.", unix(r.DumpTime)))

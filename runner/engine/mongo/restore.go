@@ -66,6 +66,9 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	if err != nil {
 		return fmt.Errorf("mongo: %w", err)
 	}
+	if opts.Gate != nil {
+		return errors.New("mongo: the personal-data gate (CLASSIFICATION) is not built for Mongo yet; nothing was touched")
+	}
 	if opts.SanitiseScript != "" {
 		if err := CheckScript(opts.SanitiseScript); err != nil {
 			return fmt.Errorf("mongo: sanitise script: %w", err)

@@ -100,11 +100,23 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	}
 	e.log.Info("loaded the dump into the shadow schema", "shadow", shadow, "seconds", time.Since(started).Seconds())
 
+	if opts.Gate != nil {
+		if err := opts.Gate.Before(ctx, gateDB{db, shadow}); err != nil {
+			return fmt.Errorf("mysql: %s (live untouched): %w", live, err)
+		}
+	}
 	if strings.TrimSpace(opts.SanitiseScript) != "" {
 		e.log.Info("running the sanitise script on the shadow schema", "shadow", shadow)
 		if err := e.runScript(ctx, shadow, opts.SanitiseScript, false); err != nil {
 			return fmt.Errorf("mysql: sanitise script on the shadow of %s (live untouched): %w", live, err)
 		}
+	}
+	if g := opts.Gate; g != nil {
+		started := time.Now()
+		if err := g.After(ctx, gateDB{db, shadow}); err != nil {
+			return fmt.Errorf("mysql: %s (live untouched): %w", live, err)
+		}
+		e.log.Info("personal-data gate passed", "columns_checked", g.Checked, "findings", g.Findings, "seconds", time.Since(started).Seconds())
 	}
 	if opts.BeforeSwap != nil {
 		if err := opts.BeforeSwap(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/engine/postgres/pgscript"
 	"github.com/envsync/envsync/runner/engine/testpause"
+	"github.com/envsync/envsync/runner/gate"
 )
 
 // Suffixes of the databases a restore works with beside the live one.
@@ -261,7 +262,7 @@ func (e *Engine) restore(ctx context.Context, opts engine.RestoreOptions, load f
 	}
 	e.log().Info("restored into the shadow database", "shadow", shadow, "seconds", time.Since(started).Seconds())
 
-	if err := e.prepareShadow(ctx, shadow, owner, opts.SanitiseScript); err != nil {
+	if err := e.prepareShadow(ctx, shadow, owner, opts.SanitiseScript, opts.Gate); err != nil {
 		return err
 	}
 	// Last, as they may refuse connections to the shadow (ours included).
@@ -287,17 +288,29 @@ func (e *Engine) restore(ctx context.Context, opts engine.RestoreOptions, load f
 
 // prepareShadow runs the sanitise script on the shadow and hands what the
 // restore created to the owner role.
-func (e *Engine) prepareShadow(ctx context.Context, shadow, owner, sanitise string) error {
+func (e *Engine) prepareShadow(ctx context.Context, shadow, owner, sanitise string, g *gate.Check) error {
 	conn, err := e.connect(ctx, shadow)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
+	if g != nil {
+		if err := g.Before(ctx, gateDB{conn}); err != nil {
+			return fmt.Errorf("postgres: live %q is unchanged: %w", e.cfg.Database, err)
+		}
+	}
 	if sanitise != "" {
 		e.log().Info("running the sanitise script on the shadow database", "shadow", shadow)
 		if err := runScript(ctx, conn, sanitise, "sanitise"); err != nil {
 			return fmt.Errorf("postgres: sanitising the shadow, live %q is unchanged: %w", e.cfg.Database, err)
 		}
+	}
+	if g != nil {
+		started := time.Now()
+		if err := g.After(ctx, gateDB{conn}); err != nil {
+			return fmt.Errorf("postgres: live %q is unchanged: %w", e.cfg.Database, err)
+		}
+		e.log().Info("personal-data gate passed", "columns_checked", g.Checked, "findings", g.Findings, "seconds", time.Since(started).Seconds())
 	}
 	if owner != e.cfg.User {
 		if _, err := conn.Exec(ctx, reassignSQL(owner)); err != nil {
