@@ -29,7 +29,7 @@ type Config struct {
 	// classification, which a sanitising restore's personal-data gate
 	// checks the sanitised shadow against.
 	Classification string
-	Pod                         string // HOSTNAME: the instance label of metrics
+	Pod            string // HOSTNAME: the instance label of metrics
 
 	Upload           storage.S3Options // ENVSYNC_PART_SIZE_MIB, ENVSYNC_UPLOAD_CONCURRENCY
 	CompressThreads  int               // ENVSYNC_COMPRESS_THREADS, default 1; 0: all cores
