@@ -185,6 +185,7 @@ func (c *checker) syncs() {
 		if len(s.Databases) == 0 {
 			c.add(s.Pos, s.Name, "", "no database")
 		}
+		c.classification(s)
 		if len(s.Databases) > 1 {
 			short := map[string]string{}
 			for _, db := range s.Databases {
@@ -430,4 +431,30 @@ func dayList(days []time.Weekday) string {
 		parts[i] = fmt.Sprint(int(d))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// classification checks what a sync declares for its personal-data gate,
+// and says where a sanitising restore runs without one.
+func (c *checker) classification(s *model.Sync) {
+	engine, _ := contract.EngineNamed(string(s.Engine))
+	if s.Classification != nil {
+		if !engine.Gate {
+			c.add(s.Pos, s.Name, "", "classification: the personal-data gate is built for postgres and mysql, not %s yet; remove it", s.Engine)
+		} else if len(s.Databases) > 1 {
+			c.add(s.Pos, s.Name, "", "classification: the personal-data gate checks one database; this sync has %d", len(s.Databases))
+		}
+		return
+	}
+	if !engine.Gate {
+		return
+	}
+	for i := range s.Jobs {
+		j := &s.Jobs[i]
+		env, ok := c.e.Environment(j.Environment)
+		if !ok || !env.Sanitise || !j.Runs() || !j.Has(model.Restore) || j.Has(model.Transform) || len(j.Sanitise) == 0 {
+			continue
+		}
+		c.fs = append(c.fs, Finding{Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Warning: true,
+			Msg: fmt.Sprintf("sanitises into %s without a classification: nothing proves the script left no personal data, nor that no column was added upstream since it was written; declare classification (every table and column, personal or public)", j.Environment)})
+	}
 }

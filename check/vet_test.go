@@ -259,6 +259,22 @@ syncs: app: {
 			want: []string{`sync "app": databases "a_b" and "a-b" would both be "a-b" in the names of the job's containers`},
 		},
 		{
+			name: "a classification where the personal-data gate is not built is refused",
+			files: app(`	engine: "mongo"
+	database: "app_production"
+	classification: users: email: "personal"
+	environments: production: at: "23:00"`),
+			want: []string{`sync "app": classification: the personal-data gate is built for postgres and mysql, not mongo yet`},
+		},
+		{
+			name: "a classification that is neither personal nor public is refused",
+			files: app(`	engine: "postgres"
+	database: "app_production"
+	classification: users: email: "secret"
+	environments: production: at: "23:00"`),
+			want: []string{`syncs.app.classification.users.email`},
+		},
+		{
 			name: "a transform in production needs the opt-in too, as the runner refuses it without",
 			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {\n" + `	engine: "postgres"
 	database: "app_production"
@@ -702,5 +718,42 @@ func TestARunbookURLWithTemplateBracesIsRefused(t *testing.T) {
 	got := check.Estate(e).Errors()
 	if len(got) != 1 || !strings.Contains(got[0].String(), "alerting.runbookURL") {
 		t.Errorf("errors %v, want the runbook URL refused", got)
+	}
+}
+
+// A sanitising restore of an engine with a personal-data gate, without a
+// classification, is flagged: nothing would prove its script did its work.
+func TestASanitisingRestoreWithoutAClassificationIsFlagged(t *testing.T) {
+	files := app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:00"
+		integration: {at: "05:00", sanitise: "syncs/sanitise/app.sql"}
+	}`)
+	files["syncs/sanitise/app.sql"] = "UPDATE users SET email = NULL;\n"
+	root := writeEstate(t, files)
+	e, err := declare.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	integration, _ := e.Environment("integration")
+	if !integration.Sanitise {
+		t.Fatal("the test estate's staging does not require sanitising: the test proves nothing")
+	}
+	warned := func() bool {
+		for _, f := range check.Estate(e).Warnings() {
+			if strings.Contains(f.String(), "sanitises into integration without a classification") {
+				return true
+			}
+		}
+		return false
+	}
+	if !warned() {
+		t.Error("no warning for a sanitising restore without a classification")
+	}
+	e.Syncs[0].Classification = map[string]map[string]string{"users": {"email": "personal"}}
+	if warned() {
+		t.Error("still warned once the sync is classified")
 	}
 }

@@ -75,13 +75,16 @@ type Engine struct {
 	DefaultPort int // when a sync names none; 0 for an endpoint URL
 	// Scripts says whether a sync may sanitise or transform with a script.
 	Scripts bool
+	// Gate says whether a sanitising restore can prove its work with the
+	// personal-data gate (a classification).
+	Gate bool
 }
 
 // Engines are the engines envsync knows, in the order messages list them.
 // The runner's implementations are named in runner/engines.
 var Engines = []Engine{
-	{Name: "postgres", Kind: Streaming, DefaultPort: 5432, Scripts: true},
-	{Name: "mysql", Kind: Streaming, DefaultPort: 3306, Scripts: true},
+	{Name: "postgres", Kind: Streaming, DefaultPort: 5432, Scripts: true, Gate: true},
+	{Name: "mysql", Kind: Streaming, DefaultPort: 3306, Scripts: true, Gate: true},
 	{Name: "mongo", Kind: Streaming, DefaultPort: 27017, Scripts: true},
 	{Name: "opensearch", Kind: Snapshot},
 }
@@ -171,3 +174,34 @@ const (
 	StateRunning   = 1
 	StateSucceeded = 2
 )
+
+// Classes of a column in a classification.
+const (
+	Personal = "personal"
+	Public   = "public"
+)
+
+// Classification is the file the generator writes beside a sync's scripts
+// and a sanitising restore's personal-data gate reads (CLASSIFICATION).
+type Classification struct {
+	// Sync and Declared name the declaration, for errors: the file a user
+	// edits to classify a new column.
+	Sync     string `json:"sync"`
+	Declared string `json:"declared"`
+	// Tables: table -> column -> Personal or Public. A table is named as
+	// the engine lists it (PostgreSQL: "table" in public, else
+	// "schema.table").
+	Tables map[string]map[string]string `json:"tables"`
+	// AllowedEmailDomains are domains whose addresses are not personal (the
+	// script's pseudonyms); example.com, .org, .net and .invalid always are.
+	AllowedEmailDomains []string `json:"allowedEmailDomains,omitempty"`
+	// MaxFindings is how many detector findings a column may hold (0).
+	MaxFindings int `json:"maxFindings,omitempty"`
+	// SampleRows bounds the rows of each text column the detectors read
+	// (0: the gate's default).
+	SampleRows int `json:"sampleRows,omitempty"`
+}
+
+// ClassificationFile is the key of a sync's classification in the scripts
+// ConfigMap.
+func ClassificationFile(sync string) string { return sync + ".classification.json" }

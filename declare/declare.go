@@ -541,28 +541,31 @@ type monitoringDecl struct {
 }
 
 type syncDecl struct {
-	Name          string             `json:"name"`
-	Instance      string             `json:"instance"`
-	Engine        string             `json:"engine"`
-	Database      string             `json:"database"`
-	Databases     []string           `json:"databases"`
-	Owner         string             `json:"owner"`
-	Host          string             `json:"host"`
-	Port          int                `json:"port"`
-	Secret        string             `json:"secret"`
-	Tier          string             `json:"tier"`
-	BackupTier    string             `json:"backupTier"`
-	RestoreTier   string             `json:"restoreTier"`
-	Suspend       bool               `json:"suspend"`
-	Ensure        string             `json:"ensure"`
-	Resources     *resourcesDecl     `json:"resources"`
-	MaxRunTime    string             `json:"maxRunTime"`
-	Env           map[string]string  `json:"env"`
-	PersonalData  bool               `json:"personalData"`
-	KeepSnapshots int                `json:"keepSnapshots"`
-	SearchAuth    string             `json:"searchAuth"`
-	TLS           *tlsDecl           `json:"tls"`
-	Environments  map[string]jobDecl `json:"environments"`
+	Name         string            `json:"name"`
+	Instance     string            `json:"instance"`
+	Engine       string            `json:"engine"`
+	Database     string            `json:"database"`
+	Databases    []string          `json:"databases"`
+	Owner        string            `json:"owner"`
+	Host         string            `json:"host"`
+	Port         int               `json:"port"`
+	Secret       string            `json:"secret"`
+	Tier         string            `json:"tier"`
+	BackupTier   string            `json:"backupTier"`
+	RestoreTier  string            `json:"restoreTier"`
+	Suspend      bool              `json:"suspend"`
+	Ensure       string            `json:"ensure"`
+	Resources    *resourcesDecl    `json:"resources"`
+	MaxRunTime   string            `json:"maxRunTime"`
+	Env          map[string]string `json:"env"`
+	PersonalData bool              `json:"personalData"`
+	// Classification: table -> column -> "personal" or "public".
+	Classification      map[string]map[string]string `json:"classification"`
+	AllowedEmailDomains []string                     `json:"allowedEmailDomains"`
+	KeepSnapshots       int                          `json:"keepSnapshots"`
+	SearchAuth          string                       `json:"searchAuth"`
+	TLS                 *tlsDecl                     `json:"tls"`
+	Environments        map[string]jobDecl           `json:"environments"`
 }
 
 type jobDecl struct {

@@ -235,7 +235,10 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 		},
 		MaxRunTime:     r.duration(d.MaxRunTime, "syncs", name, "maxRunTime"),
 		NoPersonalData: !d.PersonalData,
-		KeepSnapshots:  d.KeepSnapshots, SearchAuth: d.SearchAuth,
+
+		Classification:      d.Classification,
+		AllowedEmailDomains: d.AllowedEmailDomains,
+		KeepSnapshots:       d.KeepSnapshots, SearchAuth: d.SearchAuth,
 	}
 	// Tier names and the instance are checked here, where the field's own
 	// line is known: a tier that defaults from another field is reported

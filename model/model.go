@@ -275,6 +275,13 @@ type Sync struct {
 	// that the sync's databases hold no personal data, so restores into an
 	// environment that requires sanitising need no script.
 	NoPersonalData bool
+	// Classification is table -> column -> "personal" or "public", checked
+	// by the personal-data gate of a sanitising restore; nil when the sync
+	// declares none.
+	Classification map[string]map[string]string
+	// AllowedEmailDomains are the domains of the scripts' pseudonymous
+	// addresses, which the gate's detectors accept.
+	AllowedEmailDomains []string
 }
 
 // EnvVar is an extra environment variable given to every container.

@@ -118,8 +118,9 @@ func TestGenWritesNothingWhenTheEstateHasAnError(t *testing.T) {
 
 func TestGenWarnsOnStderrAboutUnacknowledgedHazardsOnly(t *testing.T) {
 	_, stderr, _ := envsync(t, "gen", "--root", declaretest.CopyEstate(t, true))
-	if n := strings.Count(stderr, "warning: "); n != 5 {
-		t.Errorf("%d warnings, want the 5 unacknowledged hazards:\n%s", n, stderr)
+	hazards, unclassified := strings.Count(stderr, "ordering hazard"), strings.Count(stderr, "without a classification")
+	if n := strings.Count(stderr, "warning: "); n != 5+unclassified || hazards != 5 {
+		t.Errorf("%d warnings, want the 5 unacknowledged hazards and the %d sanitising restores without a classification:\n%s", n, unclassified, stderr)
 	}
 	if strings.Contains(stderr, "whitehall") {
 		t.Errorf("an acknowledged hazard was printed as a warning:\n%s", stderr)

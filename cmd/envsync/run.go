@@ -104,8 +104,10 @@ snapshots a backup leaves. BUCKET is not used.`,
 			// Say when the stop arrives, not only how the run ended: the
 			// operator learns in which phase the pod was stopped.
 			context.AfterFunc(ctx, func() {
-				if cmd.Context().Err() == nil {
-					log.Warn("stop requested, stopping and cleaning up", "signal", "terminated")
+				// A signal is the cause; the deferred stop at the end of a
+				// run cancels with a plain Canceled.
+				if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+					log.Warn("stop requested, stopping and cleaning up", "cause", cause.Error())
 				}
 			})
 			// Every failure from here on is one of a known operation: it is

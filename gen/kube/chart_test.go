@@ -1,6 +1,7 @@
 package kube_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/gen/kube"
 	"github.com/envsync/envsync/model"
 )
@@ -179,6 +181,37 @@ func TestADollarInADeclaredValueReachesTheRunnerAsWritten(t *testing.T) {
 			if v, _ := envOf(c, name); v.Value != want {
 				t.Errorf("%s: %s = %q, want %q", c.Name, name, v.Value, want)
 			}
+		}
+	}
+	assertChartMatchesGo(t, e)
+}
+
+// A sync that declares a classification has it written beside its
+// scripts, and its sanitising restore is given it (CLASSIFICATION); the
+// chart renders the same.
+func TestAClassifiedSyncsSanitisingRestoreGetsItsClassification(t *testing.T) {
+	e := testEstate(t)
+	s := findSync(t, e, "chat-postgres")
+	s.Classification = map[string]map[string]string{"messages": {"id": "public", "body": "personal"}}
+	s.AllowedEmailDomains = []string{"pseudo.example"}
+	cm, err := kube.ScriptsConfigMap(e, "integration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got contract.Classification
+	if err := json.Unmarshal([]byte(cm.Data["chat-postgres.classification.json"]), &got); err != nil {
+		t.Fatalf("the ConfigMap's classification: %v\n%v", err, cm.Data)
+	}
+	if got.Sync != "chat-postgres" || got.Tables["messages"]["body"] != "personal" || got.AllowedEmailDomains[0] != "pseudo.example" || got.Declared == "" {
+		t.Errorf("classification %+v", got)
+	}
+	restore := podContainers(findCronJob(t, cronJobs(t, e, "integration"), "chat-postgres"))[0]
+	if v, _ := envOf(restore, "CLASSIFICATION"); v.Value != kube.ScriptsMountPath+"/chat-postgres.classification.json" {
+		t.Errorf("the restore's CLASSIFICATION = %q", v.Value)
+	}
+	for _, c := range podContainers(findCronJob(t, cronJobs(t, e, "staging"), "chat-postgres")) {
+		if _, has := envOf(c, "CLASSIFICATION"); has {
+			t.Errorf("staging's %s, which does not sanitise, has CLASSIFICATION", c.Name)
 		}
 	}
 	assertChartMatchesGo(t, e)

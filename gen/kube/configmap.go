@@ -2,6 +2,7 @@ package kube
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"path"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/model"
 )
 
@@ -47,6 +49,22 @@ func scriptFiles(e *model.Estate, env string) ([]scriptFile, error) {
 				return nil, fmt.Errorf("sync %q in environment %q: sanitise script %s: not loaded (%s)", s.Name, env, p, cmp.Or(sc.Problem, "declare.LoadScripts reads every script"))
 			}
 			byKey[key] = scriptFile{key: key, path: p, content: sc.Content}
+		}
+		if gated(s, j) {
+			key := contract.ClassificationFile(s.Name)
+			if prev, ok := byKey[key]; ok && prev.path == "" {
+				continue // written for the sync's other job here
+			} else if ok {
+				return nil, fmt.Errorf("sync %q in environment %q: script %q has the name of the sync's classification, %q; rename it", s.Name, env, prev.path, key)
+			}
+			b, err := json.MarshalIndent(contract.Classification{
+				Sync: s.Name, Declared: fmt.Sprintf("%s:%d", s.Pos.File, s.Pos.Line),
+				Tables: s.Classification, AllowedEmailDomains: s.AllowedEmailDomains,
+			}, "", "  ")
+			if err != nil {
+				return nil, err
+			}
+			byKey[key] = scriptFile{key: key, content: string(b) + "\n"}
 		}
 	}
 	out := make([]scriptFile, 0, len(byKey))
@@ -84,4 +102,19 @@ func renderConfigMap(v *HelmValues) *corev1.ConfigMap {
 		},
 		Data: data,
 	}
+}
+
+// gated says whether job j of sync s runs the personal-data gate: a
+// restore that sanitises (on its shadow) of a sync that declares a
+// classification.
+func gated(s *model.Sync, j *model.Job) bool {
+	if s.Classification == nil || !j.Has(model.Restore) || j.Has(model.Transform) {
+		return false
+	}
+	for _, p := range j.Sanitise {
+		if p != "" {
+			return true
+		}
+	}
+	return false
 }

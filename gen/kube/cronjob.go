@@ -240,6 +240,9 @@ func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
 	if c.SanitiseScript != "" {
 		env = append(env, lit("SANITISE_SCRIPT", fmt.Sprintf("%s/%s", v.Scripts.MountPath, c.SanitiseScript)))
 	}
+	if c.Classification != "" {
+		env = append(env, lit("CLASSIFICATION", fmt.Sprintf("%s/%s", v.Scripts.MountPath, c.Classification)))
+	}
 	if j.AllowProductionRestore && (c.Operation == string(model.Restore) || c.Operation == string(model.Transform)) {
 		env = append(env, lit("REALLY_RESTORE_ONTO_PRODUCTION", "true"))
 	}

@@ -169,6 +169,9 @@ type Container struct {
 	SnapshotRepository string `json:"snapshotRepository,omitempty"`
 	// SanitiseScript is the script's key in the scripts ConfigMap.
 	SanitiseScript string `json:"sanitiseScript,omitempty"`
+	// Classification is the key of the sync's classification in the
+	// scripts ConfigMap, for a restore whose personal-data gate checks it.
+	Classification string `json:"classification,omitempty"`
 }
 
 // EnvVar is a literal environment variable.
@@ -473,6 +476,9 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 			wantsScript := op == model.Transform || (op == model.Restore && !j.Has(model.Transform))
 			if script != "" && wantsScript {
 				c.SanitiseScript = path.Base(script)
+				if op == model.Restore && gated(&s, &j) {
+					c.Classification = contract.ClassificationFile(s.Name)
+				}
 			}
 			out = append(out, c)
 		}

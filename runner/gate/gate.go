@@ -25,36 +25,19 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/envsync/envsync/contract"
 )
 
 // Personal and Public are a column's classes.
 const (
-	Personal = "personal"
-	Public   = "public"
+	Personal = contract.Personal
+	Public   = contract.Public
 )
 
 // Policy is what a sync declares: its classification, and the detectors'
-// allowances. It is the JSON the generator writes beside the scripts.
-type Policy struct {
-	// Sync and Declared name the declaration, for errors: the file a user
-	// edits to classify a new column.
-	Sync     string `json:"sync"`
-	Declared string `json:"declared"`
-	// Tables: table -> column -> Personal or Public. A table is named as
-	// the engine lists it (PostgreSQL: "table" in public, else
-	// "schema.table").
-	Tables map[string]map[string]string `json:"tables"`
-	// AllowedEmailDomains are domains whose addresses are not personal (the
-	// script's pseudonyms): example.com, example.org, example.net and
-	// example.invalid always are.
-	AllowedEmailDomains []string `json:"allowedEmailDomains,omitempty"`
-	// MaxFindings is how many detector findings a column may hold (0).
-	MaxFindings int `json:"maxFindings,omitempty"`
-	// SampleRows bounds the rows of each text column the detectors read
-	// (0: DefaultSampleRows); a full scan of a large table would cost more
-	// than the restore it guards.
-	SampleRows int `json:"sampleRows,omitempty"`
-}
+// allowances (the file the generator writes, contract.Classification).
+type Policy = contract.Classification
 
 // DefaultSampleRows is SampleRows when none is declared.
 const DefaultSampleRows = 10000

@@ -82,6 +82,10 @@ values, and a declared value must reach the runner as written. */ -}}
 - name: SANITISE_SCRIPT
   value: {{ printf "%s/%s" $v.scripts.mountPath $c.sanitiseScript | replace "$" "$$" | quote }}
 {{- end }}
+{{- if $c.classification }}
+- name: CLASSIFICATION
+  value: {{ printf "%s/%s" $v.scripts.mountPath $c.classification | replace "$" "$$" | quote }}
+{{- end }}
 {{- if and $j.allowProductionRestore (has $c.operation (list "restore" "transform")) }}
 - name: REALLY_RESTORE_ONTO_PRODUCTION
   value: "true"
