@@ -224,21 +224,67 @@ func newDetectors(allowed []string) *detectors {
 }
 
 // find names the kinds of personal data v looks like it holds.
+//
+// The regular expressions run only where a cheap scan says they may match
+// (an @; a run of digits long enough), which most text never does: the
+// gate reads every text column, and a restore should not wait on it.
 func (d *detectors) find(v string) []string {
 	var out []string
-	for _, m := range emailRE.FindAllStringSubmatch(v, -1) {
-		if !d.allowedDomain(strings.ToLower(m[1])) {
-			out = append(out, "e-mail addresses")
-			break
+	if strings.IndexByte(v, '@') >= 0 {
+		for _, m := range emailRE.FindAllStringSubmatch(v, -1) {
+			if !d.allowedDomain(strings.ToLower(m[1])) {
+				out = append(out, "e-mail addresses")
+				break
+			}
 		}
 	}
-	if phoneRE.MatchString(v) {
+	phone, nino := false, false
+	forDigitRuns(v, func(start, end, digits int) {
+		// A window around the run: the regular expressions see what they
+		// need (a +44 or letters before, a letter after) and no more.
+		window := v[max(0, start-4):min(len(v), end+3)]
+		if !phone && digits >= 9 && phoneRE.MatchString(window) {
+			phone = true
+		}
+		if !nino && digits >= 6 && ninoRE.MatchString(window) {
+			nino = true
+		}
+	})
+	if phone {
 		out = append(out, "UK phone numbers")
 	}
-	if ninoRE.MatchString(v) {
+	if nino {
 		out = append(out, "National Insurance numbers")
 	}
 	return out
+}
+
+// forDigitRuns calls f for each run of digits in v (at most one space or
+// dash between two of them, as phone and NI numbers are written) with its
+// bounds and its count of digits.
+func forDigitRuns(v string, f func(start, end, digits int)) {
+	start, last, n := -1, -1, 0
+	flush := func() {
+		if n > 0 {
+			f(start, last+1, n)
+		}
+		start, last, n = -1, -1, 0
+	}
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			if n == 0 {
+				start = i
+			}
+			n++
+			last = i
+		case (c == ' ' || c == '-') && n > 0 && last == i-1:
+			// one separator may follow a digit
+		default:
+			flush()
+		}
+	}
+	flush()
 }
 
 // allowedDomain accepts a domain and its subdomains.
