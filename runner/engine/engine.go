@@ -136,3 +136,10 @@ type SnapshotEngine interface {
 	// live indices, and moves every name over at once.
 	Restore(ctx context.Context, name string) (SnapshotResult, error)
 }
+
+// Inspector is an engine whose live database `envsync classify` can read,
+// through the personal-data gate's view, to draft a classification. close
+// ends the session.
+type Inspector interface {
+	Inspect(ctx context.Context) (db gate.DB, close func(), err error)
+}

@@ -300,3 +300,56 @@ func (d *detectors) allowedDomain(domain string) bool {
 		domain = rest
 	}
 }
+
+// personalNames are column names that mean personal data, matched against
+// the name's words (split at "_", "-" and case changes are not split).
+var personalNames = []string{
+	"email", "mail", "name", "firstname", "lastname", "surname", "fullname", "forename",
+	"phone", "mobile", "telephone", "tel", "fax", "address", "street", "postcode", "zip",
+	"nino", "ni", "ip", "token", "password", "secret", "apikey", "dob", "birth", "birthday",
+	"passport", "licence", "license", "iban", "account", "sortcode", "uid", "author", "contact",
+}
+
+// Draft proposes a classification of db for review: a column is personal
+// when its name says so (email, phone, postcode, token, ...) or when a
+// sample of its values holds what the detectors find; public otherwise.
+// It is a draft: a person reads every line before it is committed.
+func Draft(ctx context.Context, db DB, sample int, allowedDomains []string) (map[string]map[string]string, error) {
+	cols, err := db.Columns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := newDetectors(allowedDomains)
+	out := map[string]map[string]string{}
+	for _, c := range cols {
+		class := Public
+		if personalName(c.Name) {
+			class = Personal
+		} else if c.Text {
+			err := db.Sample(ctx, c, sample, func(v string) {
+				if class == Public && len(d.find(v)) > 0 {
+					class = Personal
+				}
+			})
+			if err != nil {
+				return nil, fmt.Errorf("reading %s.%s: %w", c.Table, c.Name, err)
+			}
+		}
+		if out[c.Table] == nil {
+			out[c.Table] = map[string]string{}
+		}
+		out[c.Table][c.Name] = class
+	}
+	return out, nil
+}
+
+func personalName(column string) bool {
+	words := strings.FieldsFunc(strings.ToLower(column), func(r rune) bool { return r == '_' || r == '-' || r == ' ' })
+	joined := strings.Join(words, "")
+	for _, p := range personalNames {
+		if joined == p || slices.Contains(words, p) || (len(p) > 4 && strings.Contains(joined, p)) {
+			return true
+		}
+	}
+	return false
+}

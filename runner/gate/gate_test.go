@@ -28,3 +28,15 @@ func TestDetectorsFindPersonalLookingValues(t *testing.T) {
 		}
 	}
 }
+
+func TestPersonalLookingColumnNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"email": true, "contact_email": true, "EmailAddress": true, "first_name": true, "postcode": true,
+		"phone_number": true, "api_token": true, "password_digest": true, "ip_address": true, "date_of_birth": true,
+		"id": false, "created_at": false, "title": false, "state": false, "total_pence": false, "filename": false,
+	} {
+		if got := personalName(name); got != want {
+			t.Errorf("personalName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

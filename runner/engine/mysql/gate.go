@@ -64,3 +64,12 @@ func (g gateDB) Sample(ctx context.Context, c gate.Column, n int, f func(string)
 	}
 	return rows.Err()
 }
+
+// Inspect gives the gate's view of the live schema.
+func (e *Engine) Inspect(ctx context.Context) (gate.DB, func(), error) {
+	db, err := e.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return gateDB{db, e.cfg.Database}, func() { db.Close() }, nil
+}

@@ -67,3 +67,16 @@ func (g gateDB) Sample(ctx context.Context, c gate.Column, n int, f func(string)
 	}
 	return rows.Err()
 }
+
+// Inspect gives the gate's view of the live database, read only.
+func (e *Engine) Inspect(ctx context.Context) (gate.DB, func(), error) {
+	conn, err := e.connect(ctx, e.cfg.Database)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.Exec(ctx, "SET default_transaction_read_only = on"); err != nil {
+		conn.Close(context.Background())
+		return nil, nil, err
+	}
+	return gateDB{conn}, func() { conn.Close(context.Background()) }, nil
+}
