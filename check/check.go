@@ -145,6 +145,9 @@ func (c *checker) environments() {
 		if _, ok := c.e.Class(env.Class); !ok {
 			c.add(model.Position{}, "", env.Name, "unknown default class %q", env.Class)
 		}
+		if _, ok := c.e.Class(env.UndeclaredClass); !ok && env.UndeclaredClass != "" {
+			c.add(model.Position{}, "", env.Name, "unknown undeclaredClass %q", env.UndeclaredClass)
+		}
 	}
 }
 

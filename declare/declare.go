@@ -443,15 +443,16 @@ type resourcesDecl struct {
 }
 
 type environmentDecl struct {
-	Bucket         string          `json:"bucket"`
-	Namespace      string          `json:"namespace"`
-	Sanitise       bool            `json:"sanitise"`
-	TransformLimit string          `json:"transformLimit"`
-	RestoreFrom    string          `json:"restoreFrom"`
-	Class          string          `json:"class"`
-	TLS            tlsDecl         `json:"tls"`
-	Monitoring     *monitoringDecl `json:"monitoring"`
-	Grafana        *struct {
+	Bucket          string          `json:"bucket"`
+	Namespace       string          `json:"namespace"`
+	Sanitise        bool            `json:"sanitise"`
+	TransformLimit  string          `json:"transformLimit"`
+	RestoreFrom     string          `json:"restoreFrom"`
+	Class           string          `json:"class"`
+	UndeclaredClass string          `json:"undeclaredClass"`
+	TLS             tlsDecl         `json:"tls"`
+	Monitoring      *monitoringDecl `json:"monitoring"`
+	Grafana         *struct {
 		URL        string `json:"url"`
 		Datasource string `json:"datasource"`
 	} `json:"grafana"`

@@ -116,7 +116,7 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		e.Environments = append(e.Environments, model.Environment{
 			Name: name, Bucket: ed.Bucket, Namespace: ed.Namespace, Sanitise: ed.Sanitise,
 			TransformLimit: r.duration(ed.TransformLimit, "environments", name, "transformLimit"),
-			RestoreFrom:    ed.RestoreFrom, Class: ed.Class,
+			RestoreFrom:    ed.RestoreFrom, Class: ed.Class, UndeclaredClass: ed.UndeclaredClass,
 			TLS: r.tls(model.TLS{}, &ed.TLS, "environments", name, "tls"),
 		})
 		env := &e.Environments[len(e.Environments)-1]
@@ -164,7 +164,7 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		if _, ok := e.Tier(u.Tier); !ok {
 			r.errorf(r.at("alerting", "undeclared", "tier"), cuePath("alerting", "undeclared", "tier"), "unknown tier %q (declared: %s)", u.Tier, e.TierNames())
 		}
-		if _, ok := e.Class(u.Class); !ok {
+		if _, ok := e.Class(u.Class); !ok && u.Class != "" {
 			r.errorf(r.at("alerting", "undeclared", "class"), cuePath("alerting", "undeclared", "class"), "unknown class %q (declared: %s)", u.Class, classNames(e))
 		}
 	}

@@ -97,6 +97,8 @@ type Environment struct {
 	RestoreFrom string
 	// Class is the default schedule class of jobs in this environment.
 	Class string
+	// UndeclaredClass overrides Alerting.Undeclared's class here.
+	UndeclaredClass string
 	// TLS is its jobs' default TLS settings.
 	TLS TLS
 	// GrafanaURL is the base URL of this environment's Grafana, where its
@@ -238,8 +240,22 @@ type Alerting struct {
 	Undeclared *Undeclared
 }
 
-// Undeclared names a tier and a schedule class.
+// Undeclared names a tier and a schedule class; an empty class is each
+// environment's own.
 type Undeclared struct{ Tier, Class string }
+
+// UndeclaredClass is the class whose "not completed" alert covers the
+// series no job of env declares: env's override, else the estate's, else
+// env's own class.
+func (e *Estate) UndeclaredClass(env Environment) string {
+	switch {
+	case env.UndeclaredClass != "":
+		return env.UndeclaredClass
+	case e.Alerting.Undeclared != nil && e.Alerting.Undeclared.Class != "":
+		return e.Alerting.Undeclared.Class
+	}
+	return env.Class
+}
 
 // Position is where something was declared, for error messages.
 type Position struct {

@@ -385,8 +385,8 @@ func TestAnUndeclaredSeriesIsCoveredByTheUndeclaredRulesOnly(t *testing.T) {
 			}{
 				{AlertBackupTakingLong, LabelTier, "undeclared " + u.Tier, model.Backup, MetricState},
 				{AlertRestoreTakingLong, LabelTier, "undeclared " + u.Tier, model.Restore, MetricState},
-				{AlertNotCompleted, LabelClass, "undeclared " + u.Class, model.Backup, MetricTimestamp},
-				{AlertNotCompleted, LabelClass, "undeclared " + u.Class, model.Restore, MetricTimestamp},
+				{AlertNotCompleted, LabelClass, "undeclared " + e.UndeclaredClass(env), model.Backup, MetricTimestamp},
+				{AlertNotCompleted, LabelClass, "undeclared " + e.UndeclaredClass(env), model.Restore, MetricTimestamp},
 			} {
 				l := seriesLabels(undeclaredExample(c.op, "", ""))
 				l[LabelState] = "succeeded"
@@ -401,5 +401,33 @@ func TestAnUndeclaredSeriesIsCoveredByTheUndeclaredRulesOnly(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Undeclared series keep their environment's days: with no class named at
+// the estate, each environment's own class is the undeclared one (a
+// weekday-only backup in staging is not "not completed" over the weekend);
+// an environment may name another, and the estate's class applies where
+// the environment names none.
+func TestUndeclaredSeriesKeepTheirEnvironmentsDays(t *testing.T) {
+	e := modeltest.Estate()
+	e.Alerting.Undeclared = &model.Undeclared{Tier: "quicker"}
+	for i := range e.Environments {
+		env := e.Environments[i]
+		if got := e.UndeclaredClass(env); got != env.Class {
+			t.Errorf("%s: undeclared class %q, want its own %q", env.Name, got, env.Class)
+		}
+		out := build(t, e, env.Name)
+		if _, ok := selections(t, out, AlertNotCompleted, LabelClass)["undeclared "+env.Class]; !ok {
+			t.Errorf("%s: no not-completed rule of its class %s for undeclared series", env.Name, env.Class)
+		}
+	}
+	e.Environments[1].UndeclaredClass = "daily"
+	if got := e.UndeclaredClass(e.Environments[1]); got != "daily" {
+		t.Errorf("an environment's undeclaredClass is not used: %q", got)
+	}
+	e.Alerting.Undeclared.Class = "weekly-monday"
+	if got := e.UndeclaredClass(e.Environments[0]); got != "weekly-monday" {
+		t.Errorf("the estate's undeclared class is not used where the environment names none: %q", got)
 	}
 }

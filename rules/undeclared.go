@@ -87,9 +87,9 @@ func (b *builder) undeclaredNotCompleted() (alert, bool, error) {
 	if u == nil {
 		return alert{}, false, nil
 	}
-	class, _ := b.e.Class(u.Class)
+	class, _ := b.e.Class(b.e.UndeclaredClass(b.env))
 	if class.Window <= 0 {
-		return alert{}, false, fmt.Errorf("rules: schedule class %s (alerting.undeclared) has no not-completed window", class.Name)
+		return alert{}, false, fmt.Errorf("rules: schedule class %q (undeclared series of %s) has no not-completed window", class.Name, b.env.Name)
 	}
 	others := noneOf(LabelInstance, b.declaredInstances(""))
 	last := fmt.Sprintf("      %s{%s}", MetricTimestamp, matchers(fmt.Sprintf("%s=%q", LabelState, "succeeded"), others))
