@@ -40,7 +40,7 @@ unit:
 
 rules-check:
 	@for d in out/*/promtool; do promtool check rules "$$d/rules.yaml" || exit 1; done
-	@for d in out/*/promtool; do (cd "$$d" && promtool test rules rules_test.yaml) || exit 1; done
+	@for d in out/*/promtool; do (cd "$$d" && promtool test rules *_test.yaml) || exit 1; done
 
 chart-check:
 	@for v in out/*/values.yaml; do helm lint --strict chart/envsync -f "$$v" || exit 1; done

@@ -272,8 +272,16 @@ func (c *checker) syncs() {
 	}
 }
 
+// Now is the time vet compares suspensions' dates with.
+var Now = time.Now
+
 func (c *checker) job(s *model.Sync, j *model.Job) {
 	add := func(format string, args ...any) { c.add(j.Pos, s.Name, j.Environment, format, args...) }
+	if sp := j.Suspension; j.Suspend && !sp.Until.IsZero() && !Now().Before(sp.Expires()) {
+		c.fs = append(c.fs, Finding{Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Warning: true,
+			Msg: fmt.Sprintf("suspended until %s (%s), a date that has passed: resume the job or suspend it again with a new date and reason; the alert %s fires meanwhile",
+				sp.Until.Format(time.DateOnly), sp.Reason, "DatabaseJobSuspensionExpired")})
+	}
 	env, ok := c.e.Environment(j.Environment)
 	if !ok {
 		add("unknown environment %q", j.Environment)

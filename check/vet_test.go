@@ -317,9 +317,9 @@ syncs: app: {
 			name: "a value of the wrong type is refused",
 			files: app(`	engine: "postgres"
 	database: "app_production"
-	suspend: "yes"
+	personalData: "yes"
 	environments: production: at: "23:00"`),
-			want: []string{`syncs/app.cue:6:11: syncs.app.suspend: invalid value "yes" (want a bool, without quotes)`},
+			want: []string{`syncs/app.cue:6:16: syncs.app.personalData: invalid value "yes" (want a bool, without quotes)`},
 		},
 		{
 			name: "an ensure value outside present, disabled and absent is refused",
@@ -755,5 +755,46 @@ func TestASanitisingRestoreWithoutAClassificationIsFlagged(t *testing.T) {
 	e.Syncs[0].Classification = map[string]map[string]string{"users": {"email": "personal"}}
 	if warned() {
 		t.Error("still warned once the sync is classified")
+	}
+}
+
+// A dated suspension past its day is flagged, naming the job, the date and
+// the reason; before it, it is not. Suspensions of the environment and the
+// sync reach the job.
+func TestASuspensionPastItsDateIsFlagged(t *testing.T) {
+	defer func(now func() time.Time) { check.Now = now }(check.Now)
+	for name, decl := range map[string]string{
+		"the job's": `	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", suspend: {until: "2026-03-01", reason: "moving to the new cluster"}}`,
+		"the sync's": `	engine: "postgres"
+	database: "app_production"
+	suspend: {until: "2026-03-01", reason: "moving to the new cluster"}
+	environments: production: at: "23:00"`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := writeEstate(t, app(decl))
+			e, err := declare.Load(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flagged := func(now time.Time) []string {
+				check.Now = func() time.Time { return now }
+				var out []string
+				for _, f := range check.Estate(e).Warnings() {
+					if strings.Contains(f.String(), "suspended until") {
+						out = append(out, f.String())
+					}
+				}
+				return out
+			}
+			if got := flagged(time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)); len(got) != 0 {
+				t.Errorf("flagged on its last day: %v", got)
+			}
+			got := flagged(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+			if len(got) != 1 || !strings.Contains(got[0], "suspended until 2026-03-01 (moving to the new cluster)") || !strings.Contains(got[0], "syncs/app.cue") {
+				t.Errorf("the day after: %v", got)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@
 package declare
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -456,7 +457,7 @@ type environmentDecl struct {
 		URL        string `json:"url"`
 		Datasource string `json:"datasource"`
 	} `json:"grafana"`
-	Suspend        bool              `json:"suspend"`
+	Suspend        suspendDecl       `json:"suspend"`
 	PodAnnotations map[string]string `json:"podAnnotations"`
 	ServiceAccount *struct {
 		Name        string            `json:"name"`
@@ -554,7 +555,7 @@ type syncDecl struct {
 	Tier         string            `json:"tier"`
 	BackupTier   string            `json:"backupTier"`
 	RestoreTier  string            `json:"restoreTier"`
-	Suspend      bool              `json:"suspend"`
+	Suspend      suspendDecl       `json:"suspend"`
 	Ensure       string            `json:"ensure"`
 	Resources    *resourcesDecl    `json:"resources"`
 	MaxRunTime   string            `json:"maxRunTime"`
@@ -570,18 +571,37 @@ type syncDecl struct {
 }
 
 type jobDecl struct {
-	At                     string   `json:"at"`
-	Class                  string   `json:"class"`
-	Schedule               string   `json:"schedule"`
-	Operations             []string `json:"operations"`
-	RestoreFrom            string   `json:"restoreFrom"`
-	Sanitise               any      `json:"sanitise"`
-	Suspend                *bool    `json:"suspend"`
-	Ensure                 string   `json:"ensure"`
-	AllowProductionRestore bool     `json:"allowProductionRestore"`
-	AcknowledgeHazard      string   `json:"acknowledgeHazard"`
-	TLS                    *tlsDecl `json:"tls"`
-	MaxRunTime             string   `json:"maxRunTime"`
-	Endpoint               string   `json:"endpoint"`
-	Repository             string   `json:"repository"`
+	At                     string       `json:"at"`
+	Class                  string       `json:"class"`
+	Schedule               string       `json:"schedule"`
+	Operations             []string     `json:"operations"`
+	RestoreFrom            string       `json:"restoreFrom"`
+	Sanitise               any          `json:"sanitise"`
+	Suspend                *suspendDecl `json:"suspend"`
+	Ensure                 string       `json:"ensure"`
+	AllowProductionRestore bool         `json:"allowProductionRestore"`
+	AcknowledgeHazard      string       `json:"acknowledgeHazard"`
+	TLS                    *tlsDecl     `json:"tls"`
+	MaxRunTime             string       `json:"maxRunTime"`
+	Endpoint               string       `json:"endpoint"`
+	Repository             string       `json:"repository"`
+}
+
+// suspendDecl is a suspend field: true or false, or {until, reason}.
+type suspendDecl struct {
+	On     bool
+	Until  string
+	Reason string
+}
+
+func (s *suspendDecl) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &s.On); err == nil {
+		return nil
+	}
+	var d struct{ Until, Reason string }
+	if err := json.Unmarshal(b, &d); err != nil {
+		return err
+	}
+	*s = suspendDecl{On: true, Until: d.Until, Reason: d.Reason}
+	return nil
 }

@@ -124,7 +124,8 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		if g := ed.Grafana; g != nil {
 			env.GrafanaURL, env.GrafanaDatasource = strings.TrimSuffix(g.URL, "/"), g.Datasource
 		}
-		env.Suspend, env.PodAnnotations = ed.Suspend, ed.PodAnnotations
+		env.Suspend, env.PodAnnotations = ed.Suspend.On, ed.PodAnnotations
+		env.Suspension = r.suspension(ed.Suspend, "environments", name, "suspend")
 		if sa := ed.ServiceAccount; sa != nil {
 			env.ServiceAccount = &model.ServiceAccount{Name: sa.Name, Create: sa.Create, Annotations: sa.Annotations}
 		}
@@ -302,16 +303,23 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 	where := fmt.Sprintf("sync %q in %s", s.Name, env.Name)
 	j := model.Job{
 		Environment: env.Name, Pos: pos, Class: d.Class,
-		Suspend: sd.Suspend, Ensure: model.Ensure(sd.Ensure),
+		Suspend: sd.Suspend.On, Ensure: model.Ensure(sd.Ensure),
+		Suspension:             r.suspension(sd.Suspend, "syncs", s.Name, "suspend"),
 		AllowProductionRestore: d.AllowProductionRestore,
 		AcknowledgedHazard:     d.AcknowledgeHazard,
 	}
 	if d.Suspend != nil {
-		j.Suspend = *d.Suspend
+		j.Suspend = d.Suspend.On
+		j.Suspension = r.suspension(*d.Suspend, append(labels, "suspend")...)
 	}
 	j.MaxRunTime = r.duration(d.MaxRunTime, append(labels, "maxRunTime")...)
 	j.Endpoint, j.Repository = d.Endpoint, d.Repository
-	j.Suspend = j.Suspend || env.Suspend
+	if env.Suspend && !j.Suspend {
+		j.Suspend, j.Suspension = true, env.Suspension
+	}
+	if !j.Suspend {
+		j.Suspension = model.Suspension{}
+	}
 	if d.Ensure != "" {
 		j.Ensure = model.Ensure(d.Ensure)
 	}
@@ -418,4 +426,16 @@ func classNames(e *model.Estate) string {
 		names[i] = c.Name
 	}
 	return strings.Join(names, ", ")
+}
+
+// suspension resolves a dated suspension at the field labels name.
+func (r *resolver) suspension(d suspendDecl, labels ...string) model.Suspension {
+	if !d.On || d.Until == "" {
+		return model.Suspension{}
+	}
+	t, err := time.Parse(time.DateOnly, d.Until)
+	if err != nil {
+		r.errorf(r.at(append(labels, "until")...), cuePath(append(labels, "until")...), "invalid date %q: want YYYY-MM-DD", d.Until)
+	}
+	return model.Suspension{Until: t, Reason: d.Reason}
 }

@@ -116,6 +116,14 @@ func environment(e *model.Estate, env string) ([]File, error) {
 	if err := addYAML("promtool/rules.yaml", out.RuleFile); err != nil {
 		return nil, err
 	}
+	if out.SuspensionTests != nil {
+		if err := addYAML("promtool/"+rules.SuspensionRuleFileName, out.SuspensionRules); err != nil {
+			return nil, err
+		}
+		if err := addYAML("promtool/"+rules.SuspensionTestFileName, out.SuspensionTests); err != nil {
+			return nil, err
+		}
+	}
 	if err := addYAML("promtool/rules_test.yaml", out.UnitTests); err != nil {
 		return nil, err
 	}

@@ -112,8 +112,9 @@ type Environment struct {
 	// ServiceAccount is what its jobs run as; nil: the namespace's default.
 	ServiceAccount *ServiceAccount
 	// Suspend pauses every job of the environment (resolved into each
-	// job's Suspend).
-	Suspend bool
+	// job's Suspend), until Suspension's date when it has one.
+	Suspend    bool
+	Suspension Suspension
 	// PodAnnotations are added to every job's pod.
 	PodAnnotations map[string]string
 	// JobNamePrefix starts the name of every CronJob of the environment.
@@ -320,7 +321,10 @@ type Job struct {
 	// transform operation runs it on the live database.
 	Sanitise map[string]string
 	Suspend  bool
-	Ensure   Ensure
+	// Suspension says until when and why the job is suspended; zero for a
+	// job that is not, or is with no date.
+	Suspension Suspension
+	Ensure     Ensure
 	// AllowProductionRestore is the explicit opt-in to restore into an
 	// environment whose name contains "prod".
 	AllowProductionRestore bool
@@ -421,3 +425,13 @@ func (e *Estate) JobsIn(env string) []Deployed {
 	slices.SortStableFunc(out, func(a, b Deployed) int { return strings.Compare(a.Sync.Name, b.Sync.Name) })
 	return out
 }
+
+// Suspension is a dated suspension: past Until (the end of that day, UTC)
+// it has expired, and says so, while the job stays suspended.
+type Suspension struct {
+	Until  time.Time // the date, midnight UTC; zero: no date
+	Reason string
+}
+
+// Expires is when the suspension has expired: the end of its day.
+func (s Suspension) Expires() time.Time { return s.Until.Add(24 * time.Hour) }

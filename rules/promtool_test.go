@@ -1,14 +1,18 @@
 package rules
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/envsync/envsync/model"
 	"github.com/envsync/envsync/model/modeltest"
 	"github.com/envsync/envsync/testenv"
 )
@@ -58,6 +62,13 @@ func TestEveryAlertOfEveryEnvironmentHasGeneratedTests(t *testing.T) {
 				}
 				if !fires || !silent {
 					t.Errorf("%s/%s: a test group of %s does not show both firing and silence", name, env.Name, g.AlertRuleTests[0].Alertname)
+				}
+			}
+			if st, ok := out.SuspensionTests.(*TestFile); ok {
+				for _, g := range st.Tests {
+					for _, c := range g.AlertRuleTests {
+						tested[c.Alertname] = true
+					}
 				}
 			}
 			for _, g := range out.PrometheusRule.Spec.Groups {
@@ -152,4 +163,61 @@ func replaceExpr(r *monitoringv1.Rule, old, new string) bool {
 	}
 	r.Expr = intstr.FromString(strings.Replace(r.Expr.StrVal, old, new, 1))
 	return true
+}
+
+// A dated suspension that has passed fires its alert in the generated
+// tests, naming the job, the date and the reason, and stays silent the
+// week before; with the date moved in the rule, the tests fail.
+func TestAnExpiredSuspensionsAlertFiresInTheGeneratedTests(t *testing.T) {
+	e := modeltest.Estate()
+	n := 0
+	for i := range e.Syncs {
+		for k := range e.Syncs[i].Jobs {
+			if j := &e.Syncs[i].Jobs[k]; j.Suspend && j.Environment == "integration" {
+				j.Suspension = model.Suspension{Until: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Reason: "signon's schema migration"}
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("the test estate has no suspended job in integration: the test proves nothing")
+	}
+	out := build(t, e, "integration")
+	st, ok := out.SuspensionTests.(*TestFile)
+	if !ok {
+		t.Fatal("no suspension tests generated")
+	}
+	dir := t.TempDir()
+	for name, v := range map[string]any{SuspensionRuleFileName: out.SuspensionRules, SuspensionTestFileName: st} {
+		if err := os.WriteFile(filepath.Join(dir, name), marshal(t, v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if log, ok := runPromtool(t, dir, "test", "rules", SuspensionTestFileName); !ok {
+		t.Fatalf("promtool test rules %s failed:\n%s", SuspensionTestFileName, log)
+	}
+	fired := false
+	for _, c := range st.Tests[0].AlertRuleTests {
+		for _, a := range c.ExpAlerts {
+			fired = true
+			if a.ExpLabels["suspended_until"] != "2026-03-01" || !strings.Contains(a.ExpAnnotations["description"], "signon's schema migration") {
+				t.Errorf("the alert does not name the date and the reason: %v", a)
+			}
+		}
+	}
+	if !fired {
+		t.Error("no test expects the alert to fire")
+	}
+	// The rule moved a year later: the tests catch it.
+	broken := *out.SuspensionRules.(*RuleFile)
+	broken.Groups = append([]monitoringv1.RuleGroup(nil), broken.Groups...)
+	last := &broken.Groups[len(broken.Groups)-1]
+	last.Rules = append([]monitoringv1.Rule(nil), last.Rules...)
+	last.Rules[0].Expr = intstr.FromString(strings.Replace(last.Rules[0].Expr.StrVal, ">= 17", ">= 18", 1))
+	if err := os.WriteFile(filepath.Join(dir, SuspensionRuleFileName), marshal(t, &broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := runPromtool(t, dir, "test", "rules", SuspensionTestFileName); ok {
+		t.Error("the suspension tests pass with the expiry moved a year")
+	}
 }

@@ -41,6 +41,10 @@ type Output struct {
 	RuleFile any
 	// UnitTests marshals to a promtool test file whose rule_files is rules.yaml.
 	UnitTests any
+	// SuspensionTests, when not nil, marshals to SuspensionTestFileName:
+	// the tests of the expiry alerts of dated suspensions, over
+	// SuspensionRules (SuspensionRuleFileName).
+	SuspensionTests, SuspensionRules any
 }
 
 // RuleFile is a Prometheus rule file (what promtool check rules reads).
@@ -84,6 +88,16 @@ func Build(e *model.Estate, env string) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	expiries := b.suspensions()
+	var suspensionRules any
+	if len(expiries) > 0 {
+		g := monitoringv1.RuleGroup{Name: "envsync-suspensions"}
+		for _, e := range expiries {
+			g.Rules = append(g.Rules, e.rule)
+		}
+		groups = append(groups, g)
+		suspensionRules = &RuleFile{Groups: []monitoringv1.RuleGroup{g}}
+	}
 	for _, g := range groups {
 		for _, r := range g.Rules {
 			if _, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr.StrVal); err != nil {
@@ -95,6 +109,10 @@ func Build(e *model.Estate, env string) (*Output, error) {
 	tests, err := b.unitTests(alerts)
 	if err != nil {
 		return nil, err
+	}
+	var suspensionTests any
+	if t := b.suspensionTests(expiries); t != nil {
+		suspensionTests = t
 	}
 	pr := &monitoringv1.PrometheusRule{
 		TypeMeta: metav1.TypeMeta{APIVersion: monitoringv1.SchemeGroupVersion.String(), Kind: monitoringv1.PrometheusRuleKind},
@@ -109,7 +127,7 @@ func Build(e *model.Estate, env string) (*Output, error) {
 		},
 		Spec: monitoringv1.PrometheusRuleSpec{Groups: groups},
 	}
-	return &Output{PrometheusRule: pr, RuleFile: &RuleFile{Groups: groups}, UnitTests: tests}, nil
+	return &Output{PrometheusRule: pr, RuleFile: &RuleFile{Groups: groups}, UnitTests: tests, SuspensionTests: suspensionTests, SuspensionRules: suspensionRules}, nil
 }
 
 // withLabels adds extra to base; base's keys win, so that no declaration
