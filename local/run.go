@@ -531,10 +531,10 @@ func (r *Runner) Run(ctx context.Context, cj *batchv1.CronJob) error {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w (%v)", err, ctx.Err())
 			}
-			log.Error("container failed", "container", p.Container, "err", err, "took", time.Since(start).Round(time.Millisecond))
+			log.Error("container failed", "container", p.Container, "err", err, "seconds", time.Since(start).Seconds())
 			return &ContainerError{Job: plan.Job, Container: p.Container, Err: err}
 		}
-		log.Info("container succeeded", "container", p.Container, "took", time.Since(start).Round(time.Millisecond))
+		log.Info("container succeeded", "container", p.Container, "seconds", time.Since(start).Seconds())
 	}
 	return nil
 }

@@ -27,6 +27,10 @@ const (
 	OpTransform = "transform"
 )
 
+// Version is envsync's version, for the first line of every run's log
+// (cmd/envsync sets it from the build).
+var Version = "devel"
+
 // EngineFactory makes a streaming engine from the connection settings;
 // each engine package's New is one.
 type EngineFactory func(engine.Config) (engine.Engine, error)
@@ -183,7 +187,7 @@ func (r *Runner) Run(ctx context.Context, op string, args []string) error {
 	alsoTransform := r.alsoTransform(op)
 
 	start := r.now()
-	r.log.Info("operation started", "op", op, "store", storeName(r.store), "environment", r.cfg.Environment)
+	r.log.Info("operation started", "op", op, "store", storeName(r.store), "environment", r.cfg.Environment, "version", Version)
 	r.push.Started(ctx, labels, start)
 	if alsoTransform {
 		r.push.Started(ctx, transformLabels, start)

@@ -32,7 +32,7 @@ a sample of its values holds e-mail addresses, UK phone numbers or National
 Insurance numbers; public otherwise. Review every line before committing
 it under syncs.<SYNC>.classification. Nothing is written to the database
 (PostgreSQL's session is read-only).`,
-		Args: cobra.ExactArgs(1),
+		Args: namedArgs(1, "SYNC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := runner.FromEnv(os.Getenv)
 			if err != nil {

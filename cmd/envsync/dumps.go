@@ -25,7 +25,7 @@ scripts wrote; recorded; verified or MISMATCH with --verify, which
 downloads each dump) and which one the pointer names — the dump a restore
 reads unless FILENAME says otherwise. S3 is configured as for envsync run
 (AWS_REGION, AWS_ENDPOINT_URL_S3, keys or a web identity).`,
-		Args: cobra.RangeArgs(2, 3),
+		Args: namedArgs(2, "ENVIRONMENT", "INSTANCE", "DATABASE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, instance, database := args[0], args[1], ""
 			if len(args) == 3 {

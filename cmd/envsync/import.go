@@ -28,7 +28,7 @@ and write the declarations that make the same jobs: syncs/estate.cue
 app, with the transforms' scripts under syncs/sanitise/. It reports every
 value it could not express or had to infer, refuses to write beside
 existing declarations, and writes nothing that envsync vet would reject.`,
-		Args: cobra.ExactArgs(1),
+		Args: namedArgs(1, "VALUES"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if rootDir == "" {
 				rootDir = "."

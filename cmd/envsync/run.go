@@ -95,6 +95,7 @@ snapshots a backup leaves. BUCKET is not used.`,
 				cfg.ReallyRestoreOntoProduction = f.really
 			}
 
+			runner.Version = root.Version
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log := runner.NewLogger(cfg)

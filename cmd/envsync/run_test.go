@@ -36,3 +36,25 @@ func TestRunFlagsOverrideTheEnvironment(t *testing.T) {
 		t.Fatalf("--environment=staging --bucket=gs://nope: %v, want the bucket refused (the flag won over the environment)", err)
 	}
 }
+
+func TestVersionIsPrinted(t *testing.T) {
+	out, _, err := envsync(t, "--version")
+	if err != nil || !strings.HasPrefix(out, "envsync version ") || len(strings.TrimSpace(out)) <= len("envsync version ") {
+		t.Errorf("--version printed %q (%v)", out, err)
+	}
+}
+
+// A missing argument is named, not counted.
+func TestAMissingArgumentIsNamed(t *testing.T) {
+	for args, want := range map[string]string{
+		"dumps staging":           "missing INSTANCE",
+		"dumps":                   "missing ENVIRONMENT and INSTANCE",
+		"dumps staging a b extra": `unexpected argument "extra"`,
+		"classify":                "missing SYNC",
+	} {
+		_, _, err := envsync(t, strings.Fields(args)...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("envsync %s: %v, want %q", args, err, want)
+		}
+	}
+}
