@@ -80,7 +80,7 @@ func TestARestoreThatMayStartBeforeItsUpstreamBackupHasFinishedIsAHazardNotAnErr
 	if len(errs) != 0 {
 		t.Fatalf("a hazard must not be an error: %q", errs)
 	}
-	want := `syncs/app.cue:9:3: sync "app" in staging: ordering hazard: restore at Mon 01:00 may start before the production backup it needs has finished (that job starts Sun 23:30 and may run until Mon 03:30: backup 4h), so it would restore an older dump`
+	want := `syncs/app.cue:9:3: sync "app" in staging: ordering hazard: restore at Mon 01:00 may start before the production backup it needs has finished (that job starts Sun 23:30 and may run until Mon 03:30: backup 4h), so it would restore an older dump; starting the restore at 03:30 or later, or that job earlier, removes it`
 	if len(hazards) != 1 || hazards[0] != want {
 		t.Fatalf("hazards:\n got %q\nwant [%q]", hazards, want)
 	}

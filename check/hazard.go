@@ -19,8 +19,8 @@ func (c *checker) hazards() {
 				c.fs = append(c.fs, Finding{
 					Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Hazard: true,
 					Acknowledged: j.AcknowledgedHazard,
-					Msg: fmt.Sprintf("ordering hazard: restore at %s may start before the %s backup it needs has finished (that job starts %s and may run until %s: %s), so it would restore an older dump",
-						timing.When(rd.Restore), u.Job.Environment, timing.When(u.Start), timing.When(u.Finish), u.How),
+					Msg: fmt.Sprintf("ordering hazard: restore at %s may start before the %s backup it needs has finished (that job starts %s and may run until %s: %s), so it would restore an older dump; starting the restore at %s or later, or that job earlier, removes it",
+						timing.When(rd.Restore), u.Job.Environment, timing.When(u.Start), timing.When(u.Finish), u.How, clock(u.Finish)),
 				})
 			case j.AcknowledgedHazard != "":
 				// A stale acknowledgement would silence a future hazard.

@@ -163,3 +163,20 @@ func TestLocalNamesTheGeneratedEnvironmentsWhenOneIsMisspelt(t *testing.T) {
 		t.Errorf("local stagng: %v", err)
 	}
 }
+
+// --strict fails on an unacknowledged hazard, for CI; without it, vet
+// lists hazards and succeeds. Each hazard says what start removes it.
+func TestVetStrictFailsOnAnUnacknowledgedHazard(t *testing.T) {
+	dir := declaretest.CopyEstate(t, true)
+	out, _, err := envsync(t, "vet", "--root", dir)
+	if err != nil {
+		t.Fatalf("vet: %v", err)
+	}
+	if !strings.Contains(out, "starting the restore at 04:43 or later, or that job earlier, removes it") {
+		t.Errorf("the hazard proposes no start:\n%s", out)
+	}
+	_, _, err = envsync(t, "vet", "--strict", "--root", dir)
+	if err == nil || !strings.Contains(err.Error(), "unacknowledged ordering hazard") {
+		t.Errorf("vet --strict on an estate with unacknowledged hazards: %v", err)
+	}
+}

@@ -15,7 +15,7 @@ import (
 
 func init() {
 	var rootDir string
-	var ages bool
+	var ages, strict bool
 	cmd := &cobra.Command{
 		Use:   "vet",
 		Short: "Check the declarations in syncs/ and list every error and ordering hazard, writing nothing",
@@ -35,6 +35,9 @@ long time" threshold, reading only what has finished).`,
 			if n := len(findings.Errors()); n > 0 {
 				return fmt.Errorf("%d error(s) in the estate", n)
 			}
+			if n := len(findings.Unacknowledged()); strict && n > 0 {
+				return fmt.Errorf("%d unacknowledged ordering hazard(s) (--strict): fix each as its message says, or acknowledge it with acknowledgeHazard and the reason", n)
+			}
 			if ages {
 				printAges(cmd.OutOrStdout(), e)
 			}
@@ -43,6 +46,7 @@ long time" threshold, reading only what has finished).`,
 	}
 	cmd.Flags().StringVar(&rootDir, "root", "", "repository root holding cue.mod (default: found upward from the current directory)")
 	cmd.Flags().BoolVar(&ages, "ages", false, "also list how old each restore's data is when it lands, at best and at worst")
+	cmd.Flags().BoolVar(&strict, "strict", false, "fail on an ordering hazard the estate has not acknowledged (for CI)")
 	root.AddCommand(cmd)
 }
 
