@@ -24,6 +24,10 @@ type Row struct {
 	LastSuccess                           time.Time // zero: never
 	DumpTaken                             time.Time // restores: when the dump they loaded was taken
 	Firing                                []string  // alert names
+	Pending                               []string  // alerts whose condition holds, not yet for long enough
+	// Declared says a job of the environment declares the operation (set
+	// by Declared); Expected, that it is scheduled (not suspended).
+	Declared, Expected bool
 }
 
 type key struct{ engine, instance, database, operation string }
@@ -33,15 +37,22 @@ func keyOf(m model.Metric) key {
 }
 
 // Query asks api for every operation's status, sorted by instance,
-// database and operation.
-func Query(ctx context.Context, api promv1.API, now time.Time) ([]Row, error) {
+// database and operation. Every operation in declared (the series the
+// environment's jobs declare, rules.Expected) gets a row, with state -1
+// when it never reported, so that "did everything succeed?" is not
+// answered by the operations that happened to report.
+func Query(ctx context.Context, api promv1.API, now time.Time, declared []rules.Series) ([]Row, error) {
 	rows := map[key]*Row{}
-	row := func(m model.Metric) *Row {
-		k := keyOf(m)
+	get := func(k key) *Row {
 		if rows[k] == nil {
 			rows[k] = &Row{Engine: k.engine, Instance: k.instance, Database: k.database, Operation: k.operation, State: -1}
 		}
 		return rows[k]
+	}
+	row := func(m model.Metric) *Row { return get(keyOf(m)) }
+	for _, s := range declared {
+		r := get(key{string(s.Engine), s.Instance, s.Database, string(s.Operation)})
+		r.Declared, r.Expected = true, s.Runs
 	}
 	for _, q := range []struct {
 		expr string
@@ -59,15 +70,20 @@ func Query(ctx context.Context, api promv1.API, now time.Time) ([]Row, error) {
 			q.set(row(s.Metric), s.Value)
 		}
 	}
-	alerts, err := instant(ctx, api, `ALERTS{alertstate="firing"}`, now)
+	alerts, err := instant(ctx, api, `ALERTS{alertstate=~"firing|pending"}`, now)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range alerts {
 		name := string(a.Metric["alertname"])
+		firing := a.Metric["alertstate"] == "firing"
 		for k, r := range rows {
 			if matches(a.Metric, k) {
-				r.Firing = append(r.Firing, name)
+				if firing {
+					r.Firing = append(r.Firing, name)
+				} else {
+					r.Pending = append(r.Pending, name)
+				}
 			}
 		}
 	}
@@ -75,6 +91,8 @@ func Query(ctx context.Context, api promv1.API, now time.Time) ([]Row, error) {
 	for _, r := range rows {
 		slices.Sort(r.Firing)
 		r.Firing = slices.Compact(r.Firing)
+		slices.Sort(r.Pending)
+		r.Pending = slices.Compact(r.Pending)
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b Row) int {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envsync/envsync/declare/declaretest"
 	"github.com/envsync/envsync/runner/metrics"
 	"github.com/envsync/envsync/testenv"
 )
@@ -67,5 +68,34 @@ func TestStatusShowsEachOperationsStateLastSuccessDataAgeAndFiringAlerts(t *test
 	}
 	if strings.Contains(lines["backup"], "DatabaseOperationFailed") {
 		t.Errorf("the transform's alert is shown on the backup:\n%s", out)
+	}
+
+	// With the environment named, every operation its jobs declare has a
+	// row: the ones that never reported say so, and what reported without
+	// being declared here says that.
+	out, _, err := envsync(t, "status", "--prometheus", prom.URL, "--environment", "staging", "--root", declaretest.CopyEstate(t, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(out), "\n")[1:]
+	if len(rows) < 40 {
+		t.Errorf("%d rows for staging, want one per declared operation (more than 40):\n%s", len(rows), out)
+	}
+	find := func(parts ...string) string {
+		for _, r := range rows {
+			if strings.Contains(r, parts[0]) && strings.Contains(r, parts[1]) {
+				return r
+			}
+		}
+		return ""
+	}
+	for _, c := range [][3]string{
+		{"whitehall-mysql ", " backup ", "never reported"},
+		{"chat-postgres ", " backup ", "succeeded"},
+		{"chat-postgres ", " transform ", "failed (undeclared)"},
+	} {
+		if r := find(c[0], c[1]); !strings.Contains(r, c[2]) {
+			t.Errorf("%s%s: %q, want %q\n%s", c[0], c[1], r, c[2], out)
+		}
 	}
 }
