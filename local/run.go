@@ -64,6 +64,11 @@ type Overrides struct {
 	// needs that the real server does not (DB_AUTH_MECHANISM=PLAIN for
 	// FerretDB standing in for DocumentDB).
 	Env map[string]string
+	// Only, when not empty, runs only the containers of these operations
+	// (restore, transform, backup): a roll-back to an older dump runs the
+	// restore alone, so that the backup after it does not publish the old
+	// data as the newest dump for the environments downstream.
+	Only []string
 }
 
 // passThrough are the variables of the caller's environment a container
@@ -171,6 +176,9 @@ func (r *Runner) PlanJob(cj *batchv1.CronJob, workDir string) (*Plan, error) {
 		return nil, fmt.Errorf("CronJob %s has no containers", cj.Name)
 	}
 	for _, c := range containers {
+		if len(r.Overrides.Only) > 0 && !slices.ContainsFunc(r.Overrides.Only, func(op string) bool { return slices.Contains(c.Args, op) }) {
+			continue
+		}
 		p, err := r.planContainer(cj, plan.Pod, c, mounts)
 		if err != nil {
 			return nil, fmt.Errorf("CronJob %s, container %s: %w", cj.Name, c.Name, err)

@@ -379,3 +379,23 @@ func TestACronJobIsFoundByItsNameOrByItsSyncsName(t *testing.T) {
 		t.Errorf("an unknown name: %v", err)
 	}
 }
+
+// A roll-back runs the restore alone: with Only, the other operations'
+// containers are not planned.
+func TestOnlyRunsTheNamedOperationsContainers(t *testing.T) {
+	m := loadFixtures(t)
+	r := fixtureRunner(t, m)
+	cj, _ := m.CronJob("chat-postgres")
+	all, err := r.PlanJob(cj, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Overrides.Only = []string{"restore"}
+	plan, err := r.PlanJob(cj, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Processes) < 2 || len(plan.Processes) != 1 || !slices.Contains(plan.Processes[0].Args, "restore") {
+		t.Errorf("planned %d of %d containers: %v", len(plan.Processes), len(all.Processes), plan.Processes)
+	}
+}

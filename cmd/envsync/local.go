@@ -55,6 +55,10 @@ Endpoints change only through these overrides:
   --pushgateway URL         PROMETHEUS_PUSHGATEWAY_URL
   --filename KEY|TIMESTAMP  FILENAME of the restore containers: restore that
                             dump instead of the latest (envsync dumps lists them)
+  --only OPERATION          run only that operation's containers (repeatable):
+                            a roll-back to an older dump is --only restore, or
+                            the backup after it publishes the old data as the
+                            newest dump for the environments downstream
   --set-env NAME=VALUE      a variable of every container, for a stand-in`,
 		Example: `  envsync local staging chat-postgres --secrets secrets.yaml \
     --db chat-postgres=127.0.0.1:5432 --s3-endpoint http://127.0.0.1:7070 \
@@ -180,6 +184,7 @@ Endpoints change only through these overrides:
 	f.StringVar(&o.BucketsDir, "buckets-dir", "", "serve s3://NAME buckets from DIR/NAME instead of S3")
 	f.StringVar(&o.Pushgateway, "pushgateway", "", "Pushgateway URL given as PROMETHEUS_PUSHGATEWAY_URL")
 	f.StringVar(&o.Filename, "filename", "", "restore this dump (a key, file name or timestamp) instead of the latest: FILENAME of the restore containers")
+	f.StringArrayVar(&o.Only, "only", nil, "run only this operation's containers (restore, transform, backup; repeatable): --only restore for a roll-back")
 	f.StringToStringVar(&o.Env, "set-env", nil, "NAME=VALUE set in every container, for what a local stand-in needs (DB_AUTH_MECHANISM=PLAIN for FerretDB); never a secret, which --secrets gives")
 	f.BoolVar(&force, "force", false, "run suspended CronJobs too")
 	f.BoolVar(&dryRun, "dry-run", false, "print each container's command and environment (secrets hidden) without running")
