@@ -1,12 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/envsync/envsync/declare"
+	"github.com/envsync/envsync/model"
 	"github.com/envsync/envsync/runner/catalog"
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/runner/storage"
@@ -32,6 +36,7 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 				database = args[2]
 			}
 			bucket := bucketFlag
+			readers := "restores reading this bucket"
 			if bucket == "" {
 				e, _, err := loadAndCheck(rootDir)
 				if err != nil {
@@ -42,6 +47,10 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 					return fmt.Errorf("no environment %q in %s/ (declared: %s)", env, declare.Package, e.EnvironmentNames())
 				}
 				bucket = ev.Bucket
+				if err := declaredInstance(e, env, instance); err != nil {
+					return err
+				}
+				readers = restoresReading(e, env)
 			}
 			st, err := storage.Open(cmd.Context(), bucket, storage.S3Options{})
 			if err != nil {
@@ -59,7 +68,7 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 			for _, e := range entries {
 				mark := ""
 				if e.Latest {
-					mark = "<- latest (what a restore reads)"
+					mark = "<- latest: what " + readers + " read"
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(layout.TimeFormat), e.Database, size(e.Size), e.Checksum, e.Key, mark)
 			}
@@ -83,4 +92,56 @@ func size(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// declaredInstance refuses an instance no sync of env writes to, naming
+// the nearest ones: a typo would otherwise read "no dump under ...".
+func declaredInstance(e *model.Estate, env, instance string) error {
+	var names []string
+	for _, d := range e.JobsIn(env) {
+		if d.Sync.Instance == instance {
+			return nil
+		}
+		names = append(names, d.Sync.Instance)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(distance(a, instance), distance(b, instance)), cmp.Compare(a, b))
+	})
+	names = slices.Compact(names)
+	return fmt.Errorf("no sync declares instance %q in %s (the nearest: %s)", instance, env, strings.Join(names[:min(3, len(names))], ", "))
+}
+
+// restoresReading names whose restores read env's bucket.
+func restoresReading(e *model.Estate, env string) string {
+	var envs []string
+	for _, other := range e.Environments {
+		if other.RestoreFrom == env {
+			envs = append(envs, other.Name+"'s restores")
+		}
+	}
+	if len(envs) == 0 {
+		return "restores from " + env + " (none is declared)"
+	}
+	return strings.Join(envs, " and ")
+}
+
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

@@ -60,4 +60,13 @@ func TestDumpsListsAnInstancesDumpsNewestFirstWithTheirChecksumAndThePointer(t *
 	if _, _, err := envsync(t, "dumps", "--root", declaretest.CopyEstate(t, true), "stagng", "chat-postgres"); err == nil || !strings.Contains(err.Error(), "declared: production, staging, integration") {
 		t.Errorf("a misspelt environment: %v", err)
 	}
+	// The pointer's dump is said to be what integration's restores read
+	// (staging's own restore reads production's bucket).
+	if !strings.Contains(out, "<- latest: what integration's restores read") {
+		t.Errorf("the latest dump does not say whose restores read it:\n%s", out)
+	}
+	// A misspelt instance names the nearest declared ones.
+	if _, _, err := envsync(t, "dumps", "--root", declaretest.CopyEstate(t, true), "staging", "chat-postgresql"); err == nil || !strings.Contains(err.Error(), `no sync declares instance "chat-postgresql" in staging (the nearest: chat-postgres`) {
+		t.Errorf("a misspelt instance: %v", err)
+	}
 }
