@@ -38,6 +38,9 @@ type Options struct {
 type Result struct {
 	Files  []File // syncs/estate.cue, syncs/<app>.cue, syncs/sanitise/<script>
 	Report []string
+	// Dropped are the jobs of the values file that no declaration makes,
+	// each with its line and why.
+	Dropped []string
 }
 
 // File is one file to write, its path relative to the repository root.
@@ -58,6 +61,7 @@ type importer struct {
 	v       *Values
 	o       Options
 	report  []string
+	dropped []string
 	buckets map[string]string // environment -> bucket
 	envs    []*envPlan
 	classes map[string]*classPlan
@@ -290,7 +294,7 @@ func mostCommon(count map[string]int, order func(a, b string) int) string {
 // nil.
 func (im *importer) planJob(env string, j Job) (*jobPlan, error) {
 	skip := func(format string, args ...any) (*jobPlan, error) {
-		im.reportf("%s: %s; no CronJob written for it", im.at(j.Where), fmt.Sprintf(format, args...))
+		im.dropped = append(im.dropped, fmt.Sprintf("%s: %s", im.at(j.Where), fmt.Sprintf(format, args...)))
 		return nil, nil
 	}
 	for _, u := range j.Unknown {
@@ -514,12 +518,12 @@ func (im *importer) groupSyncs(plans []*jobPlan) {
 			if fmt.Sprint(first) == fmt.Sprint(here) {
 				return false
 			}
-			im.reportf("%s: %s %v differs from the first environment's %v; envsync keeps one per sync", im.at(p.job.Where), what, here, first)
+			im.reportf("%s: %s %s differs from the first environment's %s; envsync keeps one per sync", im.at(p.job.Where), what, shown(here), shown(first))
 			return true
 		}
 		if len(s.jobs) > 0 {
 			if differs("engine", s.engine, p.engine) || differs("databases", s.databases, p.databases) {
-				im.reportf("%s: no CronJob written for it", im.at(p.job.Where))
+				im.dropped = append(im.dropped, fmt.Sprintf("%s: its engine or databases differ from the same app's job in another environment", im.at(p.job.Where)))
 				continue
 			}
 			differs("host", s.host, p.job.Host)
@@ -606,4 +610,13 @@ func (im *importer) inferEnvironments(plans []*jobPlan) {
 		im.reportf("%s: tiers: jobs without maxJobRuntimeSeconds had no deadline; envsync gives them %s (tier %s, \"taking a long time\" after an hour); the other tiers' deadline is their maxJobRuntimeSeconds and their threshold three quarters of it: adjust them in syncs/estate.cue",
 			im.v.File, goDuration(defaultDeadline), defaultTier)
 	}
+}
+
+// shown writes a value of a report: quoted when a string, so that an
+// empty one is seen ("" rather than nothing).
+func shown(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v)
 }

@@ -127,7 +127,7 @@ func resourcesExpr(r *Resources) ast.Expr {
 
 // render writes the estate and one file per app.
 func (im *importer) render() (*Result, error) {
-	res := &Result{Report: im.report}
+	res := &Result{Report: im.report, Dropped: im.dropped}
 	estate, err := im.estateFile()
 	if err != nil {
 		return nil, err

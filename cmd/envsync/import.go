@@ -18,6 +18,7 @@ import (
 
 func init() {
 	var rootDir string
+	var acceptDropped bool
 	o := chartimport.Options{}
 	cmd := &cobra.Command{
 		Use:   "import VALUES",
@@ -56,6 +57,15 @@ existing declarations, and writes nothing that envsync vet would reject.`,
 			for _, r := range res.Report {
 				fmt.Fprintf(out, "not expressed or inferred: %s\n", r)
 			}
+			if len(res.Dropped) > 0 {
+				fmt.Fprintf(out, "\ndropped jobs (no declaration makes them):\n")
+				for _, d := range res.Dropped {
+					fmt.Fprintf(out, "  %s\n", d)
+				}
+				if !acceptDropped {
+					return fmt.Errorf("%d job(s) of the values file would be dropped (listed above): declare them by hand, or pass --accept-dropped to write the rest; nothing written", len(res.Dropped))
+				}
+			}
 			printFindings(out, findings)
 			if err := writeNew(root, res.Files); err != nil {
 				return err
@@ -66,6 +76,7 @@ existing declarations, and writes nothing that envsync vet would reject.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&rootDir, "root", "", "repository root holding cue.mod (default: found upward from the current directory)")
+	f.BoolVar(&acceptDropped, "accept-dropped", false, "write the declarations even though some jobs of the values file are dropped")
 	f.StringVar(&o.Namespace, "namespace", "apps", "namespace of every environment's jobs (the chart's release namespace)")
 	f.StringVar(&o.JobNamePrefix, "job-name-prefix", "db-backup-", "the chart's CronJob names start with this (its release name and -)")
 	f.StringVar(&o.Image, "image", "ghcr.io/envsync/envsync:v0.1.0", "envsync's runner image")

@@ -336,15 +336,31 @@ cronjobs:
 		t.Fatal(err)
 	}
 	root := emptyRepo(t)
+	// Dropped jobs fail the import until they are accepted: nothing written.
 	out, _, err := envsync(t, "import", "--root", root, file)
+	if err == nil || !strings.Contains(err.Error(), "4 job(s) of the values file would be dropped") {
+		t.Fatalf("an import that drops jobs: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "syncs")); !os.IsNotExist(err) {
+		t.Fatalf("syncs/ written though jobs were dropped: %v", err)
+	}
+	out, _, err = envsync(t, "import", "--root", root, "--accept-dropped", file)
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
+	dropped := out[strings.Index(out, "dropped jobs (no declaration makes them):"):]
 	for _, want := range []string{
 		`values.yaml:8: cronjobs.production.monthly-postgres: schedule "0 2 1 * *" picks days of the month or months`,
-		`values.yaml:12: cronjobs.production.cache-redis: DBMS "redis" (the job name's last word, or dbms) is not postgres, mysql or documentdb; no CronJob written for it`,
+		`values.yaml:12: cronjobs.production.cache-redis: DBMS "redis" (the job name's last word, or dbms) is not postgres, mysql or documentdb`,
+		`values.yaml:22: cronjobs.staging.app-postgres: database app_production's operations [backup restore] are not in the order restore, transform, backup that envsync runs`,
+		`values.yaml:28: cronjobs.staging.app-mysql: its engine or databases differ`,
+	} {
+		if !strings.Contains(dropped, want) {
+			t.Errorf("the dropped jobs lack %q:\n%s", want, out)
+		}
+	}
+	for _, want := range []string{
 		`values.yaml:16: cronjobs.production.app-mysql.retries: not a value the chart reads; ignored`,
-		`values.yaml:22: cronjobs.staging.app-postgres: database app_production's operations [backup restore] are not in the order restore, transform, backup that envsync runs; no CronJob written for it`,
 		`values.yaml:28: cronjobs.staging.app-mysql: databases [other_production] differs from the first environment's [app_production]`,
 		`environment staging: no restore reads its bucket; s3://acme-staging-db, after the pattern of the others`,
 	} {
