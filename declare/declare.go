@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"cuelang.org/go/cue/token"
 
 	"github.com/envsync/envsync/model"
+	"github.com/envsync/envsync/names"
 )
 
 // Package is the directory, relative to the root, holding the estate.
@@ -208,6 +210,9 @@ func (r *resolver) cueErrors(err error) Errors {
 			p = append(p, l)
 		}
 		ce := Error{Path: pathString(p), Msg: plainer(fmt.Sprintf(format, args...))}
+		if ce.Msg == "field not allowed" {
+			ce.Msg += didYouMean(p)
+		}
 		ce.Pos = pickPosition(root, cueerrors.Positions(e))
 		ce.also = userPositions(root, cueerrors.Positions(e), ce.Pos)
 		// An error raised by a constraint in another file (say the key of a
@@ -237,6 +242,7 @@ func (r *resolver) cueErrors(err error) Errors {
 		out = append(out, Error{Msg: err.Error()})
 	}
 	out = collapseEnums(out)
+	out = dropOtherBranches(out)
 	// Two declarations of different values: name the other one too.
 	for i := range out {
 		if len(out[i].also) > 0 && twoValues.MatchString(out[i].Msg) {
@@ -253,7 +259,16 @@ var (
 	emptyList        = regexp.MustCompile(`^incompatible list lengths \(0 and \d+\)$`)
 	emptyDisjunction = regexp.MustCompile(`^\d+ errors in empty disjunction:?$`)
 	conflicting      = regexp.MustCompile(`^conflicting values ("(?:[^"\\]|\\.)*"|[-\w.]+) and ("(?:[^"\\]|\\.)*"|[-\w.]+)$`)
+	outOfBound       = regexp.MustCompile(`^invalid value (.+) \(out of bound =~"(.*)"\)$`)
 )
+
+// patterns say in words what the schema's regular expressions allow.
+var patterns = map[string]string{
+	`^([01][0-9]|2[0-3]):[0-5][0-9]$`: "a time of day HH:MM, from 00:00 to 23:59",
+	`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`: "a name of lower-case letters, digits and '-', starting and ending with a letter or a digit",
+	`^([0-9]+(\\.[0-9]+)?(h|m|s))+$`:  "a duration such as 45m, 1h30m or 90s",
+	`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`:    "a date YYYY-MM-DD",
+}
 
 // plainer rewrites CUE's messages that do not say what is allowed.
 func plainer(msg string) string {
@@ -267,6 +282,11 @@ func plainer(msg string) string {
 	}
 	if emptyList.MatchString(msg) {
 		return "empty list (want at least one element)"
+	}
+	if m := outOfBound.FindStringSubmatch(msg); m != nil {
+		if want, ok := patterns[m[2]]; ok {
+			return fmt.Sprintf("invalid value %s (want %s)", m[1], want)
+		}
 	}
 	return msg
 }
@@ -604,4 +624,56 @@ func (s *suspendDecl) UnmarshalJSON(b []byte) error {
 	}
 	*s = suspendDecl{On: true, Until: d.Until, Reason: d.Reason}
 	return nil
+}
+
+// dropOtherBranches drops, for a field that may be a value or a struct
+// (suspend: true or {until, reason}), the complaint that a struct written
+// there is not the value, when the struct's own fields have errors: those
+// are what the user got wrong.
+func dropOtherBranches(es Errors) Errors {
+	return slices.DeleteFunc(es, func(e Error) bool {
+		if !strings.HasPrefix(e.Msg, "invalid value {") {
+			return false
+		}
+		return slices.ContainsFunc(es, func(o Error) bool { return strings.HasPrefix(o.Path, e.Path+".") })
+	})
+}
+
+// didYouMean suggests, for a field not allowed at path p, the allowed
+// field of that place nearest to it in spelling.
+func didYouMean(p []string) string {
+	var allowed []string
+	switch {
+	case len(p) == 1:
+		allowed = topLevel
+	case len(p) == 3 && p[0] == "syncs":
+		allowed = jsonFields(reflect.TypeFor[syncDecl]())
+	case len(p) == 5 && p[0] == "syncs" && p[2] == "environments":
+		allowed = jsonFields(reflect.TypeFor[jobDecl]())
+	case len(p) == 3 && p[0] == "environments":
+		allowed = jsonFields(reflect.TypeFor[environmentDecl]())
+	}
+	got := p[len(p)-1]
+	best, bestDist := "", 3 // suggest only near misses
+	for _, a := range allowed {
+		if d := names.Distance(got, a); d < bestDist {
+			best, bestDist = a, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// jsonFields are the JSON names of t's fields: the fields a declaration
+// may have there.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
 }

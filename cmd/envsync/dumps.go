@@ -1,9 +1,7 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -11,6 +9,7 @@ import (
 
 	"github.com/envsync/envsync/declare"
 	"github.com/envsync/envsync/model"
+	"github.com/envsync/envsync/names"
 	"github.com/envsync/envsync/runner/catalog"
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/runner/storage"
@@ -97,18 +96,14 @@ func size(n int64) string {
 // declaredInstance refuses an instance no sync of env writes to, naming
 // the nearest ones: a typo would otherwise read "no dump under ...".
 func declaredInstance(e *model.Estate, env, instance string) error {
-	var names []string
+	var declared []string
 	for _, d := range e.JobsIn(env) {
 		if d.Sync.Instance == instance {
 			return nil
 		}
-		names = append(names, d.Sync.Instance)
+		declared = append(declared, d.Sync.Instance)
 	}
-	slices.SortFunc(names, func(a, b string) int {
-		return cmp.Or(cmp.Compare(distance(a, instance), distance(b, instance)), cmp.Compare(a, b))
-	})
-	names = slices.Compact(names)
-	return fmt.Errorf("no sync declares instance %q in %s (the nearest: %s)", instance, env, strings.Join(names[:min(3, len(names))], ", "))
+	return fmt.Errorf("no sync declares instance %q in %s (the nearest: %s)", instance, env, strings.Join(names.Nearest(instance, declared, 3), ", "))
 }
 
 // restoresReading names whose restores read env's bucket.
@@ -123,25 +118,4 @@ func restoresReading(e *model.Estate, env string) string {
 		return "restores from " + env + " (none is declared)"
 	}
 	return strings.Join(envs, " and ")
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
