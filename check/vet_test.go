@@ -818,7 +818,7 @@ func TestASuspensionPastItsDateIsFlagged(t *testing.T) {
 // A misspelt field says which one was meant.
 func TestAMisspeltFieldSaysWhichOneWasMeant(t *testing.T) {
 	for decl, want := range map[string]string{
-		"\tengine: \"postgres\"\n\tdatabse: \"app_production\"\n\tenvironments: production: at: \"23:00\"": "syncs.app.databse: field not allowed (did you mean database?)",
+		"\tengine: \"postgres\"\n\tdatabse: \"app_production\"\n\tenvironments: production: at: \"23:00\"":                             "syncs.app.databse: field not allowed (did you mean database?)",
 		"\tengine: \"postgres\"\n\tdatabase: \"app_production\"\n\tenvironments: production: {at: \"23:00\", operatons: [\"backup\"]}": "field not allowed (did you mean operations?)",
 	} {
 		errs, _, _ := vet(t, app(decl))
