@@ -106,8 +106,9 @@ snapshots a backup leaves. BUCKET is not used.`,
 			// operator learns in which phase the pod was stopped.
 			context.AfterFunc(ctx, func() {
 				// A signal is the cause; the deferred stop at the end of a
-				// run cancels with a plain Canceled.
-				if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+				// run cancels with context.Canceled itself (a signal's cause
+				// is another error, which errors.Is still calls Canceled).
+				if cause := context.Cause(ctx); cause != context.Canceled {
 					log.Warn("stop requested, stopping and cleaning up", "cause", cause.Error())
 				}
 			})

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"net"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func execute(t *testing.T, args ...string) error {
@@ -56,5 +62,54 @@ func TestAMissingArgumentIsNamed(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("envsync %s: %v, want %q", args, err, want)
 		}
+	}
+}
+
+// The stop-requested line is logged for a signal and only for one: the
+// end of every run cancels the same context.
+func TestAStopIsLoggedOnlyWhenASignalArrives(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "envsync")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	// A run that fails at once, before any signal.
+	cmd := exec.Command(bin, "run", "restore")
+	cmd.Env = []string{"DB_ENGINE=postgres", "DB_HOST=127.0.0.1", "DB_DATABASE=x", "BUCKET=file://" + t.TempDir(), "ENVIRONMENT=production"}
+	out, _ := cmd.CombinedOutput()
+	if strings.Contains(string(out), "stop requested") {
+		t.Errorf("a run that ended by itself logged a stop:\n%s", out)
+	}
+	// A run that waits on an S3 endpoint that accepts and never answers,
+	// then gets SIGTERM.
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	cmd = exec.Command(bin, "run", "restore")
+	cmd.Env = []string{"DB_ENGINE=postgres", "DB_HOST=127.0.0.1", "DB_PORT=9", "DB_USER=u", "DB_DATABASE=x", "BUCKET=s3://b", "ENVIRONMENT=staging",
+		"AWS_ENDPOINT_URL_S3=http://" + hung.Addr().String(), "AWS_REGION=x", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_EC2_METADATA_DISABLED=true"}
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if !strings.Contains(logs.String(), `"msg":"stop requested, stopping and cleaning up"`) {
+		t.Errorf("a SIGTERM was not logged:\n%s", logs.String())
 	}
 }

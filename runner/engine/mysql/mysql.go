@@ -259,6 +259,9 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 // at the first error. Statements after which MySQL could not roll back
 // (DDL, which commits implicitly) are refused before anything runs.
 func (e *Engine) Transform(ctx context.Context, script string) error {
+	if err := e.ping(ctx); err != nil {
+		return err
+	}
 	e.log.Info("running transform script on live schema")
 	if err := e.runScript(ctx, e.cfg.Database, script, true); err != nil {
 		return fmt.Errorf("mysql: transform of %s: %w", e.cfg.Database, err)
