@@ -7,12 +7,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/envsync/envsync/declare/declaretest"
 )
 
-// envsync runs the command line in-process.
+// envsync runs the command line in-process, every flag back at its
+// default first: cobra keeps a flag's value from one Execute to the next,
+// as no real process does.
 func envsync(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	resetFlags(root)
 	var o, e bytes.Buffer
 	root.SetOut(&o)
 	root.SetErr(&e)
@@ -178,5 +184,21 @@ func TestVetStrictFailsOnAnUnacknowledgedHazard(t *testing.T) {
 	_, _, err = envsync(t, "vet", "--strict", "--root", dir)
 	if err == nil || !strings.Contains(err.Error(), "unacknowledged ordering hazard") {
 		t.Errorf("vet --strict on an estate with unacknowledged hazards: %v", err)
+	}
+}
+
+func resetFlags(c *cobra.Command) {
+	reset := func(f *pflag.Flag) {
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			sv.Replace(nil)
+		} else {
+			f.Value.Set(f.DefValue)
+		}
+		f.Changed = false
+	}
+	c.Flags().VisitAll(reset)
+	c.PersistentFlags().VisitAll(reset)
+	for _, sub := range c.Commands() {
+		resetFlags(sub)
 	}
 }
