@@ -228,7 +228,12 @@ func chooseWanted(ctx context.Context, st storage.Store, instance, database, wan
 	key := pointerTarget(st, instance, want)
 	d, err := Parse(key)
 	if err != nil {
-		return Dump{}, "", fmt.Errorf("FILENAME %q: %w", want, err)
+		// A key named in full may end as it likes (the format is read from
+		// the bytes): it is this database's when it says so.
+		var ok bool
+		if d, ok = parseAs(key, database); !ok {
+			return Dump{}, "", fmt.Errorf("FILENAME %q: %w", want, err)
+		}
 	}
 	present := keys
 	if d.Instance != instance { // a dump of another instance, named in full
@@ -266,4 +271,19 @@ func parseTimestamp(s string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// parseAs reads key as a dump of database whatever its extension:
+// <instance>/<time>-<database>.<anything>.
+func parseAs(key, database string) (Dump, bool) {
+	dir, base := path.Split(key)
+	if len(base) < len(TimeFormat)+1 || base[len(TimeFormat)] != '-' || strings.HasSuffix(base, ChecksumSuffix) {
+		return Dump{}, false
+	}
+	t, err := time.Parse(TimeFormat, base[:len(TimeFormat)])
+	ext, ok := strings.CutPrefix(base[len(TimeFormat)+1:], database+".")
+	if err != nil || !ok || ext == "" {
+		return Dump{}, false
+	}
+	return Dump{Key: key, Instance: strings.TrimSuffix(dir, "/"), Time: t.UTC(), Database: database, Ext: ext}, true
 }

@@ -157,3 +157,23 @@ func TestADatabaseNameWithADotIsReadFromTheKeysEnd(t *testing.T) {
 		t.Error("FILENAME=<timestamp of my.db's dump> chose a dump for my")
 	}
 }
+
+// A key named in full (FILENAME) restores whatever its extension, when it
+// is the database's; listings know only the dump extensions.
+func TestAFilenameNamedInFullMayEndAsItLikes(t *testing.T) {
+	st, err := storage.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, st, "i/2026-03-04T040607Z-my.bad", "x")
+	d, how, err := layout.Choose(context.Background(), st, "i", "my", "i/2026-03-04T040607Z-my.bad")
+	if err != nil || d.Database != "my" || how != layout.ByName {
+		t.Errorf("Choose = %+v, %s, %v", d, how, err)
+	}
+	if _, _, err := layout.Choose(context.Background(), st, "i", "other", "i/2026-03-04T040607Z-my.bad"); err == nil {
+		t.Error("another database's key was chosen")
+	}
+	if _, _, err := layout.Choose(context.Background(), st, "i", "my", ""); err == nil {
+		t.Error("a listing chose an object with no dump extension")
+	}
+}
