@@ -26,11 +26,11 @@ import (
 const mongoSanitise = "db.users.updateMany({}, {$set: {email: 'user@example.invalid'}});\n"
 
 // start runs envsync in the background; kill it with the returned process.
-func (r *mongoRig) start(t *testing.T, f *testenv.FerretDB, op, database string, extra ...string) (*exec.Cmd, *logBuffer, chan error) {
+func (r *mongoRig) start(t *testing.T, f *testenv.FerretDB, op, database string, extra ...string) (*exec.Cmd, *syncedBuffer, chan error) {
 	t.Helper()
 	cmd := exec.Command(envsyncBinary(t), "run", op)
 	cmd.Env = r.env(f, database, extra...)
-	logs := &logBuffer{}
+	logs := &syncedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -84,7 +84,7 @@ func (e *myEstate) start(t *testing.T, m *testenv.MariaDB, op string, extra ...s
 	t.Helper()
 	cmd := exec.Command(envsyncBinary(t), "run", op)
 	cmd.Env = e.env(t, m, extra...)
-	run := &envsyncRun{cmd: cmd, logs: &logBuffer{}, done: make(chan error, 1)}
+	run := &envsyncRun{cmd: cmd, logs: &syncedBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = run.logs, run.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -106,34 +106,15 @@ func (r *pgRig) env(pg *testenv.Postgres, extra ...string) []string {
 // envsyncRun is one `envsync run <op>` child process.
 type envsyncRun struct {
 	cmd  *exec.Cmd
-	logs *logBuffer
+	logs *syncedBuffer
 	done chan error
-}
-
-// logBuffer holds a run's output, written by the process's copier while
-// the test reads it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func (r *pgRig) start(t *testing.T, pg *testenv.Postgres, op string, extra ...string) *envsyncRun {
 	t.Helper()
 	cmd := exec.Command(r.bin, "run", op)
 	cmd.Env = r.env(pg, extra...)
-	run := &envsyncRun{cmd: cmd, logs: &logBuffer{}, done: make(chan error, 1)}
+	run := &envsyncRun{cmd: cmd, logs: &syncedBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = run.logs, run.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

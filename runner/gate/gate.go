@@ -83,6 +83,26 @@ type DB interface {
 	Sample(ctx context.Context, c Column, n int, f func(string)) error
 }
 
+// Rows is what both drivers' result sets offer.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// EachString calls f with the one string value of each row of rows: what
+// an engine's Sample hands over.
+func EachString(rows Rows, f func(string)) error {
+	var v string
+	for rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		f(v)
+	}
+	return rows.Err()
+}
+
 // Check is one step's gate: Before runs on the loaded copy, After once the
 // script has run, each refusing what it finds.
 type Check struct {

@@ -58,14 +58,7 @@ func (g gateDB) Sample(ctx context.Context, c gate.Column, n int, f func(string)
 		return err
 	}
 	defer rows.Close()
-	var v string
-	for rows.Next() {
-		if err := rows.Scan(&v); err != nil {
-			return err
-		}
-		f(v)
-	}
-	return rows.Err()
+	return gate.EachString(rows, f)
 }
 
 // Inspect gives the gate's view of the live database, read only.
