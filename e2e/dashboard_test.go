@@ -53,6 +53,8 @@ type declaredSync struct {
 	Job, Engine, Instance string
 	Databases             []string
 	Operations            map[string]bool
+	// Gated: a restore of the sync runs the personal-data gate.
+	Gated bool
 }
 
 // declaredSyncs reads the environment's running CronJobs.
@@ -80,6 +82,7 @@ func declaredSyncs(t *testing.T, dir string) []declaredSync {
 				if c.Args[1] == "restore" && env["SANITISE_SCRIPT"] != "" {
 					s.Operations["transform"] = true
 				}
+				s.Gated = s.Gated || env["CLASSIFICATION"] != ""
 			}
 		}
 		for d := range dbs {
@@ -119,6 +122,9 @@ var operationMatcher = regexp.MustCompile(`operation\s*(=~?)\s*"([^"]*)"`)
 // this environment: a panel of restores says nothing about a sync that only
 // backs up.
 func pertains(expr string, s declaredSync) bool {
+	if strings.Contains(expr, "db_backup_gate_") && !s.Gated {
+		return false // only a restore with a classification runs the gate
+	}
 	m := operationMatcher.FindStringSubmatch(expr)
 	if m == nil {
 		return !strings.Contains(expr, "restored_dump") || s.Operations["restore"]

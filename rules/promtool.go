@@ -76,6 +76,9 @@ func (b *builder) unitTests(alerts []alert) (*TestFile, error) {
 	for _, a := range byKind[kindFailed] {
 		groups = append(groups, t.failed(a))
 	}
+	for _, a := range byKind[kindPersonalData] {
+		groups = append(groups, t.personalData(a))
+	}
 	for _, name := range []string{AlertBackupTakingLong, AlertRestoreTakingLong, AlertTransformLong} {
 		var same []alert
 		for _, a := range byKind[kindTakingLong] {
@@ -251,6 +254,22 @@ func (t *testGen) failed(a alert) TestGroup {
 		AlertRuleTests: sortedTests(map[time.Duration][]ExpAlert{
 			failAt - t.step: nil,
 			failAt + t.step: {expect(a, l)},
+		}, a.rule.Alert),
+	}
+}
+
+// personalData: a restore's gate finds nothing, then 3 personal-looking
+// values: silent, then firing with the series' labels.
+func (t *testGen) personalData(a alert) TestGroup {
+	s := Series{Sync: "example", Engine: model.Postgres, Instance: "example-postgres", Database: "example_production", Operation: model.Restore}
+	l := seriesLabels(s)
+	foundAt := 2 * t.step
+	return TestGroup{
+		Interval:    dur(t.step),
+		InputSeries: []InputSeries{{Series: seriesDesc(MetricGateFindings, l), Values: fmt.Sprintf("0+0x%d 3+0x2", int(foundAt/t.step)-1)}},
+		AlertRuleTests: sortedTests(map[time.Duration][]ExpAlert{
+			foundAt - t.step: nil,
+			foundAt + t.step: {expect(a, l)},
 		}, a.rule.Alert),
 	}
 }

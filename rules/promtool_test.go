@@ -116,6 +116,9 @@ func TestABrokenRuleFailsTheGeneratedTests(t *testing.T) {
 		{"a failed alert on running jobs", AlertFailed, func(r *monitoringv1.Rule) bool {
 			return replaceExpr(r, "== 0", "== 1")
 		}},
+		{"a personal-data alert that waits for five findings", AlertPersonalData, func(r *monitoringv1.Rule) bool {
+			return replaceExpr(r, "> 0", "> 5")
+		}},
 		{"a never-reported alert that forgets a series", AlertNeverReported, func(r *monitoringv1.Rule) bool {
 			i := strings.Index(r.Expr.StrVal, "\nor ")
 			if i < 0 {

@@ -32,6 +32,7 @@ const (
 	AlertTransformLong     = "DatabaseTransformTakingLong"
 	AlertNotCompleted      = "DatabaseOperationNotCompleted"
 	AlertNeverReported     = "DatabaseOperationNeverReported"
+	AlertPersonalData      = "DatabasePersonalDataFound"
 )
 
 // Output is what Build returns for one environment.
@@ -60,6 +61,7 @@ const (
 	kindTakingLong
 	kindNotCompleted
 	kindNeverReported
+	kindPersonalData
 )
 
 // alert is a generated alerting rule with what its tests need to know.
@@ -248,6 +250,7 @@ func (b *builder) groups() ([]monitoringv1.RuleGroup, []alert, error) {
 	}
 
 	add("envsync-failed", nil, []alert{b.failed()})
+	add("envsync-personal-data", nil, []alert{b.personalData()})
 
 	long, err := b.takingLong()
 	if err != nil {
@@ -277,6 +280,28 @@ func (b *builder) failed() alert {
 		rule: monitoringv1.Rule{
 			Alert:       AlertFailed,
 			Expr:        intstr.FromString(fmt.Sprintf("%s == %d", MetricState, StateFailed)),
+			Labels:      b.labels(),
+			Annotations: annotate(Template),
+		},
+		annotate: annotate,
+	}
+}
+
+// personalData fires when a sanitising step's personal-data gate found
+// personal-looking values: its restore failed too ("operation failed"),
+// and this one says why without reading the logs.
+func (b *builder) personalData() alert {
+	annotate := func(l func(string) string) map[string]string {
+		return b.annotations(AlertPersonalData,
+			fmt.Sprintf("Personal data found after sanitising: %s on %s", l(LabelDatabase), l(LabelInstance)),
+			fmt.Sprintf("The personal-data gate of the %s of database %s on %s in %s found personal-looking values (e-mail addresses, phone or National Insurance numbers) after the sanitise script: nothing went live. The log names each column and count: kubectl -n %s logs %s --all-containers",
+				l(LabelOperation), l(LabelDatabase), l(LabelInstance), b.env.Name, b.env.Namespace, l(LabelPod)))
+	}
+	return alert{
+		kind: kindPersonalData,
+		rule: monitoringv1.Rule{
+			Alert:       AlertPersonalData,
+			Expr:        intstr.FromString(fmt.Sprintf("%s > 0", MetricGateFindings)),
 			Labels:      b.labels(),
 			Annotations: annotate(Template),
 		},

@@ -21,6 +21,8 @@ const (
 	MetricFileSize  = contract.MetricFileSize
 	MetricRestored  = contract.MetricRestored
 
+	MetricGateFindings = contract.MetricGateFindings
+
 	LabelEngine    = contract.LabelEngine
 	LabelInstance  = contract.LabelInstance
 	LabelDatabase  = contract.LabelDatabase

@@ -252,6 +252,8 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 		timeseries("File sizes over time", "The size of each backup's dump.", GridPos{H: 12, W: 12, X: 12, Y: y4}, "bytes",
 			fmt.Sprintf("max by (%s) (%s)", byDatabase, sel(rules.MetricFileSize, fmt.Sprintf(`%s="backup"`, rules.LabelOperation))),
 			"{{database_instance}}/{{database_db_name}}"),
+		timeseries("Personal-data gate findings", "Personal-looking values (e-mail addresses outside the allowed domains, UK phone and National Insurance numbers) that the personal-data gate of each sanitising restore found after its script: any fails the restore before the swap.",
+			GridPos{H: 10, W: 24, X: 0, Y: y4 + 12}, "short", fmt.Sprintf("max by (%s) (%s)", bySeries, sel(rules.MetricGateFindings)), legendSeries),
 	}
 	for i := range ps {
 		ps[i].ID = i + 1

@@ -198,6 +198,7 @@ func TestPanelsCoverEveryViewWithoutOverlapping(t *testing.T) {
 		"State timeline":                                "state-timeline",
 		"Durations over time":                           "timeseries",
 		"File sizes over time":                          "timeseries",
+		"Personal-data gate findings":                   "timeseries",
 	}
 	ids := map[int]bool{}
 	cells := map[[2]int]string{}
