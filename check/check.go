@@ -15,6 +15,7 @@ import (
 
 	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/model"
+	"github.com/envsync/envsync/runner/engine/sqlscript"
 	"github.com/envsync/envsync/timing"
 )
 
@@ -453,6 +454,8 @@ func (c *checker) classification(s *model.Sync) {
 			c.add(s.Pos, s.Name, "", "classification: the personal-data gate is built for postgres and mysql, not %s yet; remove it", s.Engine)
 		} else if len(s.Databases) > 1 {
 			c.add(s.Pos, s.Name, "", "classification: the personal-data gate checks one database; this sync has %d", len(s.Databases))
+		} else {
+			c.scriptsAgainstClassification(s)
 		}
 		return
 	}
@@ -468,4 +471,70 @@ func (c *checker) classification(s *model.Sync) {
 		c.fs = append(c.fs, Finding{Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Warning: true,
 			Msg: fmt.Sprintf("sanitises into %s without a classification: nothing proves the script left no personal data, nor that no column was added upstream since it was written; declare classification (every table and column, personal or public)", j.Environment)})
 	}
+}
+
+// scriptsAgainstClassification reads each sanitise script of s, where a
+// plain reading can tell what its statements change, against the
+// classification: a table or column the classification does not name is a
+// typo on one side, and a personal column no statement changes is one the
+// gate will refuse at run time. Warnings: the reading is not the server's.
+func (c *checker) scriptsAgainstClassification(s *model.Sync) {
+	dialect := sqlscript.Postgres
+	if s.Engine == model.MySQL {
+		dialect = sqlscript.MySQL
+	}
+	for i := range s.Jobs {
+		j := &s.Jobs[i]
+		for _, p := range sortedKeys(j.Sanitise) {
+			path := j.Sanitise[p]
+			stmts, err := sqlscript.Split(c.e.Scripts[path].Content, dialect)
+			if err != nil || c.e.Scripts[path].Problem != "" {
+				continue
+			}
+			changed := map[string]map[string]bool{} // table -> columns ("*": every row)
+			for _, st := range stmts {
+				t, ok := sqlscript.Targets(st)
+				if !ok {
+					continue
+				}
+				table := strings.TrimPrefix(t.Table, "public.")
+				cols, known := s.Classification[table]
+				if !known {
+					c.fs = append(c.fs, Finding{Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Warning: true,
+						Msg: fmt.Sprintf("sanitise script %s line %d changes table %s, which the classification does not name", path, st.Line, table)})
+					continue
+				}
+				if changed[table] == nil {
+					changed[table] = map[string]bool{}
+				}
+				if st.Keyword != "UPDATE" {
+					changed[table]["*"] = true
+				}
+				for _, col := range t.Columns {
+					changed[table][col] = true
+					if _, ok := cols[col]; !ok {
+						c.fs = append(c.fs, Finding{Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Warning: true,
+							Msg: fmt.Sprintf("sanitise script %s line %d sets %s.%s, which the classification does not name", path, st.Line, table, col)})
+					}
+				}
+			}
+			for _, table := range sortedKeys(mapKeys(s.Classification)) {
+				for _, col := range sortedKeys(s.Classification[table]) {
+					if s.Classification[table][col] == contract.Personal && !changed[table][col] && !changed[table]["*"] {
+						c.fs = append(c.fs, Finding{Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Warning: true,
+							Msg: fmt.Sprintf("%s.%s is classified personal, but no statement of %s appears to change it (the gate refuses the restore if it is unchanged)", table, col, path)})
+					}
+				}
+			}
+		}
+	}
+}
+
+// mapKeys turns a map's keys into a map sortedKeys takes.
+func mapKeys[V any](m map[string]V) map[string]string {
+	out := make(map[string]string, len(m))
+	for k := range m {
+		out[k] = k
+	}
+	return out
 }

@@ -827,3 +827,44 @@ func TestAMisspeltFieldSaysWhichOneWasMeant(t *testing.T) {
 		}
 	}
 }
+
+// vet reads the sanitise script against the classification where it can:
+// a table or column the classification does not name, and a personal
+// column no statement changes, are flagged at the job.
+func TestTheScriptIsReadAgainstTheClassification(t *testing.T) {
+	files := app(`	engine: "postgres"
+	database: "app_production"
+	classification: {
+		users: {id: "public", email: "personal", name: "personal"}
+		events: {id: "public", payload: "personal"}
+	}
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:00"
+		integration: {at: "05:00", sanitise: "syncs/sanitise/app.sql"}
+	}`)
+	files["syncs/sanitise/app.sql"] = "-- users\nUPDATE users SET emial = NULL;\nTRUNCATE events;\nDELETE FROM sessions;\n"
+	root := writeEstate(t, files)
+	e, err := declare.Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range check.Estate(e).Warnings() {
+		got = append(got, f.String())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		"sanitise script syncs/sanitise/app.sql line 2 sets users.emial, which the classification does not name",
+		"sanitise script syncs/sanitise/app.sql line 4 changes table sessions, which the classification does not name",
+		"users.email is classified personal, but no statement of syncs/sanitise/app.sql appears to change it",
+		"users.name is classified personal, but no statement",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no warning %q in:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "events.payload") {
+		t.Errorf("a truncated table's personal column was flagged:\n%s", all)
+	}
+}

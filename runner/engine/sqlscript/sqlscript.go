@@ -13,6 +13,7 @@ package sqlscript
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode"
 )
@@ -27,7 +28,7 @@ const (
 
 // Statement is one statement of a script.
 type Statement struct {
-	Text    string // as written, without its terminator
+	Text    string // as written from its first keyword, without its terminator
 	Line    int    // the line of its first keyword, counted from 1
 	Keyword string // its first keyword, upper case ("" for none)
 	Second  string // the keyword after it, upper case
@@ -54,10 +55,12 @@ type lexer struct {
 	line  int
 	delim string // MySQL's client may change it with DELIMITER
 
-	stmts []Statement
-	start int // where the current statement began
-	words []string
-	first int // line of the first keyword
+	stmts   []Statement
+	start   int // where the current statement began
+	words   []string
+	first   int  // line of the first keyword
+	textPos int  // where the statement's text starts: its first character not a space or a comment
+	started bool // textPos is set
 }
 
 func (l *lexer) run() ([]Statement, error) {
@@ -76,6 +79,9 @@ func (l *lexer) run() ([]Statement, error) {
 			continue
 		}
 		c := l.src[l.pos]
+		if !l.started && !unicode.IsSpace(rune(c)) && !l.atComment() {
+			l.started, l.textPos = true, l.pos
+		}
 		switch {
 		case c == '\n':
 			l.line++
@@ -104,10 +110,10 @@ func (l *lexer) run() ([]Statement, error) {
 		case c == '\\' && l.d == MySQL:
 			return nil, &Error{l.line, fmt.Sprintf("%q is a command of the mysql client, not SQL: scripts run without the client, and a client command (\\! runs a shell) is never allowed", l.src[l.pos:min(l.pos+2, len(l.src))])}
 		case isWordStart(c):
-			w := l.word()
 			if len(l.words) == 0 {
 				l.first = l.line
 			}
+			w := l.word()
 			if len(l.words) < 2 {
 				l.words = append(l.words, strings.ToUpper(w))
 			}
@@ -117,6 +123,12 @@ func (l *lexer) run() ([]Statement, error) {
 	}
 	l.end()
 	return l.stmts, nil
+}
+
+// atComment says whether a comment starts at pos.
+func (l *lexer) atComment() bool {
+	rest := l.src[l.pos:]
+	return strings.HasPrefix(rest, "/*") || (strings.HasPrefix(rest, "--") && l.dashComment()) || (l.d == MySQL && rest[0] == '#')
 }
 
 func (l *lexer) atLineStart() bool { return l.pos == 0 || l.src[l.pos-1] == '\n' }
@@ -144,15 +156,15 @@ func (l *lexer) delimiterCommand() (bool, error) {
 
 // end closes the statement that runs to the current position.
 func (l *lexer) end() {
-	text := strings.TrimSpace(l.src[l.start:l.pos])
 	if len(l.words) > 0 {
+		text := strings.TrimSpace(l.src[l.textPos:l.pos])
 		s := Statement{Text: text, Line: l.first, Keyword: l.words[0]}
 		if len(l.words) > 1 {
 			s.Second = l.words[1]
 		}
 		l.stmts = append(l.stmts, s)
 	}
-	l.words = l.words[:0]
+	l.words, l.started = l.words[:0], false
 }
 
 // dashComment tells whether "--" starts a comment: always in PostgreSQL,
@@ -367,4 +379,140 @@ func Check(script string, d Dialect, live bool) error {
 		}
 	}
 	return nil
+}
+
+// Target is what a statement changes, where a plain reading can tell: the
+// table of an UPDATE, DELETE or TRUNCATE, and the columns an UPDATE sets.
+type Target struct {
+	Table   string // as written, unquoted ("schema.table" when qualified)
+	Columns []string
+}
+
+// Targets reads what s changes; false for other statements or a shape it
+// does not follow (UPDATE ONLY, several tables, a FROM list it cannot
+// separate are still read for the table alone).
+func Targets(s Statement) (Target, bool) {
+	words := fields(s.Text)
+	if len(words) < 2 {
+		return Target{}, false
+	}
+	i := 1
+	switch s.Keyword {
+	case "UPDATE":
+	case "DELETE":
+		if !strings.EqualFold(words[1], "FROM") || len(words) < 3 {
+			return Target{}, false
+		}
+		i = 2
+	case "TRUNCATE":
+		if strings.EqualFold(words[1], "TABLE") {
+			i = 2
+		}
+	default:
+		return Target{}, false
+	}
+	if i < len(words) && strings.EqualFold(words[i], "ONLY") {
+		i++
+	}
+	if i >= len(words) || strings.HasSuffix(words[i], ",") {
+		return Target{}, false
+	}
+	t := Target{Table: unquote(words[i])}
+	if s.Keyword != "UPDATE" {
+		return t, true
+	}
+	// SET a = ..., b = ...: the names before each top-level "=".
+	set := setKeyword.FindStringIndex(s.Text)
+	if set == nil {
+		return t, true
+	}
+	for _, item := range topLevel(s.Text[set[1]:]) {
+		name, _, ok := strings.Cut(item, "=")
+		if !ok {
+			break
+		}
+		name = strings.TrimSpace(name)
+		if j := strings.LastIndexByte(name, '.'); j >= 0 {
+			name = name[j+1:] // t.col
+		}
+		if name == "" || strings.ContainsAny(name, " ()") {
+			break // (a, b) = (...) and the like: not read
+		}
+		t.Columns = append(t.Columns, unquote(name))
+	}
+	return t, true
+}
+
+var setKeyword = regexp.MustCompile(`(?i)\sSET\s`)
+
+// fields splits a statement at spaces outside quotes.
+func fields(s string) []string {
+	var out []string
+	var b strings.Builder
+	quote := byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			b.WriteByte(c)
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '`' || c == '\'':
+			quote = c
+			b.WriteByte(c)
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if b.Len() > 0 {
+				out = append(out, b.String())
+				b.Reset()
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() > 0 {
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// topLevel splits the SET list at commas outside parentheses and quotes,
+// up to the first top-level WHERE, FROM or RETURNING.
+func topLevel(s string) []string {
+	var out []string
+	depth, start, quote := 0, 0, byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, s[start:i])
+			start = i + 1
+		case depth == 0 && (c == ' ' || c == '\n' || c == '\t'):
+			rest := strings.ToUpper(strings.TrimLeft(s[i:], " \n\t"))
+			for _, kw := range []string{"WHERE ", "WHERE\n", "FROM ", "FROM\n", "RETURNING "} {
+				if strings.HasPrefix(rest, kw) {
+					return append(out, s[start:i])
+				}
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
+func unquote(name string) string {
+	var parts []string
+	for _, p := range strings.Split(strings.TrimSuffix(name, ";"), ".") {
+		parts = append(parts, strings.Trim(p, "\"`"))
+	}
+	return strings.Join(parts, ".")
 }

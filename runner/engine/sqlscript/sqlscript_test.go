@@ -115,3 +115,23 @@ func TestCheckRefusesWhatEndsTheTransaction(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetsReadWhatAStatementChanges(t *testing.T) {
+	for script, want := range map[string]string{
+		"UPDATE users\nSET email = 'user-' || md5(id::text) || '@example.com',\n    uid   = md5('uid' || id::text);": "users email,uid",
+		`UPDATE "user" SET email = x, fullname = concat('a', 'b, c') WHERE sysadmin IS NOT TRUE`:                     "user email,fullname",
+		"DELETE FROM conversations WHERE created_at < now() - interval '30 days'":                                    "conversations ",
+		"TRUNCATE audit.events": "audit.events ",
+		"UPDATE answers   SET message = 'x', sources_json = NULL;": "answers message,sources_json",
+		"UPDATE u SET u.note = @n FROM x":                          "u note",
+	} {
+		stmts, err := sqlscript.Split(script, sqlscript.Postgres)
+		if err != nil || len(stmts) != 1 {
+			t.Fatalf("split %q: %v %v", script, stmts, err)
+		}
+		tg, ok := sqlscript.Targets(stmts[0])
+		if got := tg.Table + " " + strings.Join(tg.Columns, ","); !ok || got != want {
+			t.Errorf("Targets(%q) = %q (%v), want %q", script, got, ok, want)
+		}
+	}
+}
