@@ -48,6 +48,9 @@ type Env struct {
 	dbArgs      []string
 }
 
+// SecretsFile is the secrets file envsync local reads for this environment.
+func (e *Env) SecretsFile() string { return e.secrets }
+
 // Stack is every server of a run.
 type Stack struct {
 	mongosh string // set when a job runs Mongo

@@ -152,6 +152,14 @@ func main() {
 	showUploaders(s, st)
 
 	if *wait {
+		step("the runbook's commands against these servers: paste this into another shell")
+		for _, kv := range st.S3.Env() {
+			fmt.Printf("  export %s\n", kv)
+		}
+		for _, e := range st.Envs {
+			fmt.Printf("  # %s: envsync local %s <sync> --secrets %s --s3-endpoint %s --pushgateway %s\n", e.Name, e.Name, e.SecretsFile(), st.S3.Endpoint, e.Pushgateway.URL)
+		}
+		fmt.Printf("  envsync dumps staging chat-postgres\n  envsync status --prometheus %s --environment staging\n", st.Env("staging").Prometheus.URL)
 		step("servers are up; press Enter to stop them")
 		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
