@@ -451,7 +451,7 @@ func (c *checker) classification(s *model.Sync) {
 	engine, _ := contract.EngineNamed(string(s.Engine))
 	if s.Classification != nil {
 		if !engine.Gate {
-			c.add(s.Pos, s.Name, "", "classification: the personal-data gate is built for postgres and mysql, not %s yet; remove it", s.Engine)
+			c.add(s.Pos, s.Name, "", "classification: the personal-data gate is not built for %s; remove it", s.Engine)
 		} else if len(s.Databases) > 1 {
 			c.add(s.Pos, s.Name, "", "classification: the personal-data gate checks one database; this sync has %d", len(s.Databases))
 		} else {
@@ -459,8 +459,8 @@ func (c *checker) classification(s *model.Sync) {
 		}
 		return
 	}
-	if !engine.Gate {
-		return
+	if !engine.Gate || len(s.Databases) > 1 {
+		return // nothing to declare (search), or a gate not built for several databases
 	}
 	for i := range s.Jobs {
 		j := &s.Jobs[i]
@@ -479,6 +479,9 @@ func (c *checker) classification(s *model.Sync) {
 // typo on one side, and a personal column no statement changes is one the
 // gate will refuse at run time. Warnings: the reading is not the server's.
 func (c *checker) scriptsAgainstClassification(s *model.Sync) {
+	if s.Engine == model.Mongo {
+		return // JavaScript: its effects are read by the gate at run time
+	}
 	dialect := sqlscript.Postgres
 	if s.Engine == model.MySQL {
 		dialect = sqlscript.MySQL

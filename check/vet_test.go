@@ -259,12 +259,12 @@ syncs: app: {
 			want: []string{`sync "app": databases "a_b" and "a-b" would both be "a-b" in the names of the job's containers`},
 		},
 		{
-			name: "a classification where the personal-data gate is not built is refused",
+			name: "a classification of a sync over several databases is refused: the gate checks one",
 			files: app(`	engine: "mongo"
-	database: "app_production"
+	databases: ["app_production", "other_production"]
 	classification: users: email: "personal"
 	environments: production: at: "23:00"`),
-			want: []string{`sync "app": classification: the personal-data gate is built for postgres and mysql, not mongo yet`},
+			want: []string{`sync "app": classification: the personal-data gate checks one database; this sync has 2`},
 		},
 		{
 			name: "a classification that is neither personal nor public is refused",

@@ -85,7 +85,7 @@ type Engine struct {
 var Engines = []Engine{
 	{Name: "postgres", Kind: Streaming, DefaultPort: 5432, Scripts: true, Gate: true},
 	{Name: "mysql", Kind: Streaming, DefaultPort: 3306, Scripts: true, Gate: true},
-	{Name: "mongo", Kind: Streaming, DefaultPort: 27017, Scripts: true},
+	{Name: "mongo", Kind: Streaming, DefaultPort: 27017, Scripts: true, Gate: true},
 	{Name: "opensearch", Kind: Snapshot},
 }
 

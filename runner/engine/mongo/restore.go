@@ -66,9 +66,6 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	if err != nil {
 		return fmt.Errorf("mongo: %w", err)
 	}
-	if opts.Gate != nil {
-		return errors.New("mongo: the personal-data gate (CLASSIFICATION) is not built for Mongo yet; nothing was touched")
-	}
 	if opts.SanitiseScript != "" {
 		if err := CheckScript(opts.SanitiseScript); err != nil {
 			return fmt.Errorf("mongo: sanitise script: %w", err)
@@ -110,8 +107,19 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 		return err
 	}
 	if opts.SanitiseScript != "" {
+		if g := opts.Gate; g != nil {
+			if err := g.Before(ctx, gateDB{shadow}); err != nil {
+				return fmt.Errorf("mongo: %s (live untouched): %w", e.cfg.Database, err)
+			}
+		}
 		if err := e.runScript(ctx, shadow.Name(), opts.SanitiseScript); err != nil {
 			return fmt.Errorf("mongo: sanitise script on the shadow %s (live untouched): %w", shadow.Name(), err)
+		}
+		if g := opts.Gate; g != nil {
+			if err := g.After(ctx, gateDB{shadow}); err != nil {
+				return fmt.Errorf("mongo: %s (live untouched): %w", e.cfg.Database, err)
+			}
+			e.log.Info("personal-data gate passed", "columns_checked", g.Checked, "findings", g.Findings)
 		}
 		testpause.At("sanitise")
 		if err := e.stage(ctx, shadow, live); err != nil {
