@@ -131,6 +131,7 @@ var Variables = []Variable{
 	{Name: "ENVSYNC_COMPRESS_THREADS", Tuning: true}, {Name: "ENVSYNC_RESTORE_LOCAL_COPY", Tuning: true},
 	{Name: "ENVSYNC_POSTGRES_LOAD_SESSIONS", Tuning: true}, {Name: "ENVSYNC_MYSQL_LOAD_WORKERS", Tuning: true},
 	{Name: "ENVSYNC_STALL_TIMEOUT", Tuning: true},
+	{Name: "ENVSYNC_SHRINK_FRACTION", Tuning: true}, {Name: "ENVSYNC_ACCEPT_SHRUNK_DUMP", Tuning: true},
 }
 
 // Reserved says whether name is a variable of the runner's contract, which

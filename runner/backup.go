@@ -75,6 +75,9 @@ func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
 		return metrics.Result{}, fmt.Errorf("storing the checksum of %s: %w", key, err)
 	}
 	pointer := layout.PointerKey(r.cfg.Instance, r.cfg.DB.Database)
+	if err := r.refuseShrunk(ctx, key, size); err != nil {
+		return metrics.Result{Size: size}, err
+	}
 	if _, err := r.store.Put(ctx, pointer, strings.NewReader(key)); err != nil {
 		return metrics.Result{}, fmt.Errorf("updating %s: %w", pointer, err)
 	}
@@ -98,4 +101,31 @@ func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// refuseShrunk keeps the pointer on the previous complete dump when the new
+// one is much smaller (ShrinkFraction of it): a table truncated by accident
+// upstream would otherwise become every downstream environment's data the
+// next night. The new dump and its sidecar stay, listed as held; a rerun
+// with ENVSYNC_ACCEPT_SHRUNK_DUMP=true moves the pointer to it. The sizes
+// come from the upload and one listing: nothing is read twice.
+func (r *Runner) refuseShrunk(ctx context.Context, key string, size int64) error {
+	if r.cfg.ShrinkFraction <= 0 || r.cfg.AcceptShrunk {
+		return nil
+	}
+	prev, err := layout.ReadPointer(ctx, r.store, r.cfg.Instance, r.cfg.DB.Database)
+	if err != nil || prev == "" {
+		return err
+	}
+	objs, err := r.store.ListObjects(ctx, prev)
+	if err != nil {
+		return fmt.Errorf("sizing the previous dump %s: %w", prev, err)
+	}
+	for _, o := range objs {
+		if o.Key == prev && float64(size) < r.cfg.ShrinkFraction*float64(o.Size) {
+			return fmt.Errorf("the new dump %s is %d bytes, less than %g of the previous complete one (%s, %d bytes): the pointer stays on the previous one; if the data really shrank, rerun with ENVSYNC_ACCEPT_SHRUNK_DUMP=true",
+				key, size, r.cfg.ShrinkFraction, prev, o.Size)
+		}
+	}
+	return nil
 }

@@ -35,6 +35,12 @@ type Config struct {
 	CompressThreads  int               // ENVSYNC_COMPRESS_THREADS, default 1; 0: all cores
 	LocalCopy        bool              // ENVSYNC_RESTORE_LOCAL_COPY: a restore checks the dump into a file under TMPDIR, then loads that file
 	ProgressInterval time.Duration     // between progress lines
+	// ShrinkFraction (ENVSYNC_SHRINK_FRACTION, default 0.5; 0: off): a
+	// backup smaller than this fraction of the previous complete dump does
+	// not move the pointer; AcceptShrunk (ENVSYNC_ACCEPT_SHRUNK_DUMP) moves
+	// it anyway, for a rerun once an operator has looked.
+	ShrinkFraction float64
+	AcceptShrunk   bool
 	// StallTimeout (ENVSYNC_STALL_TIMEOUT, default 5m) fails a restore's
 	// download that receives nothing for that long, instead of letting it
 	// hang until the job's deadline.
@@ -51,6 +57,10 @@ type Config struct {
 // Elasticsearch), which the runner copies through their snapshot
 // repositories rather than through dumps in BUCKET.
 const OpenSearch = "opensearch"
+
+// DefaultShrinkFraction is ShrinkFraction when ENVSYNC_SHRINK_FRACTION is
+// unset: a dump less than half the previous one holds the pointer.
+const DefaultShrinkFraction = 0.5
 
 // DefaultStallTimeout is StallTimeout when ENVSYNC_STALL_TIMEOUT is unset.
 const DefaultStallTimeout = 5 * time.Minute
@@ -143,6 +153,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.DB.LoadWorkers = n
 		if n == 0 {
 			c.DB.LoadWorkers = -1
+		}
+	}
+	c.ShrinkFraction = DefaultShrinkFraction
+	if v := getenv("ENVSYNC_SHRINK_FRACTION"); v != "" {
+		if c.ShrinkFraction, err = strconv.ParseFloat(v, 64); err != nil || c.ShrinkFraction < 0 || c.ShrinkFraction >= 1 {
+			bad("ENVSYNC_SHRINK_FRACTION %q: want a fraction from 0 (off) to below 1, such as 0.5", v)
+		}
+	}
+	if v := getenv("ENVSYNC_ACCEPT_SHRUNK_DUMP"); v != "" {
+		if c.AcceptShrunk, err = parseBool(v); err != nil {
+			bad("ENVSYNC_ACCEPT_SHRUNK_DUMP %q: want true or false", v)
 		}
 	}
 	c.CompressThreads = 1

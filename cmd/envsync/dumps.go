@@ -69,6 +69,9 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 				if e.Latest {
 					mark = "<- latest: what " + readers + " read"
 				}
+				if e.Held {
+					mark = "held: newer than the latest but not pointed to (a dump that shrank, or a backup cut short); accept it with ENVSYNC_ACCEPT_SHRUNK_DUMP=true"
+				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(layout.TimeFormat), e.Database, size(e.Size), e.Checksum, e.Key, mark)
 			}
 			return w.Flush()

@@ -31,6 +31,10 @@ type Entry struct {
 	Size     int64
 	Checksum string
 	Latest   bool // the pointer names it
+	// Held: newer than the dump the pointer names, with its sidecar (so
+	// complete), yet not named: a dump that shrank too much, held back
+	// until an operator accepts it, or a backup whose last step failed.
+	Held bool
 }
 
 // List returns the dumps under instance/ (of database only, when given),
@@ -78,6 +82,16 @@ func List(ctx context.Context, st storage.Store, instance, database string, veri
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
+	pointed := map[string]layout.Dump{}
+	for _, e := range out {
+		if e.Latest {
+			pointed[e.Database] = e.Dump
+		}
+	}
+	for i := range out {
+		p, ok := pointed[out[i].Database]
+		out[i].Held = ok && !out[i].Latest && out[i].Time.After(p.Time) && out[i].Checksum != NoSidecar
+	}
 	return out, nil
 }
 

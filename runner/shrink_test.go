@@ -1,0 +1,51 @@
+package runner_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/envsync/envsync/runner/catalog"
+	"github.com/envsync/envsync/runner/layout"
+	"github.com/envsync/envsync/runner/storage"
+)
+
+// A table truncated upstream by accident: the next backup is far smaller
+// than the last complete one, so it does not move the pointer (tomorrow's
+// restores keep reading the good dump), pushes state 0 naming both sizes,
+// and stays listed as held; an operator's rerun with
+// ENVSYNC_ACCEPT_SHRUNK_DUMP=true moves the pointer.
+func TestADumpThatShrankHoldsThePointer(t *testing.T) {
+	r := newPGRig(t)
+	r.mustRun(t, r.src, "backup")
+	pointer := layout.PointerKey(pgInstance, pgDatabase)
+	good := strings.TrimSpace(string(r.get(t, pointer)))
+
+	r.src.Exec(t, pgDatabase, "TRUNCATE people CASCADE")
+	err, logs := r.run(t, r.src, "backup")
+	if err == nil || !hasLine(logs, `"msg":"operation failed"`, "less than 0.5 of the previous complete one ("+good) {
+		t.Fatalf("a backup of a truncated table: %v\n%s", err, logs)
+	}
+	if got := strings.TrimSpace(string(r.get(t, pointer))); got != good {
+		t.Errorf("the pointer moved to %s", got)
+	}
+	if s := r.pgw.Series(t, "db_backup_job_state", map[string]string{"operation": "backup"}); len(s) != 1 || s[0].Value != 0 {
+		t.Errorf("state %+v, want 0", s)
+	}
+	st := r.store(t)
+	entries, lerr := catalog.List(t.Context(), st, pgInstance, pgDatabase, false)
+	if lerr != nil || len(entries) != 2 || !entries[0].Held || !entries[1].Latest {
+		t.Errorf("the listing: %+v (%v), want the new dump held and the old one latest", entries, lerr)
+	}
+
+	r.mustRun(t, r.src, "backup", "ENVSYNC_ACCEPT_SHRUNK_DUMP=true")
+	if got := strings.TrimSpace(string(r.get(t, pointer))); got == good {
+		t.Error("the accepted backup did not move the pointer")
+	}
+}
+
+// store opens the rig's bucket as the runner does.
+func (r *pgRig) store(t *testing.T) storage.Store {
+	t.Helper()
+	st := storage.NewS3(r.s3.Config(), "dumps", storage.S3Options{})
+	return st
+}
