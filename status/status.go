@@ -19,15 +19,19 @@ import (
 
 // Row is one operation of one database of one instance.
 type Row struct {
-	Engine, Instance, Database, Operation string
-	State                                 int       // 0 failed, 1 running, 2 succeeded; -1 unknown
-	LastSuccess                           time.Time // zero: never
-	DumpTaken                             time.Time // restores: when the dump they loaded was taken
-	Firing                                []string  // alert names
-	Pending                               []string  // alerts whose condition holds, not yet for long enough
+	Engine      string    `json:"engine"`
+	Instance    string    `json:"instance"`
+	Database    string    `json:"database"`
+	Operation   string    `json:"operation"`
+	State       int       `json:"state"`       // 0 failed, 1 running, 2 succeeded; -1 never reported
+	LastSuccess time.Time `json:"lastSuccess"` // zero: never
+	DumpTaken   time.Time `json:"dumpTaken"`   // restores: when the dump they loaded was taken
+	Firing      []string  `json:"firing"`      // alert names
+	Pending     []string  `json:"pending"`     // alerts whose condition holds, not yet for long enough
 	// Declared says a job of the environment declares the operation (set
 	// by Declared); Expected, that it is scheduled (not suspended).
-	Declared, Expected bool
+	Declared bool `json:"declared"`
+	Expected bool `json:"expected"`
 }
 
 type key struct{ engine, instance, database, operation string }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,7 +18,7 @@ import (
 
 func init() {
 	var rootDir, bucketFlag string
-	var verify bool
+	var verify, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "dumps ENVIRONMENT INSTANCE [DATABASE]",
 		Short: "List the dumps of an instance in an environment's bucket, newest first, and which one a restore would read",
@@ -62,6 +63,22 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 			if len(entries) == 0 {
 				return fmt.Errorf("no dump under %s/%s/", st, instance)
 			}
+			if asJSON {
+				type dump struct {
+					Taken    time.Time `json:"taken"`
+					Database string    `json:"database"`
+					Size     int64     `json:"size"`
+					Checksum string    `json:"checksum"`
+					Key      string    `json:"key"`
+					Latest   bool      `json:"latest"`
+					Held     bool      `json:"held"`
+				}
+				out := []dump{}
+				for _, e := range entries {
+					out = append(out, dump{e.Time, e.Database, e.Size, e.Checksum, e.Key, e.Latest, e.Held})
+				}
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "TAKEN (UTC)\tDATABASE\tSIZE\tCHECKSUM\tKEY\t")
 			for _, e := range entries {
@@ -80,6 +97,7 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 	f := cmd.Flags()
 	f.StringVar(&rootDir, "root", "", "repository root holding cue.mod (default: found upward from the current directory)")
 	f.StringVar(&bucketFlag, "bucket", "", "s3://name or file:///path to list instead of the environment's declared bucket")
+	f.BoolVar(&asJSON, "json", false, "print the dumps as JSON")
 	f.BoolVar(&verify, "verify", false, "download every dump with a checksum sidecar and check its SHA-256")
 	root.AddCommand(cmd)
 }

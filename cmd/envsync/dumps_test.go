@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -64,6 +65,15 @@ func TestDumpsListsAnInstancesDumpsNewestFirstWithTheirChecksumAndThePointer(t *
 	// (staging's own restore reads production's bucket).
 	if !strings.Contains(out, "<- latest: what integration's restores read") {
 		t.Errorf("the latest dump does not say whose restores read it:\n%s", out)
+	}
+	// --json: the same list, for a script.
+	js, _, err := envsync(t, "dumps", "--root", declaretest.CopyEstate(t, true), "--json", "staging", "chat-postgres", "govuk_chat_production")
+	var dumps []struct {
+		Key    string
+		Latest bool
+	}
+	if err != nil || json.Unmarshal([]byte(js), &dumps) != nil || len(dumps) != 3 || !dumps[1].Latest {
+		t.Errorf("dumps --json: %v\n%s", err, js)
 	}
 	// A misspelt instance names the nearest declared ones.
 	if _, _, err := envsync(t, "dumps", "--root", declaretest.CopyEstate(t, true), "staging", "chat-postgresql"); err == nil || !strings.Contains(err.Error(), `no sync declares instance "chat-postgresql" in staging (the nearest: chat-postgres`) {

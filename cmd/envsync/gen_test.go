@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,5 +201,27 @@ func resetFlags(c *cobra.Command) {
 	c.PersistentFlags().VisitAll(reset)
 	for _, sub := range c.Commands() {
 		resetFlags(sub)
+	}
+}
+
+// vet --json: the same findings, as a list a script reads.
+func TestVetJSONListsTheFindings(t *testing.T) {
+	out, _, err := envsync(t, "vet", "--json", "--root", declaretest.CopyEstate(t, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs []struct{ Kind, File, Message, Acknowledged string }
+	if err := json.Unmarshal([]byte(out), &fs); err != nil {
+		t.Fatalf("vet --json: %v\n%s", err, out)
+	}
+	kinds := map[string]int{}
+	for _, f := range fs {
+		kinds[f.Kind]++
+		if f.File == "" && f.Kind == "hazard" {
+			t.Errorf("a hazard without its file: %+v", f)
+		}
+	}
+	if kinds["hazard"] != 9 || kinds["note"] == 0 {
+		t.Errorf("kinds %v, want the example's 9 hazards and its notes", kinds)
 	}
 }

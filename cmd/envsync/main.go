@@ -5,7 +5,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -69,4 +71,12 @@ func namedArgs(min int, names ...string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// writeJSON writes v as indented JSON, for --json: what a script or a
+// dashboard reads instead of the table a person does.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

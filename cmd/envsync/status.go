@@ -17,6 +17,7 @@ import (
 
 func init() {
 	var prometheus, environment, rootDir string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status --prometheus URL",
 		Short: "What the dashboard shows, in a terminal: each operation's last state, last success, data age and firing alerts",
@@ -55,6 +56,9 @@ alerts fire for it.`,
 			if len(rows) == 0 {
 				return fmt.Errorf("%s holds no envsync series: is it the environment's Prometheus, scraping its Pushgateway?", prometheus)
 			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), rows)
+			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "INSTANCE\tDATABASE\tOPERATION\tSTATE\tLAST SUCCESS\tDATA AGE\tFIRING\tPENDING\t")
 			for _, r := range rows {
@@ -74,6 +78,7 @@ alerts fire for it.`,
 		},
 	}
 	cmd.Flags().StringVar(&prometheus, "prometheus", "", "URL of the environment's Prometheus")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the rows as JSON")
 	cmd.Flags().StringVar(&environment, "environment", "", "the environment of that Prometheus: one row for every operation its jobs declare, including those that never reported")
 	cmd.Flags().StringVar(&rootDir, "root", "", "repository root holding cue.mod (default: found upward from the current directory)")
 	root.AddCommand(cmd)

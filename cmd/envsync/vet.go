@@ -15,7 +15,7 @@ import (
 
 func init() {
 	var rootDir string
-	var ages, strict bool
+	var ages, strict, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "vet",
 		Short: "Check the declarations in syncs/ and list every error and ordering hazard, writing nothing",
@@ -31,7 +31,13 @@ long time" threshold, reading only what has finished).`,
 			if err != nil {
 				return err
 			}
-			printFindings(cmd.OutOrStdout(), findings)
+			if asJSON {
+				if err := writeJSON(cmd.OutOrStdout(), jsonFindings(findings)); err != nil {
+					return err
+				}
+			} else {
+				printFindings(cmd.OutOrStdout(), findings)
+			}
 			if n := len(findings.Errors()); n > 0 {
 				return fmt.Errorf("%d error(s) in the estate", n)
 			}
@@ -46,6 +52,7 @@ long time" threshold, reading only what has finished).`,
 	}
 	cmd.Flags().StringVar(&rootDir, "root", "", "repository root holding cue.mod (default: found upward from the current directory)")
 	cmd.Flags().BoolVar(&ages, "ages", false, "also list how old each restore's data is when it lands, at best and at worst")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON: a list of {kind, file, line, column, sync, environment, message, acknowledged}")
 	cmd.Flags().BoolVar(&strict, "strict", false, "fail on an ordering hazard the estate has not acknowledged (for CI)")
 	root.AddCommand(cmd)
 }
@@ -109,4 +116,34 @@ func printAges(w io.Writer, e *model.Estate) {
 		}
 	}
 	tw.Flush()
+}
+
+// jsonFinding is a finding as vet --json writes it.
+type jsonFinding struct {
+	Kind         string `json:"kind"` // error, warning, hazard, note
+	File         string `json:"file,omitempty"`
+	Line         int    `json:"line,omitempty"`
+	Column       int    `json:"column,omitempty"`
+	Sync         string `json:"sync,omitempty"`
+	Environment  string `json:"environment,omitempty"`
+	Message      string `json:"message"`
+	Acknowledged string `json:"acknowledged,omitempty"`
+}
+
+func jsonFindings(fs check.Findings) []jsonFinding {
+	out := []jsonFinding{}
+	for _, f := range fs {
+		kind := "error"
+		switch {
+		case f.Hazard:
+			kind = "hazard"
+		case f.Warning:
+			kind = "warning"
+		case f.Note:
+			kind = "note"
+		}
+		out = append(out, jsonFinding{Kind: kind, File: f.Pos.File, Line: f.Pos.Line, Column: f.Pos.Col, Sync: f.Sync,
+			Environment: f.Environment, Message: f.Msg, Acknowledged: f.Acknowledged})
+	}
+	return out
 }
