@@ -32,7 +32,8 @@ a sample of its values holds e-mail addresses, UK phone numbers or National
 Insurance numbers; public otherwise. Review every line before committing
 it under syncs.<SYNC>.classification. Nothing is written to the database
 (PostgreSQL's session is read-only).`,
-		Args: namedArgs(1, "SYNC"),
+		Args:              namedArgs(1, "SYNC"),
+		ValidArgsFunction: completeArgs("sync"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := runner.FromEnv(os.Getenv)
 			if err != nil {

@@ -29,7 +29,8 @@ scripts wrote; recorded; verified or MISMATCH with --verify, which
 downloads each dump) and which one the pointer names — the dump a restore
 reads unless FILENAME says otherwise. S3 is configured as for envsync run
 (AWS_REGION, AWS_ENDPOINT_URL_S3, keys or a web identity).`,
-		Args: namedArgs(2, "ENVIRONMENT", "INSTANCE", "DATABASE"),
+		Args:              namedArgs(2, "ENVIRONMENT", "INSTANCE", "DATABASE"),
+		ValidArgsFunction: completeArgs("environment", "instance"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, instance, database := args[0], args[1], ""
 			if len(args) == 3 {

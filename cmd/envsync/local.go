@@ -63,7 +63,8 @@ Endpoints change only through these overrides:
 		Example: `  envsync local staging chat-postgres --secrets secrets.yaml \
     --db chat-postgres=127.0.0.1:5432 --s3-endpoint http://127.0.0.1:7070 \
     --pushgateway http://127.0.0.1:9091`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeArgs("environment", "sync..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, names := args[0], args[1:]
 			if manifests == "" {

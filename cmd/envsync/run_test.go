@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/envsync/envsync/declare/declaretest"
 )
 
 func execute(t *testing.T, args ...string) error {
@@ -111,5 +113,27 @@ func TestAStopIsLoggedOnlyWhenASignalArrives(t *testing.T) {
 	cmd.Wait()
 	if !strings.Contains(logs.String(), `"msg":"stop requested, stopping and cleaning up"`) {
 		t.Errorf("a SIGTERM was not logged:\n%s", logs.String())
+	}
+}
+
+// Completion offers the estate's environments, then its syncs or
+// instances there (cobra's hidden __complete command is what the shell
+// scripts call).
+func TestCompletionOffersWhatTheEstateDeclares(t *testing.T) {
+	t.Chdir(declaretest.CopyEstate(t, true))
+	for args, want := range map[string]string{
+		"__complete local ":           "integration",
+		"__complete local staging ch": "chat-postgres",
+		"__complete dumps staging ":   "whitehall-mysql",
+		"__complete classify ":        "signon-mysql",
+	} {
+		fields := strings.Fields(args)
+		if strings.HasSuffix(args, " ") {
+			fields = append(fields, "")
+		}
+		out, _, err := envsync(t, fields...)
+		if err != nil || !strings.Contains(out, want+"\n") {
+			t.Errorf("envsync %s: %v, want %s among\n%s", args, err, want, out)
+		}
 	}
 }
