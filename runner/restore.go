@@ -100,6 +100,15 @@ func (r *Runner) restoreStream(ctx context.Context, key, want string, opts engin
 	defer rc.Close()
 	meter := progress.Start(r.log, "restore download", r.cfg.ProgressInterval)
 	defer meter.Done()
+	// The object's size, from one listing: the progress lines give the
+	// percentage done and the time left.
+	if objs, err := r.store.ListObjects(ctx, key); err == nil {
+		for _, o := range objs {
+			if o.Key == key {
+				meter.SetTotal(o.Size)
+			}
+		}
+	}
 	h := sha256.New()
 	raw := meter.Reader(io.TeeReader(rc, h))
 	dec, format, err := compress.NewReader(raw)

@@ -19,6 +19,7 @@ type Meter struct {
 	what  string
 	start time.Time
 	n     atomic.Int64
+	total atomic.Int64 // bytes expected, when known (SetTotal); 0: unknown
 	stop  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
@@ -47,6 +48,10 @@ func Start(log *slog.Logger, what string, interval time.Duration) *Meter {
 	return m
 }
 
+// SetTotal says how many bytes the transfer will carry: the lines then
+// give the percentage done and the seconds left at the rate so far.
+func (m *Meter) SetTotal(n int64) { m.total.Store(n) }
+
 // Bytes is the count so far.
 func (m *Meter) Bytes() int64 { return m.n.Load() }
 
@@ -57,7 +62,14 @@ func (m *Meter) line(msg string) {
 	if secs > 0 {
 		rate = float64(n) / secs / 1e6
 	}
-	m.log.Info(msg, "transfer", m.what, "bytes", n, "mb_per_s", float64(int(rate*10))/10, "seconds", int(secs))
+	attrs := []any{"transfer", m.what, "bytes", n, "mb_per_s", float64(int(rate*10)) / 10, "seconds", int(secs)}
+	if total := m.total.Load(); total > 0 && n <= total {
+		attrs = append(attrs, "percent", int(100*n/total))
+		if n > 0 && n < total {
+			attrs = append(attrs, "eta_seconds", int(secs*float64(total-n)/float64(n)))
+		}
+	}
+	m.log.Info(msg, attrs...)
 }
 
 // Done stops the ticker and logs the total once.

@@ -46,3 +46,35 @@ func TestALongTransferLogsBytesAndRateAsItGoesAndAtTheEnd(t *testing.T) {
 		t.Fatalf("final line %v, want 1000 bytes of upload with a rate", last)
 	}
 }
+
+// With the total known, a line says how far along the transfer is and how
+// long it has left; the last says 100.
+func TestAKnownTotalGivesPercentAndTimeLeft(t *testing.T) {
+	var logs bytes.Buffer
+	m := progress.Start(slog.New(slog.NewJSONHandler(&logs, nil)), "restore download", 20*time.Millisecond)
+	m.SetTotal(1000)
+	r := m.Reader(strings.NewReader(strings.Repeat("x", 1000)))
+	buf := make([]byte, 100)
+	for range 10 {
+		io.ReadFull(r, buf)
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.Done()
+	var midway, final map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		json.Unmarshal([]byte(l), &rec)
+		if rec["msg"] == "progress" && midway == nil && rec["eta_seconds"] != nil {
+			midway = rec
+		}
+		if rec["msg"] == "transfer done" {
+			final = rec
+		}
+	}
+	if midway == nil || midway["percent"].(float64) <= 0 || midway["percent"].(float64) >= 100 {
+		t.Errorf("no progress line with a percentage and a time left:\n%s", logs.String())
+	}
+	if final["percent"] != float64(100) {
+		t.Errorf("the last line %v, want 100 percent", final)
+	}
+}
