@@ -132,6 +132,7 @@ var Variables = []Variable{
 	{Name: "ENVSYNC_POSTGRES_LOAD_SESSIONS", Tuning: true}, {Name: "ENVSYNC_MYSQL_LOAD_WORKERS", Tuning: true},
 	{Name: "ENVSYNC_STALL_TIMEOUT", Tuning: true},
 	{Name: "ENVSYNC_SHRINK_FRACTION", Tuning: true}, {Name: "ENVSYNC_ACCEPT_SHRUNK_DUMP", Tuning: true},
+	{Name: "ENVSYNC_KEEP_DUMPS", Tuning: true},
 }
 
 // Reserved says whether name is a variable of the runner's contract, which

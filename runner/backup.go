@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/envsync/envsync/runner/catalog"
 	"github.com/envsync/envsync/runner/compress"
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/runner/metrics"
@@ -82,6 +83,16 @@ func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
 		return metrics.Result{}, fmt.Errorf("updating %s: %w", pointer, err)
 	}
 	r.log.Info("backup stored", "key", key, "bytes", size, "sha256", sum, "pointer", pointer)
+	if r.cfg.KeepDumps > 0 {
+		// The backup has succeeded: a failed clean-up is a warning, and the
+		// next backup tries again.
+		gone, err := catalog.Prune(ctx, r.store, r.cfg.Instance, r.cfg.DB.Database, r.cfg.KeepDumps, false)
+		if err != nil {
+			r.log.Warn("could not remove old dumps; the next backup tries again", "keep", r.cfg.KeepDumps, "error", err)
+		} else if len(gone) > 0 {
+			r.log.Info("removed old dumps", "keep", r.cfg.KeepDumps, "keys", gone)
+		}
+	}
 	return metrics.Result{Size: size}, nil
 }
 

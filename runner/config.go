@@ -41,6 +41,10 @@ type Config struct {
 	// it anyway, for a rerun once an operator has looked.
 	ShrinkFraction float64
 	AcceptShrunk   bool
+	// KeepDumps (ENVSYNC_KEEP_DUMPS, 0: keep every one) is how many of the
+	// database's newest dumps a successful backup leaves; never the one the
+	// pointer names nor a held one.
+	KeepDumps int
 	// StallTimeout (ENVSYNC_STALL_TIMEOUT, default 5m) fails a restore's
 	// download that receives nothing for that long, instead of letting it
 	// hang until the job's deadline.
@@ -159,6 +163,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if v := getenv("ENVSYNC_SHRINK_FRACTION"); v != "" {
 		if c.ShrinkFraction, err = strconv.ParseFloat(v, 64); err != nil || c.ShrinkFraction < 0 || c.ShrinkFraction >= 1 {
 			bad("ENVSYNC_SHRINK_FRACTION %q: want a fraction from 0 (off) to below 1, such as 0.5", v)
+		}
+	}
+	if v := getenv("ENVSYNC_KEEP_DUMPS"); v != "" {
+		if c.KeepDumps, err = strconv.Atoi(v); err != nil || c.KeepDumps == 1 || c.KeepDumps < 0 {
+			bad("ENVSYNC_KEEP_DUMPS %q: want 0 (keep every dump) or at least 2", v)
 		}
 	}
 	if v := getenv("ENVSYNC_ACCEPT_SHRUNK_DUMP"); v != "" {

@@ -3,6 +3,7 @@ package runner_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/envsync/envsync/runner/catalog"
 	"github.com/envsync/envsync/runner/layout"
@@ -48,4 +49,22 @@ func (r *pgRig) store(t *testing.T) storage.Store {
 	t.Helper()
 	st := storage.NewS3(r.s3.Config(), "dumps", storage.S3Options{})
 	return st
+}
+
+// ENVSYNC_KEEP_DUMPS: each successful backup leaves the newest N dumps
+// (the pointer's among them) and removes the rest, sidecars too.
+func TestABackupKeepsTheNewestDumps(t *testing.T) {
+	r := newPGRig(t)
+	for range 3 {
+		r.mustRun(t, r.src, "backup", "ENVSYNC_KEEP_DUMPS=2")
+		time.Sleep(1100 * time.Millisecond) // keys are to the second
+	}
+	entries, err := catalog.List(t.Context(), r.store(t), pgInstance, pgDatabase, false)
+	if err != nil || len(entries) != 2 || !entries[0].Latest {
+		t.Fatalf("after three backups keeping 2: %+v (%v)", entries, err)
+	}
+	keys, _ := r.store(t).List(t.Context(), pgInstance+"/")
+	if len(keys) != 5 { // 2 dumps, 2 sidecars, the pointer
+		t.Errorf("objects left: %v", keys)
+	}
 }

@@ -18,7 +18,8 @@ import (
 
 func init() {
 	var rootDir, bucketFlag string
-	var verify, asJSON bool
+	var verify, asJSON, prune, dryRun bool
+	var keep int
 	cmd := &cobra.Command{
 		Use:   "dumps ENVIRONMENT INSTANCE [DATABASE]",
 		Short: "List the dumps of an instance in an environment's bucket, newest first, and which one a restore would read",
@@ -56,6 +57,24 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 			st, err := storage.Open(cmd.Context(), bucket, storage.S3Options{})
 			if err != nil {
 				return err
+			}
+			if prune {
+				if database == "" {
+					return fmt.Errorf("--prune needs the DATABASE whose dumps it removes")
+				}
+				gone, err := catalog.Prune(cmd.Context(), st, instance, database, keep, dryRun)
+				if err != nil {
+					return err
+				}
+				verb := "removed"
+				if dryRun {
+					verb = "would remove"
+				}
+				for _, k := range gone {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", verb, k)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %d dump(s), keeping the newest %d, the latest and any held\n", verb, len(gone), keep)
+				return nil
 			}
 			entries, err := catalog.List(cmd.Context(), st, instance, database, verify)
 			if err != nil {
@@ -99,6 +118,9 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 	f.StringVar(&rootDir, "root", "", "repository root holding cue.mod (default: found upward from the current directory)")
 	f.StringVar(&bucketFlag, "bucket", "", "s3://name or file:///path to list instead of the environment's declared bucket")
 	f.BoolVar(&asJSON, "json", false, "print the dumps as JSON")
+	f.BoolVar(&prune, "prune", false, "remove the DATABASE's dumps beyond the newest --keep (never the latest nor a held one)")
+	f.IntVar(&keep, "keep", 7, "with --prune: how many of the newest dumps to keep (at least 2)")
+	f.BoolVar(&dryRun, "dry-run", false, "with --prune: list what would be removed, remove nothing")
 	f.BoolVar(&verify, "verify", false, "download every dump with a checksum sidecar and check its SHA-256")
 	root.AddCommand(cmd)
 }

@@ -119,3 +119,40 @@ func verifySum(ctx context.Context, st storage.Store, key string) (string, error
 	}
 	return Verified, nil
 }
+
+// Prune deletes the dumps of database (and their sidecars) beyond the
+// newest keep, never the one the pointer names nor a held one (newer than
+// it), and returns their keys oldest first; dryRun deletes nothing. keep
+// is at least 2, so that a restore reading the previous dump while a
+// backup moves the pointer still finds it.
+func Prune(ctx context.Context, st storage.Store, instance, database string, keep int, dryRun bool) ([]string, error) {
+	if keep < 2 {
+		return nil, fmt.Errorf("keeping %d dumps: keep at least 2, so that a restore reading the previous one while a backup moves the pointer still finds it", keep)
+	}
+	entries, err := List(ctx, st, instance, database, false)
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	kept := 0
+	for _, e := range entries { // newest first
+		if e.Latest || e.Held || kept < keep {
+			kept++
+			continue
+		}
+		gone = append(gone, e.Key)
+	}
+	slices.Reverse(gone)
+	if dryRun {
+		return gone, nil
+	}
+	for _, k := range gone {
+		if err := st.Delete(ctx, layout.ChecksumKey(k)); err != nil {
+			return nil, err
+		}
+		if err := st.Delete(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	return gone, nil
+}
