@@ -49,7 +49,13 @@ session; N: its script is run with each table's rows spread over N
 sessions, for servers with cores to spare),
 ENVSYNC_MYSQL_LOAD_WORKERS (connections loading rows into the MySQL shadow),
 ENVSYNC_STALL_TIMEOUT (5m: a restore's download that receives nothing for
-that long fails instead of hanging until the job's deadline).
+that long fails instead of hanging until the job's deadline),
+ENVSYNC_SHRINK_FRACTION (0.5: a backup smaller than that fraction of the
+previous complete dump does not move the pointer; 0: off) and
+ENVSYNC_ACCEPT_SHRUNK_DUMP (true on a rerun moves it anyway),
+ENVSYNC_KEEP_DUMPS (0: keep every dump; N >= 2: a successful backup
+removes the dumps beyond the newest N, never the pointer's).
+Every tuning variable: ` + variableList(true) + `.
 A search cluster (DB_ENGINE opensearch) is DB_HOST, its URL; DB_DATABASE is
 the pattern of the indices copied; SNAPSHOT_REPOSITORY the repository a
 backup writes or a restore reads, and SNAPSHOTS_KEEP (1) the successful
