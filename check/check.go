@@ -6,6 +6,7 @@ package check
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -521,7 +522,7 @@ func (c *checker) scriptsAgainstClassification(s *model.Sync) {
 					}
 				}
 			}
-			for _, table := range sortedKeys(mapKeys(s.Classification)) {
+			for _, table := range slices.Sorted(maps.Keys(s.Classification)) {
 				for _, col := range sortedKeys(s.Classification[table]) {
 					if s.Classification[table][col] == contract.Personal && !changed[table][col] && !changed[table]["*"] {
 						c.fs = append(c.fs, Finding{Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Warning: true,
@@ -531,13 +532,4 @@ func (c *checker) scriptsAgainstClassification(s *model.Sync) {
 			}
 		}
 	}
-}
-
-// mapKeys turns a map's keys into a map sortedKeys takes.
-func mapKeys[V any](m map[string]V) map[string]string {
-	out := make(map[string]string, len(m))
-	for k := range m {
-		out[k] = k
-	}
-	return out
 }

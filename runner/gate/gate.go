@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -197,13 +198,7 @@ func (g *Check) After(ctx context.Context, db DB) error {
 			return fmt.Errorf("personal-data gate: reading %s.%s: %w", c.Table, c.Name, err)
 		}
 		g.Checked++
-		for _, name := range slices.Sorted(func(yield func(string) bool) {
-			for k := range counts {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, name := range slices.Sorted(maps.Keys(counts)) {
 			g.Findings += counts[name]
 			if counts[name] > g.p.MaxFindings {
 				problems = append(problems, fmt.Sprintf("%s.%s holds %d %s", c.Table, c.Name, counts[name], name))

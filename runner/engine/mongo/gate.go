@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strings"
 
@@ -56,13 +57,7 @@ func (g gateDB) Columns(ctx context.Context) ([]gate.Column, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", coll, err)
 		}
-		for _, f := range slices.Sorted(func(yield func(string) bool) {
-			for k := range seen {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, f := range slices.Sorted(maps.Keys(seen)) {
 			out = append(out, gate.Column{Table: coll, Name: f, Text: f != "_id", From: coll})
 		}
 	}
