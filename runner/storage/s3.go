@@ -134,9 +134,62 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 			s, key, s.opts.MaxObjectSize()>>30, s.opts.PartSize>>20, err)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("uploading %s/%s: %w", s, key, err)
+		err = fmt.Errorf("uploading %s/%s: %w", s, key, err)
+		if left := s.abortLeftovers(ctx, key); left != nil {
+			err = errors.Join(err, left)
+		}
+		return 0, err
 	}
 	return cr.n, nil
+}
+
+// abortLeftovers aborts the multipart uploads of key that the failed upload
+// left listed. transfermanager aborts its upload once its own requests have
+// returned, but a part the server was still receiving can land after that
+// abort and list the upload again (S3 documents that an upload may need
+// aborting more than once): look again after growing pauses, until a look
+// after a pause of a second finds none.
+func (s *S3) abortLeftovers(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	var slept time.Duration
+	for pause := 250 * time.Millisecond; ; pause *= 2 {
+		ids, err := s.uploadIDs(ctx, key)
+		if err != nil {
+			return fmt.Errorf("looking for the parts of the failed upload %s/%s: %w", s, key, err)
+		}
+		for _, id := range ids {
+			if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(id),
+			}); err != nil && !isNoSuchUpload(err) {
+				return fmt.Errorf("aborting the failed upload %s/%s: %w", s, key, err)
+			}
+		}
+		if len(ids) == 0 && slept >= time.Second {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the failed upload %s/%s may have left parts: %w", s, key, ctx.Err())
+		case <-time.After(pause):
+			slept = pause
+		}
+	}
+}
+
+// uploadIDs lists the multipart uploads in progress of exactly key.
+func (s *S3) uploadIDs(ctx context.Context, key string) ([]string, error) {
+	out, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, u := range out.Uploads {
+		if aws.ToString(u.Key) == key {
+			ids = append(ids, aws.ToString(u.UploadId))
+		}
+	}
+	return ids, nil
 }
 
 func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
@@ -189,6 +242,11 @@ func (s *S3) PendingUploads(ctx context.Context, prefix string) ([]string, error
 		keys = append(keys, aws.ToString(u.Key))
 	}
 	return keys, nil
+}
+
+func isNoSuchUpload(err error) bool {
+	var nsu *types.NoSuchUpload
+	return errors.As(err, &nsu)
 }
 
 func isNotFound(err error) bool {

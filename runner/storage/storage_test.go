@@ -11,7 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/envsync/envsync/runner/storage"
 	"github.com/envsync/envsync/testenv"
 )
@@ -216,6 +219,60 @@ func TestOpenReadsTheBucketURL(t *testing.T) {
 	if err != nil || st.String() != "file://"+dir {
 		t.Fatalf("Open(file://%s) = %v, %v", dir, st, err)
 	}
+}
+
+// An upload listed again after it was aborted (a part the server was still
+// receiving landed after the abort: S3 documents that an upload may need
+// aborting more than once) is aborted by the failed Put, later looks
+// included; an upload of another key is not touched.
+func TestAFailedUploadLeavesNoUploadListedEvenOneThatLandsAfterTheAbort(t *testing.T) {
+	srv := testenv.StartS3(t)
+	bucket := srv.CreateBucket(t, "dumps")
+	st := storage.NewS3(srv.Config(), bucket, storage.S3Options{PartSize: 5 << 20, Concurrency: 3})
+	client := s3.NewFromConfig(srv.Config(), func(o *s3.Options) { o.UsePathStyle = true })
+	ctx := context.Background()
+	create := func(key string) {
+		if _, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {
+			t.Error(err)
+		}
+	}
+	const key, other = "i/late.zst", "i/late.zst.other"
+	create(other)
+	landed := make(chan struct{})
+	r := &onFailure{r: failingReader{newStream(12 << 20)}, do: func() {
+		go func() {
+			defer close(landed)
+			time.Sleep(600 * time.Millisecond)
+			create(key)
+		}()
+	}}
+	if _, err := st.Put(ctx, key, r); !errors.Is(err, errDumpDied) {
+		t.Fatalf("Put: %v, want %v", err, errDumpDied)
+	}
+	<-landed
+	pending, err := st.PendingUploads(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(pending, " ") != other {
+		t.Fatalf("uploads listed after the failed Put: %q, want only %q", pending, other)
+	}
+}
+
+// onFailure calls do once, when r first fails.
+type onFailure struct {
+	r    io.Reader
+	do   func()
+	done bool
+}
+
+func (o *onFailure) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if err != nil && err != io.EOF && !o.done {
+		o.done = true
+		o.do()
+	}
+	return n, err
 }
 
 func TestAnEndpointFromTheStandardEnvironmentIsReachedPathStyle(t *testing.T) {
