@@ -13,9 +13,11 @@ import (
 
 	"github.com/envsync/envsync/runner/catalog"
 	"github.com/envsync/envsync/runner/compress"
+	"github.com/envsync/envsync/runner/engine/testpause"
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/runner/metrics"
 	"github.com/envsync/envsync/runner/progress"
+	"github.com/envsync/envsync/runner/storage"
 )
 
 // dumpExt names what a dump holds, before the compression's extension.
@@ -33,16 +35,23 @@ func dumpExt(engineName string) string {
 // store, with no temporary file. The checksum sidecar follows, and the
 // pointer only once both are stored.
 func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
+	return r.storeDump(ctx, r.store, r.eng.Dump)
+}
+
+// storeDump stores what dump writes as a new dump of the database in store:
+// compressed and hashed on the way, then its checksum sidecar, then (unless
+// it shrank) the pointer, then the retention's clean-up.
+func (r *Runner) storeDump(ctx context.Context, store storage.Store, dump func(context.Context, io.Writer) error) (metrics.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	at := r.now().UTC()
 	key := layout.DumpKey(r.cfg.Instance, r.cfg.DB.Database, at, dumpExt(r.cfg.Engine))
-	r.log.Info("dumping", "key", key, "store", r.store.String())
+	r.log.Info("dumping", "key", key, "store", store.String())
 
 	pr, pw := io.Pipe()
 	dumped := make(chan error, 1)
 	go func() {
-		err := r.dumpCompressed(ctx, pw)
+		err := r.dumpCompressed(ctx, pw, dump)
 		// nil closes with EOF: only a complete dump ends the upload cleanly.
 		pw.CloseWithError(err)
 		dumped <- err
@@ -50,7 +59,7 @@ func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
 
 	h := sha256.New()
 	meter := progress.Start(r.log, "backup upload", r.cfg.ProgressInterval)
-	size, putErr := r.store.Put(ctx, key, meter.Reader(io.TeeReader(pr, h)))
+	size, putErr := store.Put(ctx, key, meter.Reader(io.TeeReader(testpause.Reader(pr, "upload"), h)))
 	if putErr != nil {
 		cancel() // stops the dump tool
 		pr.CloseWithError(putErr)
@@ -60,7 +69,7 @@ func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
 	switch {
 	case dumpErr != nil && !errors.Is(dumpErr, context.Canceled):
 		if putErr == nil { // cannot happen: the store saw the error; be sure anyway
-			r.store.Delete(context.WithoutCancel(ctx), key)
+			store.Delete(context.WithoutCancel(ctx), key)
 		}
 		return metrics.Result{}, fmt.Errorf("dumping: %w", dumpErr)
 	case putErr != nil:
@@ -72,21 +81,21 @@ func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
 
 	// sha256sum's format, so that `sha256sum -c` checks a downloaded dump.
 	line := sum + "  " + path.Base(key) + "\n"
-	if _, err := r.store.Put(ctx, layout.ChecksumKey(key), strings.NewReader(line)); err != nil {
+	if _, err := store.Put(ctx, layout.ChecksumKey(key), strings.NewReader(line)); err != nil {
 		return metrics.Result{}, fmt.Errorf("storing the checksum of %s: %w", key, err)
 	}
 	pointer := layout.PointerKey(r.cfg.Instance, r.cfg.DB.Database)
-	if err := r.refuseShrunk(ctx, key, size); err != nil {
+	if err := r.refuseShrunk(ctx, store, key, size); err != nil {
 		return metrics.Result{Size: size}, err
 	}
-	if _, err := r.store.Put(ctx, pointer, strings.NewReader(key)); err != nil {
+	if _, err := store.Put(ctx, pointer, strings.NewReader(key)); err != nil {
 		return metrics.Result{}, fmt.Errorf("updating %s: %w", pointer, err)
 	}
-	r.log.Info("backup stored", "key", key, "bytes", size, "sha256", sum, "pointer", pointer)
+	r.log.Info("backup stored", "key", key, "bytes", size, "sha256", sum, "pointer", pointer, "store", store.String())
 	if r.cfg.KeepDumps > 0 {
 		// The backup has succeeded: a failed clean-up is a warning, and the
 		// next backup tries again.
-		gone, err := catalog.Prune(ctx, r.store, r.cfg.Instance, r.cfg.DB.Database, r.cfg.KeepDumps, false)
+		gone, err := catalog.Prune(ctx, store, r.cfg.Instance, r.cfg.DB.Database, r.cfg.KeepDumps, false)
 		if err != nil {
 			r.log.Warn("could not remove old dumps; the next backup tries again", "keep", r.cfg.KeepDumps, "error", err)
 		} else if len(gone) > 0 {
@@ -96,7 +105,7 @@ func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
 	return metrics.Result{Size: size}, nil
 }
 
-func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer) error {
+func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer, dump func(context.Context, io.Writer) error) error {
 	// The compressor writes a few KiB per block; handing each to the
 	// upload's goroutine would wake it (and a thread) every time.
 	bw := bufio.NewWriterSize(w, 1<<20)
@@ -104,7 +113,7 @@ func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := r.eng.Dump(ctx, zw); err != nil {
+	if err := dump(ctx, zw); err != nil {
 		zw.Close()
 		return err
 	}
@@ -120,15 +129,15 @@ func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer) error {
 // next night. The new dump and its sidecar stay, listed as held; a rerun
 // with ENVSYNC_ACCEPT_SHRUNK_DUMP=true moves the pointer to it. The sizes
 // come from the upload and one listing: nothing is read twice.
-func (r *Runner) refuseShrunk(ctx context.Context, key string, size int64) error {
+func (r *Runner) refuseShrunk(ctx context.Context, store storage.Store, key string, size int64) error {
 	if r.cfg.ShrinkFraction <= 0 || r.cfg.AcceptShrunk {
 		return nil
 	}
-	prev, err := layout.ReadPointer(ctx, r.store, r.cfg.Instance, r.cfg.DB.Database)
+	prev, err := layout.ReadPointer(ctx, store, r.cfg.Instance, r.cfg.DB.Database)
 	if err != nil || prev == "" {
 		return err
 	}
-	objs, err := r.store.ListObjects(ctx, prev)
+	objs, err := store.ListObjects(ctx, prev)
 	if err != nil {
 		return fmt.Errorf("sizing the previous dump %s: %w", prev, err)
 	}

@@ -55,6 +55,20 @@ type Config struct {
 	// reads) and SNAPSHOTS_KEEP (successful snapshots kept, default 1).
 	SnapshotRepository string
 	SnapshotsKeep      int
+
+	// A publish's scratch server (a sidecar of the job's pod): where the
+	// live dump is loaded and sanitised before its dump is published.
+	// SCRATCH_HOST (default 127.0.0.1), SCRATCH_PORT (default the engine's
+	// port), SCRATCH_USER; the password is read from SCRATCH_PASSWORD_FILE,
+	// written when the pod starts, by Open.
+	Scratch             engine.Config
+	ScratchPasswordFile string
+	// ScratchWait (ENVSYNC_SCRATCH_WAIT, default 5m) is how long a publish
+	// waits for the scratch server to accept connections.
+	ScratchWait time.Duration
+	// RawBucket (RAW_BUCKET), when set, keeps the raw dump of a publish's
+	// read of the live database: a locked-down bucket no restore reads.
+	RawBucket string
 }
 
 // OpenSearch is the DB_ENGINE of search clusters (OpenSearch and
@@ -68,6 +82,9 @@ const DefaultShrinkFraction = 0.5
 
 // DefaultStallTimeout is StallTimeout when ENVSYNC_STALL_TIMEOUT is unset.
 const DefaultStallTimeout = 5 * time.Minute
+
+// DefaultScratchWait is ScratchWait when ENVSYNC_SCRATCH_WAIT is unset.
+const DefaultScratchWait = 5 * time.Minute
 
 // FromEnv reads the runner environment through getenv (os.Getenv).
 func FromEnv(getenv func(string) string) (Config, error) {
@@ -93,6 +110,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 
 		SnapshotRepository: getenv("SNAPSHOT_REPOSITORY"),
 		SnapshotsKeep:      1,
+
+		Scratch:             engine.Config{Host: getenv("SCRATCH_HOST"), User: getenv("SCRATCH_USER")},
+		ScratchPasswordFile: getenv("SCRATCH_PASSWORD_FILE"),
+		ScratchWait:         DefaultScratchWait,
+		RawBucket:           getenv("RAW_BUCKET"),
 	}
 	if c.Environment == "" {
 		c.Environment = getenv("GOVUK_ENVIRONMENT")
@@ -159,6 +181,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.DB.LoadWorkers = -1
 		}
 	}
+	if v := getenv("SCRATCH_PORT"); v != "" {
+		if c.Scratch.Port, err = strconv.Atoi(v); err != nil || c.Scratch.Port <= 0 || c.Scratch.Port > 65535 {
+			bad("SCRATCH_PORT %q is not a TCP port", v)
+		}
+	}
+	if v := getenv("ENVSYNC_SCRATCH_WAIT"); v != "" {
+		if c.ScratchWait, err = time.ParseDuration(v); err != nil || c.ScratchWait <= 0 {
+			bad("ENVSYNC_SCRATCH_WAIT %q: want a duration such as 5m", v)
+		}
+	}
 	c.ShrinkFraction = DefaultShrinkFraction
 	if v := getenv("ENVSYNC_SHRINK_FRACTION"); v != "" {
 		if c.ShrinkFraction, err = strconv.ParseFloat(v, 64); err != nil || c.ShrinkFraction < 0 || c.ShrinkFraction >= 1 {
@@ -206,6 +238,15 @@ func (c Config) WithDefaults() Config {
 	if c.ProgressInterval == 0 {
 		c.ProgressInterval = progress.DefaultInterval
 	}
+	if c.Scratch.Host == "" {
+		c.Scratch.Host = "127.0.0.1"
+	}
+	if e, ok := contract.EngineNamed(c.Engine); ok && c.Scratch.Port == 0 {
+		c.Scratch.Port = e.DefaultPort
+	}
+	if c.ScratchWait == 0 {
+		c.ScratchWait = DefaultScratchWait
+	}
 	return c
 }
 
@@ -228,6 +269,18 @@ func (c Config) Validate(op string) error {
 		need = append(need, struct{ name, value string }{"SNAPSHOT_REPOSITORY", c.SnapshotRepository})
 	case op != OpTransform:
 		need = append(need, struct{ name, value string }{"BUCKET", c.Bucket})
+	}
+	if op == OpPublish {
+		need = append(need,
+			struct{ name, value string }{"SANITISE_SCRIPT", c.SanitiseScript},
+			struct{ name, value string }{"SCRATCH_USER", c.Scratch.User},
+			struct{ name, value string }{"SCRATCH_PASSWORD_FILE", c.ScratchPasswordFile})
+		if e, ok := contract.EngineNamed(c.Engine); ok && !e.Scripts {
+			errs = append(errs, fmt.Errorf("DB_ENGINE %s has no publish: it runs no sanitise script", c.Engine))
+		}
+		if c.RawBucket != "" && c.RawBucket == c.Bucket {
+			errs = append(errs, fmt.Errorf("RAW_BUCKET is BUCKET (%s): the raw dump would be published", c.Bucket))
+		}
 	}
 	for _, n := range need {
 		if strings.TrimSpace(n.value) == "" {
@@ -274,8 +327,8 @@ func (c Config) refuseProduction(op string) error {
 
 // CheckOperation refuses an operation the runner does not know.
 func CheckOperation(op string) error {
-	if op == OpBackup || op == OpRestore || op == OpTransform {
+	if op == OpBackup || op == OpRestore || op == OpTransform || op == OpPublish {
 		return nil
 	}
-	return fmt.Errorf("unknown operation %q: want backup, restore or transform", op)
+	return fmt.Errorf("unknown operation %q: want backup, restore, transform or publish", op)
 }

@@ -60,20 +60,11 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 	if want == "" {
 		r.log.Warn("no checksum sidecar (a dump from the old scripts?): relying on the compression's checksums and the engine's completeness check", "key", d.Key)
 	}
-	opts := engine.RestoreOptions{SanitiseScript: script}
-	if r.cfg.Classification != "" && script != "" {
-		p, err := gate.Load(r.cfg.Classification)
-		if err != nil {
-			return metrics.Result{}, err
-		}
-		opts.Gate = gate.New(p)
+	opts, err := r.sanitising(script)
+	if err != nil {
+		return metrics.Result{}, err
 	}
-	gateReport := func() *metrics.GateReport {
-		if opts.Gate == nil {
-			return nil
-		}
-		return &metrics.GateReport{Checked: opts.Gate.Checked, Findings: opts.Gate.Findings}
-	}
+	gateReport := func() *metrics.GateReport { return report(opts.Gate) }
 
 	if fr, ok := r.eng.(fileRestorer); ok && r.cfg.LocalCopy {
 		done, sum, err := r.restoreLocalCopy(ctx, d.Key, want, fr, opts)
@@ -88,6 +79,28 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 		return metrics.Result{Gate: gateReport()}, err
 	}
 	return metrics.Result{Size: size, DumpTime: d.Time, Gate: gateReport()}, nil
+}
+
+// sanitising is what a restore of the shadow runs: the script and, when the
+// sync has a classification, the personal-data gate that proves it worked.
+func (r *Runner) sanitising(script string) (engine.RestoreOptions, error) {
+	opts := engine.RestoreOptions{SanitiseScript: script}
+	if r.cfg.Classification != "" && script != "" {
+		p, err := gate.Load(r.cfg.Classification)
+		if err != nil {
+			return opts, err
+		}
+		opts.Gate = gate.New(p)
+	}
+	return opts, nil
+}
+
+// report is what the gate g found, for the metrics (nil: no gate ran).
+func report(g *gate.Check) *metrics.GateReport {
+	if g == nil {
+		return nil
+	}
+	return &metrics.GateReport{Checked: g.Checked, Findings: g.Findings}
 }
 
 // restoreStream is the one-pass restore of key; want is the object's

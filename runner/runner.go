@@ -25,6 +25,9 @@ const (
 	OpBackup    = "backup"
 	OpRestore   = "restore"
 	OpTransform = "transform"
+	// OpPublish is a sanitised backup: the live dump is loaded into a
+	// scratch server, sanitised there, and the scratch's dump is published.
+	OpPublish = "publish"
 )
 
 // Version is envsync's version, for the first line of every run's log
@@ -58,6 +61,9 @@ type Runner struct {
 	store  storage.Store // nil for a transform
 	eng    engine.Engine
 	search engine.SnapshotEngine // a snapshot engine (a search cluster) instead of eng and store
+	// A publish's scratch server and its raw bucket (nil: none kept).
+	scratch engine.Engine
+	raw     storage.Store
 	push   *metrics.Pusher
 	log    *slog.Logger
 	redact *redactor
@@ -72,7 +78,7 @@ func NewLogger(cfg Config) *slog.Logger {
 }
 
 func secrets(cfg Config) []string {
-	return []string{cfg.DB.Password, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}
+	return []string{cfg.DB.Password, cfg.Scratch.Password, os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")}
 }
 
 // New assembles a runner from parts already made (tests give their own
@@ -89,6 +95,13 @@ func New(cfg Config, store storage.Store, eng engine.Engine, log *slog.Logger) *
 		redact: red,
 		now:    time.Now,
 	}
+}
+
+// WithScratch gives a publish its scratch server's engine and the store
+// that keeps its raw dumps (nil: none kept).
+func (r *Runner) WithScratch(scratch engine.Engine, raw storage.Store) *Runner {
+	r.scratch, r.raw = scratch, raw
+	return r
 }
 
 // WithClock makes the runner read the time from now (tests pin dump keys).
@@ -131,16 +144,27 @@ func Open(ctx context.Context, op string, cfg Config, engines Engines, log *slog
 	if err != nil {
 		return nil, red.Err(fmt.Errorf("DB_ENGINE %s: %w", cfg.Engine, err))
 	}
+	var scratch engine.Engine
+	if op == OpPublish {
+		if scratch, cfg, err = openScratch(cfg, factory, log); err != nil {
+			return nil, red.Err(err)
+		}
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit(cfg))
 	}
-	var store storage.Store
+	var store, raw storage.Store
 	if op != OpTransform {
 		if store, err = storage.Open(ctx, cfg.Bucket, cfg.Upload); err != nil {
 			return nil, red.Err(err)
 		}
 	}
-	return New(cfg, store, eng, log), nil
+	if op == OpPublish && cfg.RawBucket != "" {
+		if raw, err = storage.Open(ctx, cfg.RawBucket, cfg.Upload); err != nil {
+			return nil, red.Err(fmt.Errorf("RAW_BUCKET: %w", err))
+		}
+	}
+	return New(cfg, store, eng, log).WithScratch(scratch, raw), nil
 }
 
 // ReportFailure reports operation op as failed (state 0) before it could
@@ -211,6 +235,8 @@ func (r *Runner) Run(ctx context.Context, op string, args []string) error {
 			res, err = r.restore(ctx, script)
 		case OpTransform:
 			err = r.transform(ctx, script)
+		case OpPublish:
+			res, err = r.publish(ctx, script)
 		}
 	}
 	if err != nil && ctx.Err() != nil {
@@ -234,9 +260,10 @@ func (r *Runner) Run(ctx context.Context, op string, args []string) error {
 }
 
 // alsoTransform says whether op also reports a transform: a restore that
-// sanitises does, so that the transform alerts and panels keep working.
+// sanitises, and a publish, do, so that the transform alerts and panels
+// keep working.
 func (r *Runner) alsoTransform(op string) bool {
-	return op == OpRestore && r.cfg.SanitiseScript != ""
+	return (op == OpRestore || op == OpPublish) && r.cfg.SanitiseScript != ""
 }
 
 func (r *Runner) labels(op string) metrics.Labels {
@@ -257,6 +284,8 @@ func (r *Runner) script(op string, args []string) (string, error) {
 	switch {
 	case op == OpBackup:
 		return "", nil
+	case path == "" && op == OpPublish:
+		return "", fmt.Errorf("publish needs SANITISE_SCRIPT: without one it would publish the live data as it is")
 	case path == "" && op == OpTransform:
 		return "", fmt.Errorf("transform needs a script: give its path as argument or in SANITISE_SCRIPT")
 	case path == "":

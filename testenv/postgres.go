@@ -45,6 +45,9 @@ type PostgresOptions struct {
 	// RequireTLS accepts TCP sessions over TLS only (pg_hba hostssl), as RDS
 	// does with rds.force_ssl.
 	RequireTLS bool
+	// LogWrites logs every statement that writes (log_statement=mod) and
+	// every session's start, for WriteLog.
+	LogWrites bool
 }
 
 // StartPostgres initialises and starts a server, stopped when the test ends.
@@ -86,6 +89,9 @@ func StartPostgresWith(t T, opts PostgresOptions) *Postgres {
 	var extra []string
 	if opts.TLS != nil {
 		extra = pg.enableTLS(t, data, cred, opts)
+	}
+	if opts.LogWrites {
+		extra = append(extra, "-c", "log_statement=mod", "-c", "log_line_prefix=%m [%p] %a ")
 	}
 	cmd = exec.Command(postgres, append([]string{"-D", data,
 		"-c", "listen_addresses=127.0.0.1",
@@ -133,6 +139,22 @@ func (pg *Postgres) enableTLS(t T, data string, cred *syscall.Credential, opts P
 		mustf(t, os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600), "writing pg_hba.conf")
 	}
 	return []string{"-c", "ssl=on", "-c", "log_connections=on"}
+}
+
+// WriteLog returns the server log's lines of statements that wrote or could
+// have written (log_statement=mod: data changes and DDL) by sessions whose
+// application_name is app; the server must be started with LogWrites.
+func (pg *Postgres) WriteLog(t T, app string) []string {
+	t.Helper()
+	b, err := os.ReadFile(pg.proc.Log)
+	mustf(t, err, "reading the server log")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "] "+app+" ") && strings.Contains(l, "statement: ") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // ConnectionLog returns the server log's "connection authorized" lines of

@@ -74,6 +74,8 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	cmd := e.command(ctx, bin, e.cfg.Database, "--format=custom", "--compress=0", "--no-password")
+	// A dump only reads: the server refuses any write in its sessions.
+	cmd.Env = append(cmd.Env, "PGOPTIONS=-c default_transaction_read_only=on")
 	stderr := &tailBuffer{max: 16 << 10}
 	cmd.Stderr = stderr
 	return e.result("pg_dump", engine.DumpTo(cmd, w), stderr)
