@@ -64,10 +64,10 @@ type Runner struct {
 	// A publish's scratch server and its raw bucket (nil: none kept).
 	scratch engine.Engine
 	raw     storage.Store
-	push   *metrics.Pusher
-	log    *slog.Logger
-	redact *redactor
-	now    func() time.Time
+	push    *metrics.Pusher
+	log     *slog.Logger
+	redact  *redactor
+	now     func() time.Time
 }
 
 // NewLogger is the runner's structured logger: JSON on stderr with the
