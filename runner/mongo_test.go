@@ -386,23 +386,7 @@ func TestTheEstatesAssetManagerScriptLeavesNoPersonalDataInARestoredCopy(t *test
 	const db = "govuk_assets_production"
 	file := "2026-11-30T001300Z-" + db + ".gz"
 	r.put(t, mongoInstance+"/"+file, fixture(t, file))
-	// The personal data the fixture holds, read from the archive itself.
-	ar, err := archive.NewReader(gunzipBytes(t, fixture(t, file)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	personal := map[string]bool{}
-	for {
-		i, doc, err := ar.Next()
-		if err != nil {
-			break
-		}
-		for _, field := range []string{"uploaded_by", "email", "name"} {
-			if s, ok := doc.Lookup(field).StringValueOK(); ok && ar.Collections()[i].Name != "" && (field != "name" || ar.Collections()[i].Name == "users") {
-				personal[s] = true
-			}
-		}
-	}
+	personal := assetManagerPersonal(t, file)
 	if len(personal) < 40 {
 		t.Fatalf("only %d personal strings found in the fixture: the test proves little", len(personal))
 	}
@@ -421,6 +405,30 @@ func TestTheEstatesAssetManagerScriptLeavesNoPersonalDataInARestoredCopy(t *test
 	if n, _ := r.dst.Client().Database(db).Collection("assets").CountDocuments(context.Background(), bson.D{}); n < 10000 {
 		t.Errorf("only %d assets left: the script removed more than personal data", n)
 	}
+}
+
+// assetManagerPersonal is the personal data the asset-manager fixture file
+// holds, read from the archive itself: uploaders, e-mail addresses, users'
+// names.
+func assetManagerPersonal(t *testing.T, file string) map[string]bool {
+	t.Helper()
+	ar, err := archive.NewReader(gunzipBytes(t, fixture(t, file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	personal := map[string]bool{}
+	for {
+		i, doc, err := ar.Next()
+		if err != nil {
+			break
+		}
+		for _, field := range []string{"uploaded_by", "email", "name"} {
+			if s, ok := doc.Lookup(field).StringValueOK(); ok && ar.Collections()[i].Name != "" && (field != "name" || ar.Collections()[i].Name == "users") {
+				personal[s] = true
+			}
+		}
+	}
+	return personal
 }
 
 // mongoSnapshotText is every document of database as Extended JSON, one

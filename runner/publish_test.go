@@ -3,7 +3,9 @@ package runner_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -213,5 +215,118 @@ func TestAPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T) {
 				r.mustRun(t, r.src, "publish", publish...)
 			})
 		}
+	}
+}
+
+// The same publish on MySQL: production sees only the dump's reads (its
+// general log holds no statement that writes; mariadb-dump has no way to
+// make its session read-only), the script runs on a scratch MariaDB, only its dump published; a failing script publishes
+// nothing.
+func TestAMySQLPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T) {
+	general := filepath.Join(t.TempDir(), "general.log")
+	e := newMyEstateOn(t, testenv.StartMariaDB(t, "--general-log=1", "--general-log-file="+general), testenv.StartMariaDB(t))
+	e.s3.CreateBucket(t, "raw")
+	scratch := testenv.StartMariaDB(t)
+	script := filepath.Join(t.TempDir(), "sanitise.sql")
+	os.WriteFile(script, []byte("UPDATE users SET name = CONCAT('user', id), email = CONCAT('user', id, '@example.invalid');\n"), 0o644)
+	publish := []string{"ENVIRONMENT=production", "SANITISE_SCRIPT=" + script, "RAW_BUCKET=s3://raw",
+		"SCRATCH_HOST=" + scratch.Host, "SCRATCH_PORT=" + strconv.Itoa(scratch.Port), "SCRATCH_USER=" + scratch.User,
+		"SCRATCH_PASSWORD_FILE=" + scratchPasswordFile(t, scratch.Password)}
+	personal := []string{"ada@example.gov.uk", "brian@example.gov.uk", "'Brian'"}
+
+	production := mySnap(t, e.src)
+	logged, _ := os.ReadFile(general)
+	mustRun(t, e, e.src, "publish", publish...)
+	if got := jobState(t, e.pg, "publish"); got != 2 {
+		t.Fatalf("publish state %v, want 2", got)
+	}
+	assertMySame(t, "production", mySnap(t, e.src), production)
+	all, _ := os.ReadFile(general)
+	session := string(all[len(logged):])
+	if !strings.Contains(session, "WITH CONSISTENT SNAPSHOT") {
+		t.Fatalf("the general log does not show the publish's dump: the check below proves nothing\n%s", session)
+	}
+	for _, l := range strings.Split(session, "\n") {
+		if f := strings.Fields(strings.ToUpper(l)); len(f) > 0 && slices.ContainsFunc(f, func(w string) bool {
+			return slices.Contains([]string{"INSERT", "UPDATE", "DELETE", "REPLACE", "TRUNCATE", "DROP", "ALTER", "RENAME"}, w)
+		}) && !strings.Contains(l, "SHOW") && !strings.Contains(l, "SELECT") {
+			t.Errorf("a statement that writes reached production: %s", l)
+		}
+	}
+	if found := personalIn(t, e.s3, e.bucket, personal...); len(found) != 0 {
+		t.Fatalf("personal data published: %q", found)
+	}
+	if found := personalIn(t, e.s3, "raw", personal...); len(found) != len(personal) {
+		t.Fatalf("the raw bucket holds %q: the raw dump is missing, or the scan proves nothing", found)
+	}
+	mustRun(t, e, e.dst, "restore")
+	assertMySame(t, "staging restored from the published dump, against the scratch", mySnap(t, e.dst), mySnap(t, scratch))
+
+	keys := e.s3.Keys(t, e.bucket)
+	failing := filepath.Join(t.TempDir(), "failing.sql")
+	os.WriteFile(failing, []byte("UPDATE users SET email = NULL;\nUPDATE users SET no_such_column = NULL;\n"), 0o644)
+	out, err := e.run(t, e.src, "publish", append(publish, "SANITISE_SCRIPT="+failing)...)
+	if err == nil || !strings.Contains(out, "no_such_column") {
+		t.Fatalf("a failing script: %v\n%s", err, out)
+	}
+	if got := jobState(t, e.pg, "publish"); got != 0 {
+		t.Errorf("publish state %v after a failing script, want 0", got)
+	}
+	if after := e.s3.Keys(t, e.bucket); !slices.Equal(after, keys) {
+		t.Errorf("a failing script changed the published bucket from %q to %q", keys, after)
+	}
+}
+
+// The same publish on a MongoDB-wire server, with the estate's own
+// asset-manager script on a scratch FerretDB: none of the fixture's
+// personal strings is published.
+func TestAMongoPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T) {
+	r := newMongoRig(t)
+	scratch := testenv.StartFerretDB(t)
+	const db = "govuk_assets_production"
+	file := "2026-11-30T001300Z-" + db + ".gz"
+	r.put(t, mongoInstance+"/"+file, fixture(t, file))
+	r.mustRun(t, r.src, "restore", db) // production's data
+	production := mongoSnapshot(t, r.src, db)
+	personal := slices.Collect(maps.Keys(assetManagerPersonal(t, file)))
+	if len(personal) < 40 {
+		t.Fatalf("only %d personal strings in the fixture: the test proves little", len(personal))
+	}
+	publish := []string{"ENVIRONMENT=production", "SANITISE_SCRIPT=../syncs/sanitise/asset-manager.js",
+		"SCRATCH_HOST=" + scratch.Host, "SCRATCH_PORT=" + strconv.Itoa(scratch.Port), "SCRATCH_USER=" + scratch.User,
+		"SCRATCH_PASSWORD_FILE=" + scratchPasswordFile(t, scratch.Password)}
+	keys := r.s3.Keys(t, "dumps")
+	r.mustRun(t, r.src, "publish", db, publish...)
+	if got := fmt.Sprint(mongoSnapshot(t, r.src, db)); got != fmt.Sprint(production) {
+		t.Fatal("production's database changed")
+	}
+	var published []string
+	for _, k := range r.s3.Keys(t, "dumps") {
+		if !slices.Contains(keys, k) {
+			published = append(published, k)
+		}
+	}
+	if len(published) != 3 { // the dump, its checksum, the pointer
+		t.Fatalf("the publish stored %q, want a dump, its checksum and the pointer", published)
+	}
+	for _, k := range published {
+		b := objectText(t, r.s3, "dumps", k)
+		for _, p := range personal {
+			if bytes.Contains(b, []byte(p)) {
+				t.Fatalf("personal data published in %s: %q", k, p)
+			}
+		}
+	}
+	r.mustRun(t, r.dst, "restore", db)
+	if got, want := fmt.Sprint(mongoSnapshot(t, r.dst, db)), fmt.Sprint(mongoSnapshot(t, scratch, db)); got != want {
+		t.Fatalf("staging is not the sanitised scratch:\n got %s\nwant %s", got, want)
+	}
+
+	out, err := r.run(t, r.src, "publish", db, append(publish, "SANITISE_SCRIPT="+writeScript(t, "db.assets.updateMany({}, {$set: {uploaded_by: null}}); throw new Error('boom');\n"))...)
+	if err == nil || !strings.Contains(out, "boom") {
+		t.Fatalf("a failing script: %v\n%s", err, out)
+	}
+	if after := r.s3.Keys(t, "dumps"); len(after) != len(keys)+3 {
+		t.Errorf("a failing script changed the published bucket: %q", after)
 	}
 }
