@@ -66,6 +66,8 @@ func TestBadSettingsAreNamedInTheError(t *testing.T) {
 		"parts smaller than S3 accepts":  {map[string]string{"ENVSYNC_PART_SIZE_MIB": "1"}, "ENVSYNC_PART_SIZE_MIB"},
 		"a stall timeout without a unit": {map[string]string{"ENVSYNC_STALL_TIMEOUT": "300"}, `ENVSYNC_STALL_TIMEOUT "300": want a duration`},
 		"a stall timeout of nothing":     {map[string]string{"ENVSYNC_STALL_TIMEOUT": "0s"}, "ENVSYNC_STALL_TIMEOUT"},
+		"a scratch port out of range":    {map[string]string{"SCRATCH_PORT": "70000"}, "SCRATCH_PORT"},
+		"a scratch wait without a unit":  {map[string]string{"ENVSYNC_SCRATCH_WAIT": "60"}, "ENVSYNC_SCRATCH_WAIT"},
 	} {
 		_, err := runner.FromEnv(env(c.env))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -75,6 +77,22 @@ func TestBadSettingsAreNamedInTheError(t *testing.T) {
 	c, _ := runner.FromEnv(env(map[string]string{"DB_ENGINE": "postgres", "DB_HOST": "h", "DB_DATABASE": "d"}))
 	if err := c.WithDefaults().Validate("backup"); err == nil || !strings.Contains(err.Error(), "BUCKET") {
 		t.Errorf("a backup without BUCKET: %v", err)
+	}
+	// Every bad setting at once, not the first only.
+	_, err := runner.FromEnv(env(map[string]string{"DB_PORT": "x", "ENVSYNC_STALL_TIMEOUT": "1", "SCRATCH_PORT": "0", "ENVSYNC_KEEP_DUMPS": "1", "DB_SSLMODE": "sometimes"}))
+	for _, want := range []string{"DB_PORT", "ENVSYNC_STALL_TIMEOUT", "SCRATCH_PORT", "ENVSYNC_KEEP_DUMPS", "sometimes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("several bad settings: %v does not name %s", err, want)
+		}
+	}
+	// A publish names what it lacks: its script, its scratch server, a raw
+	// bucket that is the published one.
+	c, _ = runner.FromEnv(env(map[string]string{"DB_ENGINE": "postgres", "DB_HOST": "h", "DB_DATABASE": "d", "BUCKET": "s3://b", "RAW_BUCKET": "s3://b"}))
+	err = c.WithDefaults().Validate(runner.OpPublish)
+	for _, want := range []string{"SANITISE_SCRIPT", "SCRATCH_USER", "SCRATCH_PASSWORD_FILE", "RAW_BUCKET is BUCKET"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a publish without its settings: %v does not name %s", err, want)
+		}
 	}
 }
 

@@ -25,8 +25,8 @@ func init() {
 		really bool
 	}
 	cmd := &cobra.Command{
-		Use:   "run backup|restore|transform [script]",
-		Short: "Run one operation inside a CronJob: back up, restore or transform a database",
+		Use:   "run backup|restore|transform|publish [script]",
+		Short: "Run one operation inside a CronJob: back up, restore, transform or publish a database",
 		Long: `Run one operation, configured by the runner environment (README, "The
 runner"; docs/contracts.md): ` + variableList(false) + `, and HOSTNAME.
 Engines (DB_ENGINE): ` + strings.Join(engines.All.Names(), ", ") + `.
@@ -59,9 +59,16 @@ Every tuning variable: ` + variableList(true) + `.
 A search cluster (DB_ENGINE opensearch) is DB_HOST, its URL; DB_DATABASE is
 the pattern of the indices copied; SNAPSHOT_REPOSITORY the repository a
 backup writes or a restore reads, and SNAPSHOTS_KEEP (1) the successful
-snapshots a backup leaves. BUCKET is not used.`,
+snapshots a backup leaves. BUCKET is not used.
+publish is a sanitised backup: the live database is dumped once (read-only
+sessions) into a scratch server beside the runner (SCRATCH_HOST, default
+127.0.0.1; SCRATCH_PORT, default the engine's; SCRATCH_USER; its password in
+the file SCRATCH_PASSWORD_FILE), SANITISE_SCRIPT and the personal-data gate
+(CLASSIFICATION) run there, and only the scratch's dump is stored in
+BUCKET; RAW_BUCKET, when set, keeps the raw dump of the same read.
+ENVSYNC_SCRATCH_WAIT (5m) is how long it waits for the scratch server.`,
 		Args:      cobra.RangeArgs(1, 2),
-		ValidArgs: []string{runner.OpBackup, runner.OpRestore, runner.OpTransform},
+		ValidArgs: []string{runner.OpBackup, runner.OpRestore, runner.OpTransform, runner.OpPublish},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			op := args[0]
 			// A typo is refused before anything is pushed: a series named
