@@ -33,6 +33,7 @@ classes: [schema.#Name]:      schema.#Class
 tiers: [schema.#Name]:        schema.#Tier
 alerting: schema.#Alerting
 monitoring: schema.#Monitoring
+scratch: schema.#Scratch
 syncs: [Name=string]: schema.#Sync & {name: Name}
 `
 

@@ -150,6 +150,14 @@ func (c *checker) environments() {
 		if _, ok := c.e.Class(env.UndeclaredClass); !ok && env.UndeclaredClass != "" {
 			c.add(model.Position{}, "", env.Name, "unknown undeclaredClass %q", env.UndeclaredClass)
 		}
+		if env.RawBucket != "" && !env.PublishSanitised {
+			c.add(model.Position{}, "", env.Name, "rawBucket is set but the environment does not publish sanitised dumps (publish: \"sanitised\"): its backups write raw data to its bucket")
+		}
+		for _, other := range c.e.Environments {
+			if env.RawBucket != "" && env.RawBucket == other.Bucket {
+				c.add(model.Position{}, "", env.Name, "rawBucket %s is the bucket of environment %s: the raw dumps would be published to every restore reading it", env.RawBucket, other.Name)
+			}
+		}
 	}
 }
 
@@ -247,7 +255,7 @@ func (c *checker) syncs() {
 			// Two jobs backing up (or transforming) one database in one
 			// environment share its objects, its pointer and its metric
 			// series: each would hide the other's failures.
-			for _, op := range []model.Operation{model.Backup, model.Transform} {
+			for _, op := range []model.Operation{model.Backup, model.Publish, model.Transform} {
 				if !j.Has(op) || j.Ensure == model.Absent {
 					continue
 				}
@@ -331,9 +339,10 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 			}
 		}
 	}
-	if len(j.Sanitise) > 0 && !j.Has(model.Restore) && !j.Has(model.Transform) {
-		add("has sanitise scripts but neither restores nor transforms")
+	if len(j.Sanitise) > 0 && !j.Has(model.Restore) && !j.Has(model.Transform) && !j.Has(model.Publish) {
+		add("has sanitise scripts but neither restores, transforms nor publishes")
 	}
+	c.publish(s, j, env, add)
 	if j.Has(model.Transform) && len(j.Sanitise) == 0 {
 		add("transforms but has no sanitise script to run")
 	}
@@ -356,7 +365,7 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 		return
 	}
 	for _, db := range s.Databases {
-		if len(c.flow.Upstream(s, j, db)) == 0 && !(j.RestoreFrom == j.Environment && j.Has(model.Backup)) {
+		if len(c.flow.Upstream(s, j, db)) == 0 && !(j.RestoreFrom == j.Environment && j.Stores()) {
 			add("restores %s/%s from %s, but no job in %s backs that database up", s.Instance, db, j.RestoreFrom, j.RestoreFrom)
 		}
 	}
@@ -373,6 +382,71 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 			}
 		}
 	}
+	if env.SanitisedOnly && !s.NoPersonalData && j.RestoreFrom != env.Name {
+		for _, db := range s.Databases {
+			if path, raw := c.rawPath(s, j, db, len(c.e.Environments)); raw {
+				add("restores %s into %s, which holds only sanitised data (sanitisedOnly), but raw data can reach it: %s (publish sanitised dumps upstream, or declare personalData: false after reviewing the data)", db, env.Name, path)
+			}
+		}
+	}
+}
+
+// publish checks a job that publishes, and a raw backup in an environment
+// whose restores downstream take its dumps as sanitised.
+func (c *checker) publish(s *model.Sync, j *model.Job, env model.Environment, add func(string, ...any)) {
+	engine, _ := contract.EngineNamed(string(s.Engine))
+	if env.PublishSanitised && j.Has(model.Backup) && !s.NoPersonalData && j.Ensure != model.Absent {
+		if engine.Scripts {
+			add("backs up raw data into %s, but %s publishes sanitised dumps, which the environments restoring from it take as sanitised: publish instead (the default here), or declare personalData: false after reviewing the data", env.Bucket, env.Name)
+		} else {
+			add("backs up %s, which has no sanitise script, in %s, which publishes sanitised dumps: declare personalData: false after reviewing what it holds", s.Engine, env.Name)
+		}
+	}
+	if !j.Has(model.Publish) {
+		return
+	}
+	if j.Has(model.Backup) {
+		add("both backs up and publishes: a job stores one dump of a database per run; keep publish")
+	}
+	if !engine.Scripts {
+		add("publishes, which runs a sanitise script on a scratch server, but %s has no scripts", s.Engine)
+		return
+	}
+	for _, db := range s.Databases {
+		if j.Sanitise[db] == "" {
+			add("publishes %s without a sanitise script: a publish stores what the script leaves of the data, so declare sanitise (or, after reviewing the data, personalData: false and a backup)", db)
+		}
+	}
+	if c.e.ScratchImages[s.Engine] == "" {
+		add("publishes, but the estate names no scratch image for %s: add `scratch: schema.#Scratch` to the estate, or set scratch.images.%s", s.Engine, s.Engine)
+	}
+}
+
+// rawPath says whether a dump of db that j may restore can hold raw data,
+// and the path it comes by ("integration <- staging <- production
+// (backup)"): an upstream job that backs it up raw in an environment that
+// is not sanitisedOnly. A publish upstream, or an upstream environment that
+// is sanitisedOnly (checked in its turn), is sanitised.
+func (c *checker) rawPath(s *model.Sync, j *model.Job, db string, depth int) (string, bool) {
+	for _, u := range c.flow.Upstream(s, j, db) {
+		if u.Job.Has(model.Publish) {
+			continue
+		}
+		if env, ok := c.e.Environment(u.Job.Environment); ok && env.SanitisedOnly {
+			continue
+		}
+		path := j.Environment + " <- " + u.Job.Environment
+		for up := u; up.Job.Has(model.Restore) && up.Job.RestoreFrom != "" && depth > 0; depth-- {
+			next := c.flow.Upstream(up.Sync, up.Job, db)
+			if len(next) == 0 {
+				break
+			}
+			up = next[0]
+			path += " <- " + up.Job.Environment
+		}
+		return path + " (backup, raw)", true
+	}
+	return "", false
 }
 
 // search checks what a search job needs, and refuses it on a database job:

@@ -437,7 +437,7 @@ syncs: "app-again": {
 			files: app(`	engine: "postgres"
 	database: "app_production"
 	environments: production: {at: "23:00", operations: ["restor"]}`),
-			want: []string{`syncs.app.environments.production.operations."0": invalid value "restor" (want one of "backup", "restore", "transform")`},
+			want: []string{`syncs.app.environments.production.operations."0": invalid value "restor" (want one of "backup", "publish", "restore", "transform")`},
 		},
 		{
 			name: "an empty operations list says at least one is wanted",
@@ -866,5 +866,113 @@ func TestTheScriptIsReadAgainstTheClassification(t *testing.T) {
 	}
 	if strings.Contains(all, "events.payload") {
 		t.Errorf("a truncated table's personal column was flagged:\n%s", all)
+	}
+}
+
+// sanitisedFlow is the new flow on the test estate: production publishes
+// sanitised dumps (its raw ones kept apart), staging and integration hold
+// only sanitised data.
+const sanitisedFlow = `package syncs
+
+import "github.com/envsync/envsync/schema"
+
+scratch: schema.#Scratch
+environments: {
+	production: {publish: "sanitised", rawBucket: "s3://prod-raw"}
+	staging: sanitisedOnly: true
+	integration: sanitisedOnly: true
+}
+`
+
+// A sync with personal data publishes in an environment that publishes
+// sanitised dumps, and may restore downstream into environments that hold
+// only sanitised data; every path by which raw data could reach them is
+// refused, naming it.
+func TestAFlowInWhichRawDataCouldReachASanitisedOnlyEnvironmentIsRefused(t *testing.T) {
+	withFlow := func(files map[string]string) map[string]string {
+		files["syncs/flow.cue"] = sanitisedFlow
+		files["syncs/sanitise/app.sql"] = "UPDATE users SET email = NULL;\n"
+		return files
+	}
+	// Publishing upstream: no error, and the job publishes by default.
+	errs, _, e := vet(t, withFlow(app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: {at: "23:00", sanitise: "syncs/sanitise/app.sql"}
+		staging: at: "01:00"
+		integration: at: "05:00"
+	}`)))
+	if len(errs) != 0 {
+		t.Fatalf("the sanitised flow is refused: %q", errs)
+	}
+	if ops := e.Syncs[0].Jobs[0].Operations; len(ops) != 1 || ops[0] != model.Publish {
+		t.Fatalf("production's job runs %v, want [publish]", ops)
+	}
+
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{
+			name: "a raw backup where the environment publishes sanitised dumps",
+			files: withFlow(app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: {at: "23:00", operations: ["backup"]}
+		staging: at: "01:00"
+	}`)),
+			want: `sync "app" in production: backs up raw data into s3://prod-backups, but production publishes sanitised dumps`,
+		},
+		{
+			name: "a publish without a script",
+			files: withFlow(app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: at: "23:00"`)),
+			want: `sync "app" in production: publishes app_production without a sanitise script`,
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			errs, _, _ := vet(t, c.files)
+			if !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, c.want) }) {
+				t.Fatalf("errors %q, want one containing %q", errs, c.want)
+			}
+		})
+	}
+
+	// The path of raw data is named: staging restores production's raw
+	// backup (production does not publish, the sync is restored straight
+	// to integration through staging).
+	files := app(`	engine: "postgres"
+	database: "app_production"
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:00"
+		integration: {at: "05:00", sanitise: "syncs/sanitise/app.sql"}
+	}`)
+	files["syncs/flow.cue"] = strings.Replace(sanitisedFlow, `production: {publish: "sanitised", rawBucket: "s3://prod-raw"}`, "", 1)
+	files["syncs/sanitise/app.sql"] = "UPDATE users SET email = NULL;\n"
+	errs, _, _ = vet(t, files)
+	for _, want := range []string{
+		`sync "app" in staging: restores app_production into staging, which holds only sanitised data (sanitisedOnly), but raw data can reach it: staging <- production (backup, raw)`,
+	} {
+		if !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, want) }) {
+			t.Errorf("errors %q, want one containing %q", errs, want)
+		}
+	}
+	// integration reads staging, which is sanitised-only: its own path is
+	// not refused again.
+	if slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, `in integration: restores app_production into integration, which holds only sanitised`) }) {
+		t.Errorf("integration is refused though it reads a sanitised-only environment: %q", errs)
+	}
+
+	// A raw bucket that another environment restores from is refused.
+	files = withFlow(app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", sanitise: "syncs/sanitise/app.sql"}`))
+	files["syncs/flow.cue"] = strings.Replace(sanitisedFlow, `s3://prod-raw`, `s3://staging-backups`, 1)
+	errs, _, _ = vet(t, files)
+	if want := "rawBucket s3://staging-backups is the bucket of environment staging"; !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, want) }) {
+		t.Errorf("errors %q, want one containing %q", errs, want)
 	}
 }

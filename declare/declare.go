@@ -461,6 +461,7 @@ type resourcesDecl struct {
 	Requests struct{ CPU, Memory string } `json:"requests"`
 	Limits   struct{ CPU, Memory string } `json:"limits"`
 	Tmp      string                       `json:"tmp"`
+	Scratch  string                       `json:"scratch"`
 }
 
 type environmentDecl struct {
@@ -469,6 +470,9 @@ type environmentDecl struct {
 	Sanitise        bool            `json:"sanitise"`
 	TransformLimit  string          `json:"transformLimit"`
 	RestoreFrom     string          `json:"restoreFrom"`
+	Publish         string          `json:"publish"`
+	RawBucket       string          `json:"rawBucket"`
+	SanitisedOnly   bool            `json:"sanitisedOnly"`
 	Class           string          `json:"class"`
 	UndeclaredClass string          `json:"undeclaredClass"`
 	TLS             tlsDecl         `json:"tls"`
@@ -549,11 +553,14 @@ type estateDecl struct {
 	Tiers        map[string]tierDecl        `json:"tiers"`
 	Alerting     alertingDecl               `json:"alerting"`
 	Monitoring   monitoringDecl             `json:"monitoring"`
-	Syncs        map[string]syncDecl        `json:"syncs"`
+	Scratch      struct {
+		Images map[string]string `json:"images"`
+	} `json:"scratch"`
+	Syncs map[string]syncDecl `json:"syncs"`
 }
 
 // topLevel are the fields of #Estate; any other top-level field is a typo.
-var topLevel = []string{"image", "pushgateway", "environments", "classes", "tiers", "alerting", "monitoring", "syncs"}
+var topLevel = []string{"image", "pushgateway", "environments", "classes", "tiers", "alerting", "monitoring", "scratch", "syncs"}
 
 type monitoringDecl struct {
 	RuleNamespace      string            `json:"ruleNamespace"`

@@ -103,6 +103,10 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		return e
 	}
 	e.Image, e.Pushgateway = d.Image, d.Pushgateway
+	e.ScratchImages = map[model.Engine]string{}
+	for eng, image := range d.Scratch.Images {
+		e.ScratchImages[model.Engine(eng)] = image
+	}
 	a := d.Alerting
 	e.Alerting = model.Alerting{
 		Severity: a.Severity, Labels: a.Labels, RunbookURL: a.RunbookURL,
@@ -115,6 +119,7 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		ed := d.Environments[name]
 		e.Environments = append(e.Environments, model.Environment{
 			Name: name, Bucket: ed.Bucket, Namespace: ed.Namespace, Sanitise: ed.Sanitise,
+			PublishSanitised: ed.Publish == "sanitised", RawBucket: ed.RawBucket, SanitisedOnly: ed.SanitisedOnly,
 			TransformLimit: r.duration(ed.TransformLimit, "environments", name, "transformLimit"),
 			RestoreFrom:    ed.RestoreFrom, Class: ed.Class, UndeclaredClass: ed.UndeclaredClass,
 			TLS: r.tls(model.TLS{}, &ed.TLS, "environments", name, "tls"),
@@ -150,11 +155,14 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 	}
 	for _, name := range sortedKeys(d.Tiers) {
 		td := d.Tiers[name]
+		backup := r.duration(td.LongRunning.Backup, "tiers", name, "longRunning", "backup")
+		restore := r.duration(td.LongRunning.Restore, "tiers", name, "longRunning", "restore")
 		e.Tiers = append(e.Tiers, model.Tier{
 			Name: name,
 			LongRunning: map[model.Operation]time.Duration{
-				model.Backup:  r.duration(td.LongRunning.Backup, "tiers", name, "longRunning", "backup"),
-				model.Restore: r.duration(td.LongRunning.Restore, "tiers", name, "longRunning", "restore"),
+				model.Backup: backup, model.Restore: restore,
+				// A publish dumps, loads, sanitises and dumps again.
+				model.Publish: backup + restore,
 			},
 			Deadline:  r.duration(td.Deadline, "tiers", name, "deadline"),
 			Resources: resources(td.Resources),
@@ -222,7 +230,7 @@ func weekdays(ds []int) []time.Weekday {
 func resources(d resourcesDecl) model.Resources {
 	return model.Resources{
 		RequestsCPU: d.Requests.CPU, RequestsMemory: d.Requests.Memory,
-		LimitsCPU: d.Limits.CPU, LimitsMemory: d.Limits.Memory, Tmp: d.Tmp,
+		LimitsCPU: d.Limits.CPU, LimitsMemory: d.Limits.Memory, Tmp: d.Tmp, Scratch: d.Scratch,
 	}
 }
 
@@ -232,7 +240,7 @@ func (r *resolver) sync(e *model.Estate, name string, d syncDecl) model.Sync {
 		Name: name, Pos: pos, Instance: d.Instance, Engine: model.Engine(d.Engine),
 		Owner: d.Owner, Host: d.Host, Port: d.Port, Secret: d.Secret,
 		Tier: map[model.Operation]string{
-			model.Restore: d.RestoreTier, model.Transform: d.Tier, model.Backup: d.BackupTier,
+			model.Restore: d.RestoreTier, model.Transform: d.Tier, model.Backup: d.BackupTier, model.Publish: d.BackupTier,
 		},
 		MaxRunTime:     r.duration(d.MaxRunTime, "syncs", name, "maxRunTime"),
 		NoPersonalData: !d.PersonalData,
@@ -374,7 +382,13 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 		}
 	}
 
-	// Which operations: explicit, or from the flow.
+	// Which operations: explicit, or from the flow. An environment that
+	// publishes sanitised dumps publishes a sync with personal data whose
+	// engine runs scripts.
+	store := model.Backup
+	if ce, ok := contract.EngineNamed(string(s.Engine)); ok && env.PublishSanitised && ce.Scripts && !s.NoPersonalData {
+		store = model.Publish
+	}
 	switch {
 	case len(d.Operations) > 0:
 		for _, o := range d.Operations {
@@ -382,12 +396,12 @@ func (r *resolver) job(e *model.Estate, s *model.Sync, sd syncDecl, env model.En
 		}
 		if !model.InOrder(j.Operations) {
 			r.errorf(r.at(append(labels, "operations")...), cuePath(append(labels, "operations")...),
-				"%s: operations %v must each appear once, in the order restore, transform, backup", where, d.Operations)
+				"%s: operations %v must each appear once, in the order restore, transform, backup or publish", where, d.Operations)
 		}
 	case env.RestoreFrom == "" && d.RestoreFrom == "":
-		j.Operations = []model.Operation{model.Backup}
+		j.Operations = []model.Operation{store}
 	default:
-		j.Operations = []model.Operation{model.Restore, model.Backup}
+		j.Operations = []model.Operation{model.Restore, store}
 	}
 	if j.Has(model.Restore) {
 		j.RestoreFrom = d.RestoreFrom

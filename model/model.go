@@ -11,17 +11,21 @@ import (
 )
 
 // Operation is one step of a job. Its order in a job is fixed:
-// restore, then transform, then backup.
+// restore, then transform, then backup or publish.
 type Operation string
 
 const (
 	Restore   Operation = "restore"
 	Transform Operation = "transform"
 	Backup    Operation = "backup"
+	// Publish is a sanitised backup: the live dump loaded into a scratch
+	// server in the job's pod, the job's script run there, the result
+	// stored.
+	Publish Operation = "publish"
 )
 
 // Operations lists every operation in the order a job runs them.
-var Operations = []Operation{Restore, Transform, Backup}
+var Operations = []Operation{Restore, Transform, Backup, Publish}
 
 // InOrder reports whether ops each appear once, in the order a job runs
 // them.
@@ -74,6 +78,9 @@ type Estate struct {
 	// Scripts are the sanitise scripts the jobs name, by their path as
 	// declared, read when the estate is loaded: generation reads no file.
 	Scripts map[string]Script
+	// ScratchImages are the scratch servers' images of publish operations,
+	// by engine.
+	ScratchImages map[Engine]string
 }
 
 // Script is one sanitise script as loaded: its content, or why it could
@@ -90,6 +97,14 @@ type Environment struct {
 	Namespace string // Kubernetes namespace of its CronJobs
 	// Sanitise is true when data landing here must have personal data removed.
 	Sanitise bool
+	// PublishSanitised: a sync with personal data is published here
+	// (operation publish) rather than backed up raw into Bucket.
+	PublishSanitised bool
+	// RawBucket keeps a publish's raw dump; empty: none kept.
+	RawBucket string
+	// SanitisedOnly: this environment's databases never hold raw data, not
+	// even in a restore's shadow.
+	SanitisedOnly bool
 	// TransformLimit is the "transform taking a long time" threshold.
 	TransformLimit time.Duration
 	// RestoreFrom is the upstream environment this one restores from by
@@ -214,6 +229,7 @@ type Resources struct {
 	LimitsCPU      string
 	LimitsMemory   string
 	Tmp            string // size of /tmp: emptyDir sizeLimit and ephemeral-storage request
+	Scratch        string // size of a publish's scratch server's data
 }
 
 // Quantity is one named Kubernetes quantity of Resources.
@@ -224,7 +240,7 @@ type Quantity struct{ Name, Value string }
 func (r Resources) Quantities() []Quantity {
 	return []Quantity{
 		{"requests.cpu", r.RequestsCPU}, {"requests.memory", r.RequestsMemory},
-		{"limits.cpu", r.LimitsCPU}, {"limits.memory", r.LimitsMemory}, {"tmp", r.Tmp},
+		{"limits.cpu", r.LimitsCPU}, {"limits.memory", r.LimitsMemory}, {"tmp", r.Tmp}, {"scratch", r.Scratch},
 	}
 }
 
@@ -311,7 +327,7 @@ type EnvVar struct {
 type Job struct {
 	Environment string
 	Pos         Position
-	Operations  []Operation // ordered: restore, transform, backup
+	Operations  []Operation // ordered: restore, transform, backup or publish
 	Schedule    string      // five-field cron, UTC
 	Class       string
 	// RestoreFrom is the environment whose bucket a restore reads.
@@ -345,6 +361,10 @@ type Job struct {
 func (j Job) Runs() bool { return j.Ensure == Present && !j.Suspend }
 
 // Has reports whether the job runs op.
+// Stores says whether j stores a dump of what it holds for the
+// environments downstream: a backup or a publish.
+func (j Job) Stores() bool { return j.Has(Backup) || j.Has(Publish) }
+
 func (j Job) Has(op Operation) bool {
 	for _, o := range j.Operations {
 		if o == op {

@@ -313,7 +313,9 @@ func (b *builder) personalData() alert {
 // (the tier's threshold), and one for transforms (the environment's limit).
 func (b *builder) takingLong() ([]alert, error) {
 	var out []alert
-	for _, op := range []model.Operation{model.Backup, model.Restore} {
+	for _, op := range []model.Operation{model.Backup, model.Restore, model.Publish} {
+		// A publish is a backup, sanitised: its alert is the backup's, at
+		// its tier's backup and restore thresholds together.
 		name := AlertBackupTakingLong
 		if op == model.Restore {
 			name = AlertRestoreTakingLong
@@ -330,6 +332,9 @@ func (b *builder) takingLong() ([]alert, error) {
 			}
 			expr := fmt.Sprintf("(\n%s\n) == %d", union(MetricState, selectors(want, b.universe), "", "  "), StateRunning)
 			out = append(out, b.longAlert(name, expr, threshold, want, LabelTier, tier.Name))
+		}
+		if op == model.Publish {
+			continue // a series no job declares is a backup's or a restore's
 		}
 		a, ok, err := b.undeclaredTakingLong(name, op)
 		if err != nil {

@@ -81,7 +81,7 @@ func Expected(e *model.Estate, env string) []Series {
 			for _, db := range s.Databases {
 				reports := j.Has(op)
 				if op == model.Transform {
-					reports = j.Sanitise[db] != "" && (j.Has(model.Transform) || j.Has(model.Restore))
+					reports = j.Sanitise[db] != "" && (j.Has(model.Transform) || j.Has(model.Restore) || j.Has(model.Publish))
 				}
 				if !reports {
 					continue

@@ -81,6 +81,11 @@ func Steps(e *model.Estate, s *model.Sync, j *model.Job) []Step {
 			}
 		case model.Transform:
 			steps = append(steps, Step{"transform", env.TransformLimit})
+		case model.Publish:
+			// Its tier's backup and restore (dump, load, dump again), and
+			// the script on the scratch.
+			t, _ := e.Tier(s.Tier[op])
+			steps = append(steps, Step{string(op), t.LongRunning[op]}, Step{"sanitise", env.TransformLimit})
 		}
 	}
 	return steps
@@ -103,7 +108,7 @@ func WorstCase(e *model.Estate, s *model.Sync, j *model.Job) (time.Duration, str
 func landing(e *model.Estate, s *model.Sync, j *model.Job) time.Duration {
 	var d time.Duration
 	for _, st := range Steps(e, s, j) {
-		if st.Name == string(model.Backup) {
+		if st.Name == string(model.Backup) || st.Name == string(model.Publish) {
 			break
 		}
 		d += st.Duration
@@ -117,8 +122,8 @@ type JobRef struct {
 	Job  *model.Job
 }
 
-// Flow knows, per environment and instance, the jobs that back up: where
-// each restore reads from.
+// Flow knows, per environment and instance, the jobs that back up (or
+// publish): where each restore reads from.
 type Flow struct {
 	e       *model.Estate
 	backups map[[2]string][]JobRef
@@ -131,7 +136,7 @@ func NewFlow(e *model.Estate) *Flow {
 		s := &e.Syncs[i]
 		for k := range s.Jobs {
 			j := &s.Jobs[k]
-			if j.Ensure != model.Absent && j.Has(model.Backup) {
+			if j.Ensure != model.Absent && j.Stores() {
 				key := [2]string{j.Environment, s.Instance}
 				f.backups[key] = append(f.backups[key], JobRef{s, j})
 			}

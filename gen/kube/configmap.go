@@ -105,10 +105,11 @@ func renderConfigMap(v *HelmValues) *corev1.ConfigMap {
 }
 
 // gated says whether job j of sync s runs the personal-data gate: a
-// restore that sanitises (on its shadow) of a sync that declares a
-// classification.
+// restore that sanitises (on its shadow), or a publish (on its scratch),
+// of a sync that declares a classification.
 func gated(s *model.Sync, j *model.Job) bool {
-	if s.Classification == nil || !j.Has(model.Restore) || j.Has(model.Transform) {
+	sanitisingRestore := j.Has(model.Restore) && !j.Has(model.Transform)
+	if s.Classification == nil || !(sanitisingRestore || j.Has(model.Publish)) {
 		return false
 	}
 	for _, p := range j.Sanitise {

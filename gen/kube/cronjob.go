@@ -114,6 +114,13 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 		volumes = append(volumes, corev1.Volume{Name: "ca", VolumeSource: src})
 		mounts = append(mounts, corev1.VolumeMount{Name: "ca", MountPath: v.CAMountPath, ReadOnly: true})
 	}
+	var sidecars []corev1.Container
+	if sc := j.Scratch; sc != nil {
+		var scratchVolumes []corev1.Volume
+		sidecars, scratchVolumes = scratchContainers(v, j, sc)
+		volumes = append(volumes, scratchVolumes...)
+		mounts = append(mounts, corev1.VolumeMount{Name: "scratch-secret", MountPath: sc.SecretPath, ReadOnly: true})
+	}
 
 	// Containers of a pod run side by side; init containers run one after
 	// another and stop at the first failure. So every operation but the last
@@ -136,6 +143,10 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 		})
 	}
 	last := len(containers) - 1
+	initContainers := containers[:last]
+	if sidecars != nil {
+		initContainers = append(sidecars, initContainers...)
+	}
 
 	labels := jobLabels(v, j)
 	return batchv1.CronJob{
@@ -187,7 +198,7 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 								FSGroup:        ptr.To(v.Defaults.RunAsUser),
 								SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 							},
-							InitContainers: containers[:last],
+							InitContainers: initContainers,
 							Containers:     containers[last:],
 							Volumes:        volumes,
 						},
@@ -196,6 +207,63 @@ func renderCronJob(v *HelmValues, j Job) batchv1.CronJob {
 			},
 		},
 	}
+}
+
+// scratchContainers are a publishing job's first init containers and
+// their volumes: scratch-password writes a password made for this pod into
+// a memory-backed volume, then scratch, the scratch server, starts from it
+// and runs beside the operations (restartPolicy Always) until the pod's
+// last container ends.
+func scratchContainers(v *HelmValues, j Job, sc *Scratch) ([]corev1.Container, []corev1.Volume) {
+	locked := &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+	volumes := []corev1.Volume{
+		{Name: "scratch-secret", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi"))}}},
+		{Name: "scratch-data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			SizeLimit: ptr.To(resource.MustParse(sc.Size))}}}, // checked by Values
+	}
+	mounts := []corev1.VolumeMount{
+		{Name: "scratch-secret", MountPath: sc.SecretPath, ReadOnly: true},
+		{Name: "scratch-data", MountPath: sc.DataDir},
+	}
+	for i, dir := range sc.RunDirs {
+		name := fmt.Sprintf("scratch-run-%d", i)
+		volumes = append(volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: name, MountPath: dir})
+	}
+	var env []corev1.EnvVar
+	for _, e := range sc.Env {
+		env = append(env, corev1.EnvVar{Name: e.Name, Value: strings.ReplaceAll(e.Value, "$", "$$")})
+	}
+	server := resources(j.Resources)
+	if server.Requests == nil {
+		server.Requests = corev1.ResourceList{}
+	}
+	server.Requests[corev1.ResourceEphemeralStorage] = resource.MustParse(sc.Size)
+	return []corev1.Container{
+		{
+			Name:            "scratch-password",
+			Image:           v.Image,
+			Command:         []string{RunnerCommand},
+			Args:            []string{"scratch-password", sc.PasswordFile},
+			VolumeMounts:    []corev1.VolumeMount{{Name: "scratch-secret", MountPath: sc.SecretPath}},
+			SecurityContext: locked,
+		},
+		{
+			Name:            "scratch",
+			Image:           sc.Image,
+			Args:            sc.Args,
+			Env:             env,
+			RestartPolicy:   ptr.To(corev1.ContainerRestartPolicyAlways),
+			Resources:       server,
+			VolumeMounts:    mounts,
+			SecurityContext: locked,
+		},
+	}, volumes
 }
 
 // containerEnv is the runner's environment for one container, in the
@@ -242,6 +310,12 @@ func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
 	}
 	if c.Classification != "" {
 		env = append(env, lit("CLASSIFICATION", fmt.Sprintf("%s/%s", v.Scripts.MountPath, c.Classification)))
+	}
+	if c.Operation == string(model.Publish) && j.Scratch != nil {
+		env = append(env, lit("SCRATCH_USER", j.Scratch.User), lit("SCRATCH_PASSWORD_FILE", j.Scratch.PasswordFile))
+	}
+	if c.RawBucket != "" {
+		env = append(env, lit("RAW_BUCKET", c.RawBucket))
 	}
 	if j.AllowProductionRestore && (c.Operation == string(model.Restore) || c.Operation == string(model.Transform)) {
 		env = append(env, lit("REALLY_RESTORE_ONTO_PRODUCTION", "true"))

@@ -146,10 +146,44 @@ type Job struct {
 	CA      *CA    `json:"ca,omitempty"`
 	// KeepSnapshots is a search job's SNAPSHOTS_KEEP.
 	KeepSnapshots int `json:"keepSnapshots,omitempty"`
+	// Scratch is a publishing job's scratch server, run beside the runner
+	// as a native sidecar; nil for any other job.
+	Scratch *Scratch `json:"scratch,omitempty"`
 	// Env is extra environment given to every container, sorted by name.
 	Env        []EnvVar    `json:"env,omitempty"`
 	Containers []Container `json:"containers"` // in the order they run
 }
+
+// Scratch is the throwaway database server a publish loads the live dump
+// into: an init container with restartPolicy Always (a native sidecar,
+// Kubernetes 1.29 and later), stopped with the pod. Its password is made
+// when the pod starts (the init container scratch-password writes it into
+// a memory-backed volume), never stored in a Secret or an argument.
+type Scratch struct {
+	Image string `json:"image"`
+	// User is the user the image creates and the runner logs in as.
+	User string `json:"user"`
+	// Env is the image's own settings: the variables naming that user,
+	// the file holding its password, its data directory.
+	Env  []EnvVar `json:"env"`
+	Args []string `json:"args"`
+	// DataDir holds its data, an emptyDir of Size; RunDirs are the other
+	// directories it writes, each an emptyDir (its root is read-only).
+	DataDir string   `json:"dataDir"`
+	RunDirs []string `json:"runDirs"`
+	Size    string   `json:"size"`
+	// SecretPath is where the password's volume is mounted, PasswordFile
+	// the file in it.
+	SecretPath   string `json:"secretPath"`
+	PasswordFile string `json:"passwordFile"`
+}
+
+// ScratchSecretPath is where the scratch password's volume is mounted, in
+// the sidecar and in the runner; ScratchPasswordFile is the file.
+const (
+	ScratchSecretPath   = "/scratch"
+	ScratchPasswordFile = ScratchSecretPath + "/password"
+)
 
 // CA is the ConfigMap or the Secret (one of them) holding a CA bundle.
 type CA struct {
@@ -172,6 +206,8 @@ type Container struct {
 	// Classification is the key of the sync's classification in the
 	// scripts ConfigMap, for a restore whose personal-data gate checks it.
 	Classification string `json:"classification,omitempty"`
+	// RawBucket is a publish's RAW_BUCKET: where the raw dump is kept.
+	RawBucket string `json:"rawBucket,omitempty"`
 }
 
 // EnvVar is a literal environment variable.
@@ -379,6 +415,11 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 	if ca := j.TLS.CA; ca != nil && !search {
 		job.CA = &CA{ConfigMap: ca.ConfigMap, Secret: ca.Secret, Key: ca.Key}
 	}
+	if j.Has(model.Publish) {
+		if job.Scratch, err = scratch(e, s, j); err != nil {
+			return Job{}, err
+		}
+	}
 	if search {
 		// A search cluster is reached at its URL over HTTP(S): no port,
 		// owner or database TLS mode of its own.
@@ -389,6 +430,39 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 	}
 	sort.SliceStable(job.Env, func(a, b int) bool { return job.Env[a].Name < job.Env[b].Name })
 	return job, nil
+}
+
+// scratch plans a publishing job's scratch server from the engine's
+// contract and the estate's image for it.
+func scratch(e *model.Estate, s model.Sync, j model.Job) (*Scratch, error) {
+	ce, ok := contract.EngineNamed(string(s.Engine))
+	if !ok || ce.Scratch == nil {
+		return nil, fmt.Errorf("a publish on engine %s, which has no scratch server", s.Engine)
+	}
+	image := e.ScratchImages[s.Engine]
+	if image == "" {
+		return nil, fmt.Errorf("a publish, but the estate names no scratch image for %s", s.Engine)
+	}
+	size := "20Gi"
+	if r := s.Resources; r != nil && r.Scratch != "" {
+		size = r.Scratch
+	} else if t, err := opTier(e, s, model.Publish); err == nil && t.Resources.Scratch != "" {
+		size = t.Resources.Scratch
+	}
+	if _, err := resource.ParseQuantity(size); err != nil {
+		return nil, fmt.Errorf("resources scratch %q: %v", size, err)
+	}
+	sc := &Scratch{Image: image, User: ce.Scratch.User, Args: slices.Clone(ce.Scratch.Args),
+		DataDir: ce.Scratch.DataDir, RunDirs: slices.Clone(ce.Scratch.RunDirs), Size: size,
+		SecretPath: ScratchSecretPath, PasswordFile: ScratchPasswordFile}
+	if ce.Scratch.UserVariable != "" {
+		sc.Env = append(sc.Env, EnvVar{ce.Scratch.UserVariable, ce.Scratch.User})
+	}
+	sc.Env = append(sc.Env, EnvVar{ce.Scratch.PasswordFileVariable, ScratchPasswordFile})
+	if ce.Scratch.DataDirVariable != "" {
+		sc.Env = append(sc.Env, EnvVar{ce.Scratch.DataDirVariable, ce.Scratch.DataDir})
+	}
+	return sc, nil
 }
 
 // checkName checks a CronJob name: a DNS-1123 subdomain of at most 52
@@ -472,13 +546,17 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 				}
 			}
 			// The restore runs the script on the shadow before the swap,
-			// unless the job has its own transform operation.
-			wantsScript := op == model.Transform || (op == model.Restore && !j.Has(model.Transform))
+			// unless the job has its own transform operation; a publish on
+			// its scratch server.
+			wantsScript := op == model.Transform || op == model.Publish || (op == model.Restore && !j.Has(model.Transform))
 			if script != "" && wantsScript {
 				c.SanitiseScript = path.Base(script)
-				if op == model.Restore && gated(&s, &j) {
+				if (op == model.Restore || op == model.Publish) && gated(&s, &j) {
 					c.Classification = contract.ClassificationFile(s.Name)
 				}
+			}
+			if op == model.Publish {
+				c.RawBucket = environment.RawBucket
 			}
 			out = append(out, c)
 		}
@@ -581,10 +659,8 @@ func heavier(a, b model.Tier) bool {
 	return a.Name > b.Name
 }
 
+// longest is the tier's longer threshold of backup and restore (a
+// publish's is their sum, and would rank tiers otherwise).
 func longest(t model.Tier) time.Duration {
-	var d time.Duration
-	for _, v := range t.LongRunning {
-		d = max(d, v)
-	}
-	return d
+	return max(t.LongRunning[model.Backup], t.LongRunning[model.Restore])
 }

@@ -42,7 +42,7 @@ const (
 
 // colours of the operations; suspended and disabled runs are grey.
 var colours = map[string]string{
-	"restore": "#4c78a8", "sanitise": "#b279a2", "transform": "#b279a2", "backup": "#54a24b",
+	"restore": "#4c78a8", "sanitise": "#b279a2", "transform": "#b279a2", "backup": "#54a24b", "publish": "#54a24b",
 }
 
 // grey fills suspended and disabled runs.

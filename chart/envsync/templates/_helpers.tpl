@@ -86,6 +86,16 @@ values, and a declared value must reach the runner as written. */ -}}
 - name: CLASSIFICATION
   value: {{ printf "%s/%s" $v.scripts.mountPath $c.classification | replace "$" "$$" | quote }}
 {{- end }}
+{{- if and (eq $c.operation "publish") $j.scratch }}
+- name: SCRATCH_USER
+  value: {{ $j.scratch.user | replace "$" "$$" | quote }}
+- name: SCRATCH_PASSWORD_FILE
+  value: {{ $j.scratch.passwordFile | replace "$" "$$" | quote }}
+{{- end }}
+{{- if $c.rawBucket }}
+- name: RAW_BUCKET
+  value: {{ $c.rawBucket | replace "$" "$$" | quote }}
+{{- end }}
 {{- if and $j.allowProductionRestore (has $c.operation (list "restore" "transform")) }}
 - name: REALLY_RESTORE_ONTO_PRODUCTION
   value: "true"
@@ -132,5 +142,65 @@ One container running one operation. Argument: dict "root" "job"
     - name: ca
       mountPath: {{ .root.Values.caMountPath | quote }}
       readOnly: true
+    {{- end }}
+    {{- with .job.scratch }}
+    - name: scratch-secret
+      mountPath: {{ .secretPath | quote }}
+      readOnly: true
+    {{- end }}
+{{- end }}
+
+{{/*
+A publishing job's scratch server, first of its init containers:
+scratch-password writes a password made for this pod into a
+memory-backed volume; scratch, the server, starts from it and runs beside
+the operations (restartPolicy Always: a native sidecar). Argument: dict
+"root" "job" "scratch".
+*/}}
+{{- define "envsync.scratch" -}}
+- name: scratch-password
+  image: {{ .root.Values.image | quote }}
+  command: ["envsync"]
+  args: ["scratch-password", {{ .scratch.passwordFile | quote }}]
+  securityContext:
+    allowPrivilegeEscalation: false
+    readOnlyRootFilesystem: true
+    capabilities:
+      drop: ["ALL"]
+  volumeMounts:
+    - name: scratch-secret
+      mountPath: {{ .scratch.secretPath | quote }}
+- name: scratch
+  image: {{ .scratch.image | quote }}
+  restartPolicy: Always
+  {{- with .scratch.args }}
+  args:
+    {{- range . }}
+    - {{ . | quote }}
+    {{- end }}
+  {{- end }}
+  env:
+    {{- range .scratch.env }}
+    - name: {{ .name | quote }}
+      value: {{ .value | replace "$" "$$" | quote }}
+    {{- end }}
+  {{- $res := deepCopy (.job.resources | default dict) }}
+  {{- $_ := set $res "requests" (merge (dict "ephemeral-storage" .scratch.size) (get $res "requests" | default dict)) }}
+  resources:
+    {{- toYaml $res | nindent 4 }}
+  securityContext:
+    allowPrivilegeEscalation: false
+    readOnlyRootFilesystem: true
+    capabilities:
+      drop: ["ALL"]
+  volumeMounts:
+    - name: scratch-secret
+      mountPath: {{ .scratch.secretPath | quote }}
+      readOnly: true
+    - name: scratch-data
+      mountPath: {{ .scratch.dataDir | quote }}
+    {{- range $i, $dir := .scratch.runDirs }}
+    - name: {{ printf "scratch-run-%d" $i | quote }}
+      mountPath: {{ $dir | quote }}
     {{- end }}
 {{- end }}
