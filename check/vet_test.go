@@ -962,7 +962,9 @@ func TestAFlowInWhichRawDataCouldReachASanitisedOnlyEnvironmentIsRefused(t *test
 	}
 	// integration reads staging, which is sanitised-only: its own path is
 	// not refused again.
-	if slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, `in integration: restores app_production into integration, which holds only sanitised`) }) {
+	if slices.ContainsFunc(errs, func(e string) bool {
+		return strings.Contains(e, `in integration: restores app_production into integration, which holds only sanitised`)
+	}) {
 		t.Errorf("integration is refused though it reads a sanitised-only environment: %q", errs)
 	}
 
