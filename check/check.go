@@ -368,6 +368,11 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 		if len(c.flow.Upstream(s, j, db)) == 0 && !(j.RestoreFrom == j.Environment && j.Stores()) {
 			add("restores %s/%s from %s, but no job in %s backs that database up", s.Instance, db, j.RestoreFrom, j.RestoreFrom)
 		}
+		for _, u := range c.flow.Upstream(s, j, db) {
+			if up, ok := c.e.Environment(u.Job.Environment); ok && u.Job.Has(model.Backup) && up.KeepsRaw(u.Sync) {
+				add("restores %s/%s from %s, whose backup of it is raw and kept in its raw bucket %s, which no restore reads: publish it there instead", s.Instance, db, u.Job.Environment, up.RawBucket)
+			}
+		}
 	}
 	// Data landing in an environment that requires sanitising: each database
 	// needs a script, here or upstream, unless the sync has been reviewed as
@@ -395,12 +400,8 @@ func (c *checker) job(s *model.Sync, j *model.Job) {
 // whose restores downstream take its dumps as sanitised.
 func (c *checker) publish(s *model.Sync, j *model.Job, env model.Environment, add func(string, ...any)) {
 	engine, _ := contract.EngineNamed(string(s.Engine))
-	if env.PublishSanitised && j.Has(model.Backup) && !s.NoPersonalData && j.Ensure != model.Absent {
-		if engine.Scripts {
-			add("backs up raw data into %s, but %s publishes sanitised dumps, which the environments restoring from it take as sanitised: publish instead (the default here), or declare personalData: false after reviewing the data", env.Bucket, env.Name)
-		} else {
-			add("backs up %s, which has no sanitise script, in %s, which publishes sanitised dumps: declare personalData: false after reviewing what it holds", s.Engine, env.Name)
-		}
+	if j.Has(model.Backup) && env.KeepsRaw(s) && env.RawBucket == "" && j.Ensure != model.Absent {
+		add("backs up raw data in %s, which publishes sanitised dumps and keeps raw ones nowhere: declare rawBucket (where such a backup goes, and no restore reads), publish instead (the default here), or declare personalData: false after reviewing the data", env.Name)
 	}
 	if !j.Has(model.Publish) {
 		return
@@ -540,11 +541,20 @@ func (c *checker) classification(s *model.Sync) {
 	for i := range s.Jobs {
 		j := &s.Jobs[i]
 		env, ok := c.e.Environment(j.Environment)
-		if !ok || !env.Sanitise || !j.Runs() || !j.Has(model.Restore) || j.Has(model.Transform) || len(j.Sanitise) == 0 {
+		if !ok || !j.Runs() || len(j.Sanitise) == 0 {
+			continue
+		}
+		what := ""
+		switch {
+		case j.Has(model.Publish):
+			what = "publishes sanitised dumps from " + j.Environment
+		case env.Sanitise && j.Has(model.Restore) && !j.Has(model.Transform):
+			what = "sanitises into " + j.Environment
+		default:
 			continue
 		}
 		c.fs = append(c.fs, Finding{Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Warning: true,
-			Msg: fmt.Sprintf("sanitises into %s without a classification: nothing proves the script left no personal data, nor that no column was added upstream since it was written; declare classification (every table and column, personal or public)", j.Environment)})
+			Msg: fmt.Sprintf("%s without a classification: nothing proves the script left no personal data, nor that no column was added upstream since it was written; declare classification (every table and column, personal or public)", what)})
 	}
 }
 

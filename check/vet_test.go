@@ -922,7 +922,18 @@ func TestAFlowInWhichRawDataCouldReachASanitisedOnlyEnvironmentIsRefused(t *test
 		production: {at: "23:00", operations: ["backup"]}
 		staging: at: "01:00"
 	}`)),
-			want: `sync "app" in production: backs up raw data into s3://prod-backups, but production publishes sanitised dumps`,
+			want: `sync "app" in staging: restores app/app_production from production, whose backup of it is raw and kept in its raw bucket s3://prod-raw, which no restore reads`,
+		},
+		{
+			name: "a raw backup where the environment publishes sanitised dumps and keeps no raw ones",
+			files: func() map[string]string {
+				f := withFlow(app(`	engine: "postgres"
+	database: "app_production"
+	environments: production: {at: "23:00", operations: ["backup"]}`))
+				f["syncs/flow.cue"] = strings.Replace(sanitisedFlow, `, rawBucket: "s3://prod-raw"`, "", 1)
+				return f
+			}(),
+			want: `sync "app" in production: backs up raw data in production, which publishes sanitised dumps and keeps raw ones nowhere`,
 		},
 		{
 			name: "a publish without a script",

@@ -88,7 +88,7 @@ type Engine struct {
 // creates (named by UserVariable, unless fixed), the variable naming the
 // file it reads that user's password from, where it keeps its data
 // (DataDirVariable, when the image reads it), the other directories it
-// writes, and the arguments that make it fast and private: loopback only,
+// writes besides /tmp (the pod's), and the arguments that make it fast and private: loopback only,
 // nothing made durable.
 type ScratchServer struct {
 	User                 string
@@ -105,19 +105,19 @@ type ScratchServer struct {
 var Engines = []Engine{
 	{Name: "postgres", Kind: Streaming, DefaultPort: 5432, Scripts: true, Gate: true, Scratch: &ScratchServer{
 		User: "envsync", UserVariable: "POSTGRES_USER", PasswordFileVariable: "POSTGRES_PASSWORD_FILE",
-		DataDir: "/var/lib/postgresql/data", DataDirVariable: "PGDATA", RunDirs: []string{"/var/run/postgresql", "/tmp"},
+		DataDir: "/var/lib/postgresql/data", DataDirVariable: "PGDATA", RunDirs: []string{"/var/run/postgresql"},
 		Args: []string{"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
 			"-c", "full_page_writes=off", "-c", "wal_level=minimal", "-c", "max_wal_senders=0", "-c", "maintenance_work_mem=256MB"},
 	}},
 	{Name: "mysql", Kind: Streaming, DefaultPort: 3306, Scripts: true, Gate: true, Scratch: &ScratchServer{
 		User: "root", PasswordFileVariable: "MARIADB_ROOT_PASSWORD_FILE",
-		DataDir: "/var/lib/mysql", RunDirs: []string{"/run/mysqld", "/tmp"},
+		DataDir: "/var/lib/mysql", RunDirs: []string{"/run/mysqld"},
 		Args: []string{"--bind-address=127.0.0.1", "--skip-name-resolve", "--skip-log-bin",
 			"--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0", "--innodb-buffer-pool-size=256M"},
 	}},
 	{Name: "mongo", Kind: Streaming, DefaultPort: 27017, Scripts: true, Gate: true, Scratch: &ScratchServer{
 		User: "envsync", UserVariable: "MONGO_INITDB_ROOT_USERNAME", PasswordFileVariable: "MONGO_INITDB_ROOT_PASSWORD_FILE",
-		DataDir: "/data/db", RunDirs: []string{"/data/configdb", "/tmp"},
+		DataDir: "/data/db", RunDirs: []string{"/data/configdb"},
 		Args: []string{"--bind_ip", "127.0.0.1", "--wiredTigerCacheSizeGB", "0.25"},
 	}},
 	{Name: "opensearch", Kind: Snapshot},

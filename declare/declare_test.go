@@ -51,9 +51,9 @@ func TestTheExampleEstateDeclaresEveryRowInEveryEnvironment(t *testing.T) {
 			count[j.Environment]++
 		}
 	}
-	// 26 rows; account-api has no staging job; integration also has
+	// 27 rows; account-api has no staging job; integration also has
 	// signon's suspended restore.
-	want := map[string]int{"production": 27, "staging": 26, "integration": 28}
+	want := map[string]int{"production": 28, "staging": 27, "integration": 29}
 	for env, n := range want {
 		if count[env] != n {
 			t.Errorf("%s: %d jobs, want %d", env, count[env], n)
@@ -99,7 +99,9 @@ func TestAPlainSyncGetsItsDefaultsFromTheSchemaAndTheFlow(t *testing.T) {
 		ops      []model.Operation
 		from     string
 	}{
-		"production":  {"47 23 * * *", []model.Operation{model.Backup}, ""},
+		// Production publishes sanitised dumps: a sync with personal data
+		// publishes there by default.
+		"production":  {"47 22 * * *", []model.Operation{model.Publish}, ""},
 		"staging":     {"47 1 * * 1-5", []model.Operation{model.Restore, model.Backup}, "production"},
 		"integration": {"47 3 * * 1", []model.Operation{model.Restore, model.Backup}, "staging"},
 	} {
@@ -155,12 +157,23 @@ func TestTheOddRowsOfTheEstateResolveAsDeclared(t *testing.T) {
 
 	m := sync(t, e, "shared-documentdb")
 	if !slices.Equal(m.Databases, []string{"publisher_production", "short_url_manager_production",
-		"travel_advice_publisher_production", "govuk_content_production", "govuk_assets_production"}) {
+		"travel_advice_publisher_production", "govuk_content_production"}) {
 		t.Errorf("shared-documentdb databases out of order: %v", m.Databases)
 	}
-	mj := job(t, e, "shared-documentdb", "staging")
-	if !slices.Equal(mj.Operations, []model.Operation{model.Restore, model.Backup}) || mj.Sanitise["govuk_assets_production"] != "syncs/sanitise/asset-manager.js" || len(mj.Sanitise) != 1 {
-		t.Errorf("shared-documentdb staging: %+v", mj)
+	// Reviewed as holding no personal data: backed up as it is, even in
+	// production, which publishes sanitised dumps.
+	if mj := job(t, e, "shared-documentdb", "production"); !slices.Equal(mj.Operations, []model.Operation{model.Backup}) || len(mj.Sanitise) != 0 {
+		t.Errorf("shared-documentdb production: %+v", mj)
+	}
+	aj := job(t, e, "asset-manager-documentdb", "production")
+	if !slices.Equal(aj.Operations, []model.Operation{model.Publish}) || aj.Sanitise["govuk_assets_production"] != "syncs/sanitise/asset-manager.js" {
+		t.Errorf("asset-manager production: %+v", aj)
+	}
+	if a := sync(t, e, "asset-manager-documentdb"); a.Instance != "shared-documentdb" || a.Secret != "envsync-shared-documentdb" {
+		t.Errorf("asset-manager shares shared-documentdb's cluster: %+v", a)
+	}
+	if j := job(t, e, "account-api-postgres", "production"); !slices.Equal(j.Operations, []model.Operation{model.Backup}) {
+		t.Errorf("account-api production: %v, want a (raw) backup", j.Operations)
 	}
 
 	c := sync(t, e, "content-data-api-postgres")

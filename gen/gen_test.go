@@ -97,7 +97,7 @@ func firstLine(b []byte) string {
 
 func TestEachEnvironmentGetsItsFilesAndOneCronJobPerJob(t *testing.T) {
 	files := generate(t)
-	for env, jobs := range map[string]int{"production": 27, "staging": 26, "integration": 28} {
+	for env, jobs := range map[string]int{"production": 28, "staging": 27, "integration": 29} {
 		n := 0
 		for p := range files {
 			if strings.HasPrefix(p, "out/"+env+"/manifests/cronjob-") {
@@ -114,13 +114,14 @@ func TestEachEnvironmentGetsItsFilesAndOneCronJobPerJob(t *testing.T) {
 			}
 		}
 	}
-	// Production restores nothing, so it runs no sanitise script.
-	if _, ok := files["out/production/manifests/configmap-sanitise-scripts.yaml"]; ok {
-		t.Error("production has a sanitise scripts ConfigMap")
+	// Production publishes sanitised dumps, so it runs the scripts; staging
+	// and integration restore them and run none.
+	if _, ok := files["out/production/manifests/configmap-sanitise-scripts.yaml"]; !ok {
+		t.Error("production has no sanitise scripts ConfigMap")
 	}
 	for _, env := range []string{"staging", "integration"} {
-		if _, ok := files["out/"+env+"/manifests/configmap-sanitise-scripts.yaml"]; !ok {
-			t.Errorf("%s has no sanitise scripts ConfigMap", env)
+		if _, ok := files["out/"+env+"/manifests/configmap-sanitise-scripts.yaml"]; ok {
+			t.Errorf("%s has a sanitise scripts ConfigMap, but restores sanitised dumps", env)
 		}
 	}
 	if _, ok := files["out/staging/manifests/cronjob-db-backup-account-api-postgres.yaml"]; ok {

@@ -64,12 +64,21 @@ type Overrides struct {
 	// needs that the real server does not (DB_AUTH_MECHANISM=PLAIN for
 	// FerretDB standing in for DocumentDB).
 	Env map[string]string
+	// Scratch maps an engine (DB_ENGINE) to the local server standing in
+	// for a publishing job's scratch sidecar: the pod's sidecar is not run,
+	// nor its password's maker; the publish reaches this server instead,
+	// with the user and password of the Secret ScratchSecret(engine).
+	Scratch map[string]Endpoint
 	// Only, when not empty, runs only the containers of these operations
 	// (restore, transform, backup): a roll-back to an older dump runs the
 	// restore alone, so that the backup after it does not publish the old
 	// data as the newest dump for the environments downstream.
 	Only []string
 }
+
+// ScratchSecret names the Secret of --secrets holding the username and
+// password of the local scratch server of engine.
+func ScratchSecret(engine string) string { return "envsync-scratch-" + engine }
 
 // passThrough are the variables of the caller's environment a container
 // process inherits: a pod has a PATH and a HOME too, and the AWS SDK's
@@ -176,6 +185,17 @@ func (r *Runner) PlanJob(cj *batchv1.CronJob, workDir string) (*Plan, error) {
 		return nil, fmt.Errorf("CronJob %s has no containers", cj.Name)
 	}
 	for _, c := range containers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			continue // a sidecar: the scratch server, stood in for by Overrides.Scratch
+		}
+		if len(c.Args) == 2 && c.Args[0] == "scratch-password" {
+			// The local scratch server's password, in the file the pod's
+			// first container would make.
+			if err := r.writeScratchPassword(cj, c, mounts); err != nil {
+				return nil, fmt.Errorf("CronJob %s: %w", cj.Name, err)
+			}
+			continue
+		}
 		if len(r.Overrides.Only) > 0 && !slices.ContainsFunc(r.Overrides.Only, func(op string) bool { return slices.Contains(c.Args, op) }) {
 			continue
 		}
@@ -186,6 +206,26 @@ func (r *Runner) PlanJob(cj *batchv1.CronJob, workDir string) (*Plan, error) {
 		plan.Processes = append(plan.Processes, p)
 	}
 	return plan, nil
+}
+
+// writeScratchPassword writes, where container c (envsync scratch-password
+// FILE) would write a new password, the password of the local scratch
+// server of cj's engine.
+func (r *Runner) writeScratchPassword(cj *batchv1.CronJob, c corev1.Container, volumes map[string]string) error {
+	engine := cj.Labels["envsync.io/engine"]
+	if _, ok := r.Overrides.Scratch[engine]; !ok {
+		return fmt.Errorf("it publishes through a scratch %s server: give a local one with --scratch %s=HOST:PORT and its username and password in --secrets under %s", engine, engine, ScratchSecret(engine))
+	}
+	cred, ok := r.Secrets[ScratchSecret(engine)]
+	if !ok || cred["username"] == "" {
+		return fmt.Errorf("the local scratch %s server's username and password are not in --secrets under %s", engine, ScratchSecret(engine))
+	}
+	for _, m := range c.VolumeMounts {
+		if rest, ok := strings.CutPrefix(c.Args[1], strings.TrimRight(m.MountPath, "/")+"/"); ok {
+			return os.WriteFile(filepath.Join(volumes[m.Name], rest), []byte(cred["password"]+"\n"), 0o600)
+		}
+	}
+	return fmt.Errorf("container %s writes %s, under none of its mounts", c.Name, c.Args[1])
 }
 
 // materialiseVolumes writes ConfigMap and Secret volumes and creates
@@ -356,6 +396,15 @@ func (r *Runner) planContainer(cj *batchv1.CronJob, pod string, c corev1.Contain
 
 	if err := r.Overrides.apply(env, args); err != nil {
 		return p, err
+	}
+	if env["SCRATCH_USER"] != "" {
+		// A publish reaches the local scratch server as its user.
+		ep, ok := r.Overrides.Scratch[env["DB_ENGINE"]]
+		if !ok {
+			return p, fmt.Errorf("it publishes through a scratch %s server: give a local one with --scratch %s=HOST:PORT", env["DB_ENGINE"], env["DB_ENGINE"])
+		}
+		env["SCRATCH_HOST"], env["SCRATCH_PORT"] = ep.Host, strconv.Itoa(ep.Port)
+		env["SCRATCH_USER"] = r.Secrets[ScratchSecret(env["DB_ENGINE"])]["username"]
 	}
 
 	for name, v := range env {

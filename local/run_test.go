@@ -224,7 +224,13 @@ func TestEveryGeneratedCronJobOfTheExampleEstatePlansIntoEnvsyncProcesses(t *tes
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := &Runner{Manifests: m, PlanOnly: true, CallerEnv: []string{}}
+		r := &Runner{Manifests: m, PlanOnly: true, CallerEnv: []string{}, Secrets: Secrets{}}
+		// Publishing jobs' scratch sidecars are stood in for by local servers.
+		r.Overrides.Scratch = map[string]Endpoint{}
+		for _, eng := range []string{"postgres", "mysql", "mongo"} {
+			r.Overrides.Scratch[eng] = Endpoint{Host: "127.0.0.1", Port: 1}
+			r.Secrets[ScratchSecret(eng)] = map[string]string{"username": "scratch", "password": "scratch-pw"}
+		}
 		for _, cj := range m.CronJobs {
 			plan, err := r.PlanJob(cj, t.TempDir())
 			if err != nil {
@@ -238,11 +244,17 @@ func TestEveryGeneratedCronJobOfTheExampleEstatePlansIntoEnvsyncProcesses(t *tes
 					continue
 				}
 				// kubectl logs -c 0-restore: the name says the operation.
-				order := map[string]int{"restore": 0, "transform": 1, "backup": 2}[p.Args[1]]
+				order := map[string]int{"restore": 0, "transform": 1, "backup": 2, "publish": 3}[p.Args[1]]
 				if want := fmt.Sprintf("%d-%s", order, p.Args[1]); p.Container != want && !strings.HasPrefix(p.Container, want+"-") {
 					t.Errorf("%s: %s container %s runs %s, want it named %s[-database]", dir, cj.Name, p.Container, p.Args[1], want)
 				}
 				env := envOf(p)
+				if p.Args[1] == "publish" {
+					b, err := os.ReadFile(env["SCRATCH_PASSWORD_FILE"])
+					if err != nil || string(b) != "scratch-pw\n" || env["SCRATCH_HOST"] != "127.0.0.1" || env["SCRATCH_PORT"] != "1" || env["SCRATCH_USER"] != "scratch" {
+						t.Errorf("%s: %s: the publish does not reach the local scratch server: %q %v %v", dir, cj.Name, b, err, p.Redacted())
+					}
+				}
 				if s := env["SANITISE_SCRIPT"]; s != "" {
 					if _, err := os.Stat(s); err != nil {
 						t.Errorf("%s: %s container %s: SANITISE_SCRIPT %s is not a written file: %v", dir, cj.Name, p.Container, s, err)

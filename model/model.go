@@ -141,6 +141,13 @@ type Environment struct {
 	ExternalSecrets *ExternalSecrets
 }
 
+// KeepsRaw says whether a backup of s in env is raw data kept apart, in
+// env's RawBucket: env publishes sanitised dumps and s holds personal data
+// (a search sync's snapshots stay in its cluster's repository).
+func (env Environment) KeepsRaw(s *Sync) bool {
+	return env.PublishSanitised && !s.NoPersonalData && s.Engine != OpenSearch
+}
+
 // CronJobName is the name of the CronJob of sync in env.
 func (env Environment) CronJobName(sync string) string { return env.JobNamePrefix + sync }
 

@@ -79,7 +79,7 @@ func (b *builder) unitTests(alerts []alert) (*TestFile, error) {
 	for _, a := range byKind[kindPersonalData] {
 		groups = append(groups, t.personalData(a))
 	}
-	for _, name := range []string{AlertBackupTakingLong, AlertRestoreTakingLong, AlertTransformLong} {
+	for _, name := range []string{AlertBackupTakingLong, AlertRestoreTakingLong, AlertPublishTakingLong, AlertTransformLong} {
 		var same []alert
 		for _, a := range byKind[kindTakingLong] {
 			if a.rule.Alert == name {

@@ -29,6 +29,7 @@ const (
 	AlertFailed            = "DatabaseOperationFailed"
 	AlertBackupTakingLong  = "DatabaseBackupTakingLong"
 	AlertRestoreTakingLong = "DatabaseRestoreTakingLong"
+	AlertPublishTakingLong = "DatabasePublishTakingLong"
 	AlertTransformLong     = "DatabaseTransformTakingLong"
 	AlertNotCompleted      = "DatabaseOperationNotCompleted"
 	AlertNeverReported     = "DatabaseOperationNeverReported"
@@ -314,12 +315,8 @@ func (b *builder) personalData() alert {
 func (b *builder) takingLong() ([]alert, error) {
 	var out []alert
 	for _, op := range []model.Operation{model.Backup, model.Restore, model.Publish} {
-		// A publish is a backup, sanitised: its alert is the backup's, at
-		// its tier's backup and restore thresholds together.
-		name := AlertBackupTakingLong
-		if op == model.Restore {
-			name = AlertRestoreTakingLong
-		}
+		// A publish's threshold is its tier's backup and restore together.
+		name := map[model.Operation]string{model.Backup: AlertBackupTakingLong, model.Restore: AlertRestoreTakingLong, model.Publish: AlertPublishTakingLong}[op]
 		for _, tier := range b.e.Tiers {
 			want := b.filter(func(s Series) bool { return s.Operation == op && s.Tier == tier.Name })
 			if len(want) == 0 {

@@ -172,6 +172,7 @@ func TestEachSeriesIsSelectedByTheRuleOfItsOwnTierAndClass(t *testing.T) {
 			long := map[model.Operation]map[string][][]*labels.Matcher{
 				model.Backup:  selections(t, out, AlertBackupTakingLong, LabelTier),
 				model.Restore: selections(t, out, AlertRestoreTakingLong, LabelTier),
+				model.Publish: selections(t, out, AlertPublishTakingLong, LabelTier),
 			}
 			classes := selections(t, out, AlertNotCompleted, LabelClass)
 			for _, s := range Expected(e, env.Name) {

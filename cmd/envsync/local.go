@@ -18,7 +18,7 @@ func init() {
 	var (
 		out, manifests, secrets string
 		configMapFiles          []string
-		dbs                     []string
+		dbs, scratches          []string
 		o                       local.Overrides
 		force, dryRun           bool
 	)
@@ -109,6 +109,18 @@ Endpoints change only through these overrides:
 				}
 				o.Databases[inst] = ep
 			}
+			o.Scratch = map[string]local.Endpoint{}
+			for _, d := range scratches {
+				eng, addr, ok := strings.Cut(d, "=")
+				if !ok || eng == "" {
+					return fmt.Errorf("--scratch %q: want ENGINE=HOST:PORT", d)
+				}
+				ep, err := local.ParseEndpoint(addr)
+				if err != nil {
+					return fmt.Errorf("--scratch %s: %w", eng, err)
+				}
+				o.Scratch[eng] = ep
+			}
 			var s local.Secrets
 			if secrets != "" {
 				if s, err = local.LoadSecrets(secrets); err != nil {
@@ -181,6 +193,7 @@ Endpoints change only through these overrides:
 	f.StringVar(&secrets, "secrets", "", "YAML file (or env:NAME) mapping secret name -> key -> value")
 	f.StringArrayVar(&configMapFiles, "configmap-file", nil, "NAME/KEY=PATH: key KEY of ConfigMap NAME, which out/ does not hold (a CA bundle), from the file PATH (repeatable)")
 	f.StringArrayVar(&dbs, "db", nil, "INSTANCE=HOST:PORT of a local database server standing in for an instance (repeatable)")
+	f.StringArrayVar(&scratches, "scratch", nil, "ENGINE=HOST:PORT of a local server standing in for a publishing job's scratch sidecar, its username and password in --secrets under envsync-scratch-ENGINE (repeatable)")
 	f.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint URL given as AWS_ENDPOINT_URL_S3")
 	f.StringVar(&o.BucketsDir, "buckets-dir", "", "serve s3://NAME buckets from DIR/NAME instead of S3")
 	f.StringVar(&o.Pushgateway, "pushgateway", "", "Pushgateway URL given as PROMETHEUS_PUSHGATEWAY_URL")

@@ -227,6 +227,7 @@ func scratchContainers(v *HelmValues, j Job, sc *Scratch) ([]corev1.Container, [
 			SizeLimit: ptr.To(resource.MustParse(sc.Size))}}}, // checked by Values
 	}
 	mounts := []corev1.VolumeMount{
+		{Name: "tmp", MountPath: "/tmp"},
 		{Name: "scratch-secret", MountPath: sc.SecretPath, ReadOnly: true},
 		{Name: "scratch-data", MountPath: sc.DataDir},
 	}
@@ -250,7 +251,7 @@ func scratchContainers(v *HelmValues, j Job, sc *Scratch) ([]corev1.Container, [
 			Image:           v.Image,
 			Command:         []string{RunnerCommand},
 			Args:            []string{"scratch-password", sc.PasswordFile},
-			VolumeMounts:    []corev1.VolumeMount{{Name: "scratch-secret", MountPath: sc.SecretPath}},
+			VolumeMounts:    []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}, {Name: "scratch-secret", MountPath: sc.SecretPath}},
 			SecurityContext: locked,
 		},
 		{

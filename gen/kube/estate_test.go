@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/envsync/envsync/declare"
+	"github.com/envsync/envsync/gen/kube"
 	"github.com/envsync/envsync/model"
 )
 
@@ -24,7 +27,7 @@ func TestTheChartRendersExactlyTheGoObjectsForTheExampleEstate(t *testing.T) {
 	assertChartMatchesGo(t, exampleEstate(t))
 }
 
-func TestTheFiveMongoDatabasesOfTheExampleEstateRunInDeclaredOrderAndOnlyTheAssetsRestoreSanitises(t *testing.T) {
+func TestTheFourMongoDatabasesOfTheExampleEstateRunInDeclaredOrderUnsanitised(t *testing.T) {
 	e := exampleEstate(t)
 	cj := findCronJob(t, cronJobs(t, e, "staging"), "shared-documentdb")
 	want := []string{
@@ -32,16 +35,14 @@ func TestTheFiveMongoDatabasesOfTheExampleEstateRunInDeclaredOrderAndOnlyTheAsse
 		"0-restore-short-url-manager", "2-backup-short-url-manager",
 		"0-restore-travel-advice-publisher", "2-backup-travel-advice-publisher",
 		"0-restore-govuk-content", "2-backup-govuk-content",
-		"0-restore-govuk-assets", "2-backup-govuk-assets",
 	}
 	cs := podContainers(cj)
 	if got := containerNames(cs); !slices.Equal(got, want) {
 		t.Fatalf("containers %v, want %v", got, want)
 	}
 	for _, c := range cs {
-		_, has := envOf(c, "SANITISE_SCRIPT")
-		if has != (c.Name == "0-restore-govuk-assets") {
-			t.Errorf("%s: SANITISE_SCRIPT set = %v", c.Name, has)
+		if _, has := envOf(c, "SANITISE_SCRIPT"); has {
+			t.Errorf("%s: SANITISE_SCRIPT set in staging, which restores sanitised dumps", c.Name)
 		}
 		bucket, _ := envOf(c, "BUCKET")
 		wantBucket := "s3://govuk-staging-database-backups"
@@ -51,6 +52,50 @@ func TestTheFiveMongoDatabasesOfTheExampleEstateRunInDeclaredOrderAndOnlyTheAsse
 		if bucket.Value != wantBucket {
 			t.Errorf("%s: BUCKET %s, want %s", c.Name, bucket.Value, wantBucket)
 		}
+	}
+}
+
+// In the example's production, a sync with personal data publishes: its
+// scratch server runs beside the runner as a native sidecar, from a
+// password made for the pod; the published dump goes to production's
+// bucket, the raw one to the raw bucket. A raw backup (account-api, never
+// copied downstream) goes to the raw bucket only.
+func TestTheExampleProductionPublishesSanitisedDumpsThroughAScratchSidecar(t *testing.T) {
+	e := exampleEstate(t)
+	jobs := cronJobs(t, e, "production")
+	cj := findCronJob(t, jobs, "asset-manager-documentdb")
+	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	if got := containerNames(podContainers(cj)); !slices.Equal(got, []string{"scratch-password", "scratch", "3-publish"}) {
+		t.Fatalf("containers %v", got)
+	}
+	sidecar := pod.InitContainers[1]
+	if sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != corev1.ContainerRestartPolicyAlways || !strings.Contains(sidecar.Image, "mongo") {
+		t.Errorf("the scratch server is not a native sidecar of a Mongo image: %+v", sidecar)
+	}
+	if p, _ := envOf(sidecar, "MONGO_INITDB_ROOT_PASSWORD_FILE"); p.Value != kube.ScratchPasswordFile {
+		t.Errorf("the scratch server reads its password from %q", p.Value)
+	}
+	if maker := pod.InitContainers[0]; !slices.Equal(maker.Args, []string{"scratch-password", kube.ScratchPasswordFile}) {
+		t.Errorf("scratch-password runs %v", maker.Args)
+	}
+	memory := slices.ContainsFunc(pod.Volumes, func(v corev1.Volume) bool {
+		return v.Name == "scratch-secret" && v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory
+	})
+	if !memory {
+		t.Error("the scratch password's volume is not memory-backed")
+	}
+	publish := pod.Containers[0]
+	for name, want := range map[string]string{
+		"BUCKET": "s3://govuk-production-database-backups", "RAW_BUCKET": "s3://govuk-production-database-backups-raw",
+		"SANITISE_SCRIPT": "/etc/envsync/scripts/asset-manager.js", "SCRATCH_USER": "envsync", "SCRATCH_PASSWORD_FILE": kube.ScratchPasswordFile,
+	} {
+		if v, _ := envOf(publish, name); v.Value != want {
+			t.Errorf("3-publish: %s = %q, want %q", name, v.Value, want)
+		}
+	}
+	raw := podContainers(findCronJob(t, jobs, "account-api-postgres"))
+	if b, _ := envOf(raw[len(raw)-1], "BUCKET"); b.Value != "s3://govuk-production-database-backups-raw" {
+		t.Errorf("account-api's raw backup goes to %s, want the raw bucket", b.Value)
 	}
 }
 

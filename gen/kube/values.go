@@ -168,7 +168,8 @@ type Scratch struct {
 	Env  []EnvVar `json:"env"`
 	Args []string `json:"args"`
 	// DataDir holds its data, an emptyDir of Size; RunDirs are the other
-	// directories it writes, each an emptyDir (its root is read-only).
+	// directories it writes besides /tmp, each an emptyDir (its root is
+	// read-only).
 	DataDir string   `json:"dataDir"`
 	RunDirs []string `json:"runDirs"`
 	Size    string   `json:"size"`
@@ -557,6 +558,10 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 			}
 			if op == model.Publish {
 				c.RawBucket = environment.RawBucket
+			}
+			if op == model.Backup && environment.KeepsRaw(&s) {
+				// Raw data never goes where the sanitised dumps are published.
+				c.Bucket = environment.RawBucket
 			}
 			out = append(out, c)
 		}

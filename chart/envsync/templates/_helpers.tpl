@@ -168,6 +168,8 @@ the operations (restartPolicy Always: a native sidecar). Argument: dict
     capabilities:
       drop: ["ALL"]
   volumeMounts:
+    - name: tmp
+      mountPath: /tmp
     - name: scratch-secret
       mountPath: {{ .scratch.secretPath | quote }}
 - name: scratch
@@ -194,6 +196,8 @@ the operations (restartPolicy Always: a native sidecar). Argument: dict
     capabilities:
       drop: ["ALL"]
   volumeMounts:
+    - name: tmp
+      mountPath: /tmp
     - name: scratch-secret
       mountPath: {{ .scratch.secretPath | quote }}
       readOnly: true

@@ -1,0 +1,15 @@
+-- signon (MySQL): run on a scratch copy of signon_production before
+-- production publishes it. Staff accounts: names and addresses
+-- pseudonymised, every secret that could sign someone in removed.
+UPDATE users SET
+  name = CONCAT('User ', id),
+  email = CONCAT('user-', id, '@example.invalid'),
+  encrypted_password = NULL,
+  otp_secret_key = NULL,
+  reset_password_token = NULL,
+  unlock_token = NULL,
+  invitation_token = NULL,
+  current_sign_in_ip = NULL,
+  last_sign_in_ip = NULL;
+DELETE FROM oauth_access_tokens;
+DELETE FROM oauth_access_grants;
