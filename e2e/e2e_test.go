@@ -31,8 +31,14 @@ import (
 // into a temporary root and compiles it with the real `envsync gen`.
 func compileTestEstate(t testing.TB, bin string) string {
 	t.Helper()
+	return compileEstate(t, bin, "testdata/estate")
+}
+
+// compileEstate compiles the estate in dir, a directory of testdata.
+func compileEstate(t testing.TB, bin, dir string) string {
+	t.Helper()
 	root := t.TempDir()
-	if err := os.CopyFS(root, os.DirFS("testdata/estate")); err != nil {
+	if err := os.CopyFS(root, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.CopyFS(filepath.Join(root, "schema"), os.DirFS(filepath.Join(RepoRoot(), "schema"))); err != nil {

@@ -41,8 +41,13 @@ type Env struct {
 	Mongo     *testenv.FerretDB // the stand-in for DocumentDB
 	// Search is the stand-in of the search cluster's snapshot API: no
 	// OpenSearch server can be installed on these machines.
-	Search      *testenv.SearchCluster
-	Pushgateway *testenv.Pushgateway
+	Search *testenv.SearchCluster
+	// ScratchPostgres, ScratchMariaDB and ScratchMongo stand in for the
+	// scratch sidecars of the environment's publishing jobs.
+	ScratchPostgres *testenv.Postgres
+	ScratchMariaDB  *testenv.MariaDB
+	ScratchMongo    *testenv.FerretDB
+	Pushgateway     *testenv.Pushgateway
 	Prometheus  *testenv.Prometheus
 	secrets     string // path of the secrets file for envsync local
 	dbArgs      []string
@@ -113,14 +118,20 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 		owners := map[string]bool{}
 		instances := map[string]string{}
 		repos := map[string]bool{} // a search cluster's repositories: true when it writes them
+		publishes := map[string]bool{} // engines of the publishing jobs
 		for _, cj := range m.CronJobs {
 			spec := cj.Spec.JobTemplate.Spec.Template.Spec
 			for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
 				env := plainEnv(c)
 				engines[env["DB_ENGINE"]] = true
 				instances[env["DB_INSTANCE"]] = env["DB_ENGINE"]
-				if b, ok := strings.CutPrefix(env["BUCKET"], "s3://"); ok {
-					buckets[b] = true
+				for _, v := range []string{"BUCKET", "RAW_BUCKET"} {
+					if b, ok := strings.CutPrefix(env[v], "s3://"); ok {
+						buckets[b] = true
+					}
+				}
+				if len(c.Args) == 2 && c.Args[1] == "publish" {
+					publishes[env["DB_ENGINE"]] = true
 				}
 				if r := env["SNAPSHOT_REPOSITORY"]; r != "" {
 					repos[r] = repos[r] || c.Args[1] == "backup"
@@ -178,6 +189,27 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 			default:
 				t.Fatalf("e2e: Secret %s is used by an engine with no local server", name)
 			}
+		}
+		// A scratch server per engine that publishes, with its own user.
+		for engine := range publishes {
+			var addr string
+			switch engine {
+			case "postgres":
+				e.ScratchPostgres = testenv.StartPostgres(t)
+				addr = e.ScratchPostgres.Addr()
+				final[local.ScratchSecret(engine)] = map[string]string{"username": e.ScratchPostgres.User, "password": e.ScratchPostgres.Password}
+			case "mysql":
+				e.ScratchMariaDB = testenv.StartMariaDB(t)
+				addr = fmt.Sprintf("%s:%d", e.ScratchMariaDB.Host, e.ScratchMariaDB.Port)
+				final[local.ScratchSecret(engine)] = map[string]string{"username": e.ScratchMariaDB.User, "password": e.ScratchMariaDB.Password}
+			case "mongo":
+				e.ScratchMongo = testenv.StartFerretDB(t)
+				addr = e.ScratchMongo.Addr()
+				final[local.ScratchSecret(engine)] = map[string]string{"username": e.ScratchMongo.User, "password": e.ScratchMongo.Password}
+			default:
+				t.Fatalf("e2e: a publish on %s, which has no scratch server here", engine)
+			}
+			e.dbArgs = append(e.dbArgs, "--scratch", engine+"="+addr)
 		}
 		b, err := yaml.Marshal(final)
 		if err != nil {
