@@ -2,8 +2,10 @@
 // machine: it starts, per environment, a PostgreSQL server, a MariaDB
 // server, a Pushgateway and a Prometheus loading the generated rules, plus
 // one S3 server; seeds production with data holding personal details; runs
-// the generated CronJobs of out/ with `envsync local`, production, then
-// staging, then integration; prints where to look; and stops everything.
+// the generated CronJobs of out/ with `envsync local`, production (which
+// publishes sanitised dumps through local scratch servers), then staging,
+// then integration; prints where to look, and which buckets hold personal
+// data (only production's raw one); and stops everything.
 //
 //	make demo                  # or: go run ./e2e/demo
 //	go run ./e2e/demo -wait    # keep the servers up to browse Prometheus
@@ -14,9 +16,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -28,13 +32,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/envsync/envsync/e2e"
+	"github.com/envsync/envsync/runner/compress"
 )
 
 var envs = []string{"production", "staging", "integration"}
 
 func main() {
 	wait := flag.Bool("wait", false, "keep the servers running until Enter (or Ctrl-C), to browse Prometheus and the Pushgateway")
-	jobs := flag.String("jobs", "chat-postgres,release-mysql,shared-documentdb", "CronJobs of the example estate to run (comma-separated; the seed data fits these three)")
+	jobs := flag.String("jobs", "chat-postgres,release-mysql,shared-documentdb,asset-manager-documentdb", "CronJobs of the example estate to run (comma-separated; the seed data fits these four)")
 	outDir := flag.String("out", filepath.Join(e2e.RepoRoot(), "out"), "what make gen wrote")
 	flag.Parse()
 
@@ -77,6 +82,9 @@ func main() {
 		if e.Mongo != nil {
 			fmt.Printf("  mongo (FerretDB) %s", e.Mongo.Addr())
 		}
+		if e.ScratchPostgres != nil || e.ScratchMongo != nil {
+			fmt.Printf("  and scratch servers for its publishes (standing in for the pod's sidecar)")
+		}
 		fmt.Println()
 	}
 	fmt.Printf("  S3           %s\n", st.S3.Endpoint)
@@ -104,6 +112,11 @@ func main() {
 	step("where to look: the buckets")
 	for _, b := range buckets(s, st) {
 		fmt.Println("  " + b)
+	}
+
+	step("where the personal data is: every object of every bucket, decompressed, searched for the seed's names and addresses")
+	for _, line := range personalInBuckets(s, st) {
+		fmt.Println("  " + line)
 	}
 
 	step("where to look: the metrics (Prometheus, scraped from each environment's Pushgateway)")
@@ -147,7 +160,7 @@ func main() {
 		}
 	}
 
-	step("where to look: integration's data is sanitised")
+	step("where to look: production publishes sanitised data, so staging and integration hold no personal data")
 	showChatUsers(s, st)
 	showUploaders(s, st)
 
@@ -205,6 +218,60 @@ func contains(xs []string, x string) bool {
 }
 
 // buckets lists every key of every bucket with its size.
+// personalInBuckets says, per bucket, how many of its objects hold one of
+// the seed's personal strings: only production's raw bucket may.
+func personalInBuckets(s *session, st *e2e.Stack) []string {
+	c := st.S3.Client()
+	lb, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{})
+	if err != nil {
+		s.Fatal(err)
+	}
+	var out []string
+	for _, b := range lb.Buckets {
+		objects, holding := 0, 0
+		p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: b.Name})
+		for p.HasMorePages() {
+			page, err := p.NextPage(context.Background())
+			if err != nil {
+				s.Fatal(err)
+			}
+			for _, o := range page.Contents {
+				objects++
+				get, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: b.Name, Key: o.Key})
+				if err != nil {
+					s.Fatal(err)
+				}
+				text := decompressed(s, get.Body)
+				if slices.ContainsFunc(personalStrings(), func(p string) bool { return strings.Contains(text, p) }) {
+					holding++
+				}
+			}
+		}
+		verdict := "none"
+		if holding > 0 {
+			verdict = fmt.Sprintf("%d of %d objects", holding, objects)
+		}
+		out = append(out, fmt.Sprintf("s3://%-45s personal data: %s", aws.ToString(b.Name), verdict))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// decompressed is an object's content, decompressed when it is a dump.
+func decompressed(s *session, body io.ReadCloser) string {
+	defer body.Close()
+	r, _, err := compress.NewReader(body)
+	if err != nil {
+		s.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		s.Fatal(err)
+	}
+	return string(b)
+}
+
 func buckets(s *session, st *e2e.Stack) []string {
 	c := st.S3.Client()
 	lb, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{})
@@ -229,7 +296,8 @@ func buckets(s *session, st *e2e.Stack) []string {
 }
 
 // showUploaders prints the same assets' uploaders in each environment:
-// pseudonymised from staging on by syncs/sanitise/asset-manager.js.
+// pseudonymised by syncs/sanitise/asset-manager.js before production
+// publishes them.
 func showUploaders(s *session, st *e2e.Stack) {
 	for _, e := range st.Envs {
 		if e.Mongo == nil {

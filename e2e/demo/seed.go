@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -11,6 +12,12 @@ import (
 )
 
 var names = []string{"Amelia Hughes", "Oliver Patel", "Isla MacLeod", "George Okafor", "Freya Nowak", "Dafydd Evans"}
+
+// personalStrings are what the seed writes that must not leave production
+// unsanitised: names, and the e-mail domains of every address.
+func personalStrings() []string {
+	return append(slices.Clone(names), "@department.example.gov.uk", "@mailbox.example.net")
+}
 
 // seed fills production's databases of chat-postgres, release-mysql and
 // shared-documentdb's govuk_assets_production in the shape their sanitise
