@@ -66,7 +66,7 @@ func personalIn(t *testing.T, srv *testenv.S3Server, bucket string, personal ...
 
 // scratchPasswordFile writes a scratch server's password where a publish
 // reads it, as the pod's first container does.
-func scratchPasswordFile(t *testing.T, password string) string {
+func scratchPasswordFile(t testing.TB, password string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "scratch-password")
 	if err := os.WriteFile(p, []byte(password+"\n"), 0o600); err != nil {
