@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/envsync/envsync/runner/catalog"
 	"github.com/envsync/envsync/runner/compress"
@@ -44,8 +46,10 @@ func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
 func (r *Runner) storeDump(ctx context.Context, store storage.Store, dump func(context.Context, io.Writer) error) (metrics.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	at := r.now().UTC()
-	key := layout.DumpKey(r.cfg.Instance, r.cfg.DB.Database, at, dumpExt(r.cfg.Engine))
+	key, err := r.newDumpKey(ctx, store)
+	if err != nil {
+		return metrics.Result{}, err
+	}
 	r.log.Info("dumping", "key", key, "store", store.String())
 
 	pr, pw := io.Pipe()
@@ -103,6 +107,26 @@ func (r *Runner) storeDump(ctx context.Context, store storage.Store, dump func(c
 		}
 	}
 	return metrics.Result{Size: size}, nil
+}
+
+// newDumpKey is the key of a new dump of the database: named after this
+// second, or a later one when a dump of this second is stored already (a
+// rerun within the second), so that no stored dump is ever overwritten, the
+// pointer's least of all: keys are to the second (the object layout).
+func (r *Runner) newDumpKey(ctx context.Context, store storage.Store) (string, error) {
+	at := r.now().UTC().Truncate(time.Second)
+	for range 60 {
+		key := layout.DumpKey(r.cfg.Instance, r.cfg.DB.Database, at, dumpExt(r.cfg.Engine))
+		objs, err := store.ListObjects(ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("looking for %s before writing it: %w", key, err)
+		}
+		if !slices.ContainsFunc(objs, func(o storage.Object) bool { return o.Key == key }) {
+			return key, nil
+		}
+		at = at.Add(time.Second)
+	}
+	return "", fmt.Errorf("a dump of every second of the last minute is stored for %s/%s", r.cfg.Instance, r.cfg.DB.Database)
 }
 
 func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer, dump func(context.Context, io.Writer) error) error {

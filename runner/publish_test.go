@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/envsync/envsync/runner/compress"
 	"github.com/envsync/envsync/testenv"
@@ -151,10 +152,10 @@ func TestAPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T) {
 		if got := state(t); reported && got != 0 || !reported && got != 1 {
 			t.Errorf("state %v pushed, want %v", got, map[bool]int{true: 0, false: 1}[reported])
 		}
-		if now := string(r.get(t, pointer)); now != was {
+		if now := string(r.get(t, pointer)); was != "" && now != was {
 			t.Errorf("the published pointer moved from %s to %s", was, now)
 		}
-		if after := r.s3.Keys(t, "dumps"); !slices.Equal(after, keys) {
+		if after := r.s3.Keys(t, "dumps"); keys != nil && !slices.Equal(after, keys) {
 			t.Errorf("the published bucket went from %q to %q", keys, after)
 		}
 		if pending := r.s3.PendingUploads(t, "dumps"); len(pending) != 0 {
@@ -188,6 +189,24 @@ func TestAPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T) {
 		failedCleanly(t, was, keys, true)
 	})
 
+	stopsInEachPhasePublishNothing(t, func(t *testing.T, extra ...string) *envsyncRun {
+		return r.start(t, r.src, "publish", append(publish, extra...)...)
+	}, func(t *testing.T) []string {
+		return append(r.s3.Keys(t, "dumps"), string(r.get(t, pointer)))
+	}, func(t *testing.T, reported bool) {
+		failedCleanly(t, "", nil, reported)
+	})
+}
+
+// stopsInEachPhasePublishNothing stops a publish (started by start with the
+// extra settings given) at each phase, with SIGTERM and with SIGKILL:
+// what published says is in the published bucket (its keys and its
+// pointer's target) must not change, and failed checks the rest (reported:
+// SIGTERM, after which the runner pushes state 0). A publish after each
+// stop must succeed: what the stop left on the scratch is cleaned up.
+func stopsInEachPhasePublishNothing(t *testing.T, start func(t *testing.T, extra ...string) *envsyncRun,
+	published func(t *testing.T) []string, failed func(t *testing.T, reported bool)) {
+	t.Helper()
 	for _, phase := range []struct{ name, pause string }{
 		{"while the live dump loads into the scratch", "restore"},
 		{"during the script", "sanitise"},
@@ -196,9 +215,9 @@ func TestAPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T) {
 	} {
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 			t.Run(sig.String()+" "+phase.name+" publishes nothing", func(t *testing.T) {
-				was, keys := string(r.get(t, pointer)), r.s3.Keys(t, "dumps")
+				before := published(t)
 				dir := t.TempDir()
-				run := r.start(t, r.src, "publish", append(publish, "ENVSYNC_TEST_PAUSE="+phase.pause+":"+dir)...)
+				run := start(t, "ENVSYNC_TEST_PAUSE="+phase.pause+":"+dir)
 				paused := filepath.Join(dir, phase.pause)
 				waitForFile(t, paused, run)
 				if sig == syscall.SIGTERM {
@@ -208,11 +227,15 @@ func TestAPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T) {
 					<-run.done
 					run.done <- nil
 				}
+				if after := published(t); !slices.Equal(after, before) {
+					t.Errorf("the published bucket went from %q to %q", before, after)
+				}
 				// Killed, the runner can push nothing: its last word is
 				// "running" (1), which "taking a long time" watches.
-				failedCleanly(t, was, keys, sig == syscall.SIGTERM)
-				// What the stop left on the scratch does not stop the next run.
-				r.mustRun(t, r.src, "publish", publish...)
+				failed(t, sig == syscall.SIGTERM)
+				if err, logs := start(t).wait(t); err != nil {
+					t.Fatalf("the publish after the stop: %v\n%s", err, logs)
+				}
 			})
 		}
 	}
@@ -275,6 +298,23 @@ func TestAMySQLPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T
 	if after := e.s3.Keys(t, e.bucket); !slices.Equal(after, keys) {
 		t.Errorf("a failing script changed the published bucket from %q to %q", keys, after)
 	}
+
+	// Without a raw bucket, so that the upload stopped is the published one.
+	noRaw := slices.DeleteFunc(slices.Clone(publish), func(s string) bool { return strings.HasPrefix(s, "RAW_BUCKET=") })
+	pointer := myInstance + "/latest-" + myDatabase + ".txt"
+	stopsInEachPhasePublishNothing(t, func(t *testing.T, extra ...string) *envsyncRun {
+		return e.start(t, e.src, "publish", append(noRaw, extra...)...)
+	}, func(t *testing.T) []string {
+		return append(e.s3.Keys(t, e.bucket), string(objectText(t, e.s3, e.bucket, pointer)))
+	}, func(t *testing.T, reported bool) {
+		if got := jobState(t, e.pg, "publish"); reported && got != 0 || !reported && got != 1 {
+			t.Errorf("publish state %v after a stop (reported %v)", got, reported)
+		}
+		if pending := e.s3.PendingUploads(t, e.bucket); len(pending) != 0 {
+			t.Errorf("uploads left pending: %q", pending)
+		}
+		assertMySame(t, "production", mySnap(t, e.src), production)
+	})
 }
 
 // The same publish on a MongoDB-wire server, with the estate's own
@@ -329,4 +369,43 @@ func TestAMongoPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T
 	if after := r.s3.Keys(t, "dumps"); len(after) != len(keys)+3 {
 		t.Errorf("a failing script changed the published bucket: %q", after)
 	}
+
+}
+
+// A Mongo publish stopped in each phase publishes nothing, on a small
+// database (the asset-manager fixture makes each run slow).
+func TestAMongoPublishStoppedInEachPhasePublishesNothing(t *testing.T) {
+	r := newMongoRig(t)
+	scratch := testenv.StartFerretDB(t)
+	const db = "app_production"
+	var users []any
+	for i := range 2000 {
+		users = append(users, bson.D{{Key: "_id", Value: i}, {Key: "email", Value: fmt.Sprintf("person%d@mail.example.net", i)}})
+	}
+	if _, err := r.src.Client().Database(db).Collection("users").InsertMany(t.Context(), users); err != nil {
+		t.Fatal(err)
+	}
+	production := fmt.Sprint(mongoSnapshot(t, r.src, db))
+	publish := []string{"ENVIRONMENT=production", "SANITISE_SCRIPT=" + writeScript(t, mongoSanitise),
+		"SCRATCH_HOST=" + scratch.Host, "SCRATCH_PORT=" + strconv.Itoa(scratch.Port), "SCRATCH_USER=" + scratch.User,
+		"SCRATCH_PASSWORD_FILE=" + scratchPasswordFile(t, scratch.Password)}
+	r.mustRun(t, r.src, "publish", db, publish...)
+	pointer := mongoInstance + "/latest-" + db + ".txt"
+	stopsInEachPhasePublishNothing(t, func(t *testing.T, extra ...string) *envsyncRun {
+		cmd, logs, done := r.start(t, r.src, "publish", db, append(publish, extra...)...)
+		return &envsyncRun{cmd: cmd, logs: logs, done: done}
+	}, func(t *testing.T) []string {
+		return append(r.s3.Keys(t, "dumps"), string(objectText(t, r.s3, "dumps", pointer)))
+	}, func(t *testing.T, reported bool) {
+		s := r.pgw.Series(t, "db_backup_job_state", map[string]string{"operation": "publish"})
+		if len(s) != 1 || reported && s[0].Value != 0 || !reported && s[0].Value != 1 {
+			t.Errorf("publish state %+v after a stop (reported %v)", s, reported)
+		}
+		if pending := r.s3.PendingUploads(t, "dumps"); len(pending) != 0 {
+			t.Errorf("uploads left pending: %q", pending)
+		}
+		if got := fmt.Sprint(mongoSnapshot(t, r.src, db)); got != production {
+			t.Fatal("production's database changed")
+		}
+	})
 }

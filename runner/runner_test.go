@@ -410,3 +410,30 @@ func TestTheRunnerOverS3AndPostgreSQL(t *testing.T) {
 		}
 	})
 }
+
+// Two backups within one second (a rerun by hand): keys are to the second,
+// so the second backup takes the next second's key rather than overwrite
+// the first dump, which the pointer names.
+func TestABackupNeverOverwritesAStoredDump(t *testing.T) {
+	r := newRig(t)
+	st, err := storage.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := r.runner(t, r.config(r.src), st, day1).Run(t.Context(), "backup", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, second := layout.DumpKey(instance, database, day1, "pgdump.zst"), layout.DumpKey(instance, database, day1.Add(time.Second), "pgdump.zst")
+	keys, err := st.List(t.Context(), instance+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(keys, first) || !slices.Contains(keys, second) {
+		t.Fatalf("keys %q, want both %s and %s", keys, first, second)
+	}
+	if p, _ := layout.ReadPointer(t.Context(), st, instance, database); p != second {
+		t.Errorf("the pointer names %s, want the newer dump %s", p, second)
+	}
+}
