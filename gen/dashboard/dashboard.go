@@ -152,6 +152,20 @@ func sel(metric string, extra ...string) string {
 
 func succeeded() string { return fmt.Sprintf(`%s="succeeded"`, rules.LabelState) }
 
+// stored selects the operations that store a dump: backups, and publishes
+// in an estate that publishes sanitised dumps (an estate without any keeps
+// its dashboard as it was).
+func stored(e *model.Estate) string {
+	for _, s := range e.Syncs {
+		for _, j := range s.Jobs {
+			if j.Has(model.Publish) {
+				return fmt.Sprintf(`%s=~"backup|publish"`, rules.LabelOperation)
+			}
+		}
+	}
+	return fmt.Sprintf(`%s="backup"`, rules.LabelOperation)
+}
+
 func f(v float64) *float64 { return &v }
 
 // staleSteps: green, then red past StaleAfter.
@@ -250,7 +264,7 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 		timeseries("Durations over time", "How long each successful operation took.", GridPos{H: 12, W: 12, X: 0, Y: y4}, "s",
 			fmt.Sprintf("max by (%s) (%s)", bySeries, sel(rules.MetricDuration, succeeded())), legendSeries),
 		timeseries("File sizes over time", "The size of each backup's dump.", GridPos{H: 12, W: 12, X: 12, Y: y4}, "bytes",
-			fmt.Sprintf("max by (%s) (%s)", byDatabase, sel(rules.MetricFileSize, fmt.Sprintf(`%s="backup"`, rules.LabelOperation))),
+			fmt.Sprintf("max by (%s) (%s)", byDatabase, sel(rules.MetricFileSize, stored(e))),
 			"{{database_instance}}/{{database_db_name}}"),
 		timeseries("Personal-data gate findings", "Personal-looking values (e-mail addresses outside the allowed domains, UK phone and National Insurance numbers) that the personal-data gate of each sanitising restore found after its script: any fails the restore before the swap.",
 			GridPos{H: 10, W: 24, X: 0, Y: y4 + 12}, "short", fmt.Sprintf("max by (%s) (%s)", bySeries, sel(rules.MetricGateFindings)), legendSeries),
@@ -294,6 +308,7 @@ func dataAge(e *model.Estate, env model.Environment, pos GridPos) Panel {
 		RenameByName:  map[string]string{rules.LabelInstance: "Instance", rules.LabelDatabase: "Database"},
 	}
 	var overrides []Override
+	storedOps := stored(e)
 	for _, other := range e.Environments {
 		instances := declaredInstances(e, other.Name)
 		if len(instances) == 0 {
@@ -306,7 +321,7 @@ func dataAge(e *model.Estate, env model.Environment, pos GridPos) Panel {
 		}
 		only := fmt.Sprintf(`%s=~%q`, rules.LabelInstance, strings.Join(instances, "|"))
 		restored := fmt.Sprintf("max by (%s) (%s)", byDatabase, sel(rules.MetricRestored, only))
-		backedUp := fmt.Sprintf("max by (%s) (%s)", byDatabase, sel(rules.MetricTimestamp, only, succeeded(), fmt.Sprintf(`%s="backup"`, rules.LabelOperation)))
+		backedUp := fmt.Sprintf("max by (%s) (%s)", byDatabase, sel(rules.MetricTimestamp, only, succeeded(), storedOps))
 		targets = append(targets, Target{RefID: ref, Datasource: ds, Instant: true, Format: "table",
 			Expr: fmt.Sprintf("time() - (%s or %s)", restored, backedUp)})
 		organize.RenameByName["Value #"+ref] = other.Name

@@ -389,3 +389,52 @@ func TestTheDashboardConfigMapGoesWhereTheGrafanaSidecarLooksWithTheDeclaredLabe
 		}
 	}
 }
+
+// In an estate that publishes sanitised dumps, an environment that only
+// publishes shows the age of its last publish, and the file sizes panel
+// shows the published dumps' sizes.
+func TestDataAgeIsTheAgeOfTheLastPublishWhereAnEnvironmentPublishes(t *testing.T) {
+	promtool := testenv.LookPath(t, "promtool", "apt-get install prometheus")
+	e := estates(t)["syncs"]
+	d := build(t, e, "production")
+	var expr string
+	for _, tg := range panel(t, d, "Data age per sync and environment").Targets {
+		if tg.Datasource.UID == "${datasource}" {
+			expr = Placeholders(tg.Expr)
+		}
+	}
+	if sizes := panel(t, d, "File sizes over time").Targets[0].Expr; !strings.Contains(sizes, `operation=~"backup|publish"`) {
+		t.Errorf("the file sizes panel leaves publishes out: %s", sizes)
+	}
+	h := 3600
+	var file promqlTest
+	file.RuleFiles = []string{}
+	file.EvaluationInterval = "1m"
+	file.Tests = append(file.Tests, struct {
+		Interval    string              `json:"interval"`
+		InputSeries []map[string]string `json:"input_series"`
+		ExprTests   []exprTest          `json:"promql_expr_test"`
+	}{
+		Interval: "1h",
+		InputSeries: []map[string]string{{
+			"series": `db_backup_job_status_timestamp_seconds{database_instance="chat-postgres", database_db_name="govuk_chat_production", operation="publish", state="succeeded", instance="p1", database_engine="postgres", job="db-backup"}`,
+			"values": fmt.Sprintf("%d+0x10", 2*h),
+		}},
+		ExprTests: []exprTest{{Expr: expr, EvalTime: "10h", ExpSamples: []expSample{
+			{Labels: `{database_db_name="govuk_chat_production", database_instance="chat-postgres"}`, Value: float64(8 * h)},
+		}}},
+	})
+	dir := t.TempDir()
+	b, err := yaml.Marshal(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "test.yaml"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(promtool, "test", "rules", "test.yaml")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s\n%s", err, out, b)
+	}
+}
