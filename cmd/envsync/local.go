@@ -97,29 +97,11 @@ Endpoints change only through these overrides:
 					return fmt.Errorf("--set-env %s: secrets come from --secrets, never the command line, where every process sees them", k)
 				}
 			}
-			o.Databases = map[string]local.Endpoint{}
-			for _, d := range dbs {
-				inst, addr, ok := strings.Cut(d, "=")
-				if !ok || inst == "" {
-					return fmt.Errorf("--db %q: want INSTANCE=HOST:PORT", d)
-				}
-				ep, err := local.ParseEndpoint(addr)
-				if err != nil {
-					return fmt.Errorf("--db %s: %w", inst, err)
-				}
-				o.Databases[inst] = ep
+			if o.Databases, err = endpoints("db", "INSTANCE", dbs); err != nil {
+				return err
 			}
-			o.Scratch = map[string]local.Endpoint{}
-			for _, d := range scratches {
-				eng, addr, ok := strings.Cut(d, "=")
-				if !ok || eng == "" {
-					return fmt.Errorf("--scratch %q: want ENGINE=HOST:PORT", d)
-				}
-				ep, err := local.ParseEndpoint(addr)
-				if err != nil {
-					return fmt.Errorf("--scratch %s: %w", eng, err)
-				}
-				o.Scratch[eng] = ep
+			if o.Scratch, err = endpoints("scratch", "ENGINE", scratches); err != nil {
+				return err
 			}
 			var s local.Secrets
 			if secrets != "" {
@@ -227,4 +209,21 @@ func printPlans(cmd *cobra.Command, r *local.Runner, jobs []*batchv1.CronJob) er
 		}
 	}
 	return nil
+}
+
+// endpoints reads the values of flag --name, each KEY=HOST:PORT.
+func endpoints(name, key string, values []string) (map[string]local.Endpoint, error) {
+	out := map[string]local.Endpoint{}
+	for _, v := range values {
+		k, addr, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--%s %q: want %s=HOST:PORT", name, v, key)
+		}
+		ep, err := local.ParseEndpoint(addr)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %s: %w", name, k, err)
+		}
+		out[k] = ep
+	}
+	return out, nil
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -217,18 +218,14 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// buckets lists every key of every bucket with its size.
-// personalInBuckets says, per bucket, how many of its objects hold one of
-// the seed's personal strings: only production's raw bucket may.
-func personalInBuckets(s *session, st *e2e.Stack) []string {
+// eachObject calls fn with every object of every bucket, bucket by bucket.
+func eachObject(s *session, st *e2e.Stack, fn func(bucket string, o types.Object)) {
 	c := st.S3.Client()
 	lb, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{})
 	if err != nil {
 		s.Fatal(err)
 	}
-	var out []string
 	for _, b := range lb.Buckets {
-		objects, holding := 0, 0
 		p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: b.Name})
 		for p.HasMorePages() {
 			page, err := p.NextPage(context.Background())
@@ -236,22 +233,34 @@ func personalInBuckets(s *session, st *e2e.Stack) []string {
 				s.Fatal(err)
 			}
 			for _, o := range page.Contents {
-				objects++
-				get, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: b.Name, Key: o.Key})
-				if err != nil {
-					s.Fatal(err)
-				}
-				text := decompressed(s, get.Body)
-				if slices.ContainsFunc(personalStrings(), func(p string) bool { return strings.Contains(text, p) }) {
-					holding++
-				}
+				fn(aws.ToString(b.Name), o)
 			}
 		}
-		verdict := "none"
-		if holding > 0 {
-			verdict = fmt.Sprintf("%d of %d objects", holding, objects)
+	}
+}
+
+// personalInBuckets says, per bucket, how many of its objects hold one of
+// the seed's personal strings: only production's raw bucket may.
+func personalInBuckets(s *session, st *e2e.Stack) []string {
+	objects, holding := map[string]int{}, map[string]int{}
+	eachObject(s, st, func(bucket string, o types.Object) {
+		objects[bucket]++
+		get, err := st.S3.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+		if err != nil {
+			s.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("s3://%-45s personal data: %s", aws.ToString(b.Name), verdict))
+		text := decompressed(s, get.Body)
+		if slices.ContainsFunc(personalStrings(), func(p string) bool { return strings.Contains(text, p) }) {
+			holding[bucket]++
+		}
+	})
+	var out []string
+	for bucket, n := range objects {
+		verdict := "none"
+		if holding[bucket] > 0 {
+			verdict = fmt.Sprintf("%d of %d objects", holding[bucket], n)
+		}
+		out = append(out, fmt.Sprintf("s3://%-45s personal data: %s", bucket, verdict))
 	}
 	sort.Strings(out)
 	return out
@@ -272,25 +281,12 @@ func decompressed(s *session, body io.ReadCloser) string {
 	return string(b)
 }
 
+// buckets lists every key of every bucket with its size.
 func buckets(s *session, st *e2e.Stack) []string {
-	c := st.S3.Client()
-	lb, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{})
-	if err != nil {
-		s.Fatal(err)
-	}
 	var out []string
-	for _, b := range lb.Buckets {
-		p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: b.Name})
-		for p.HasMorePages() {
-			page, err := p.NextPage(context.Background())
-			if err != nil {
-				s.Fatal(err)
-			}
-			for _, o := range page.Contents {
-				out = append(out, fmt.Sprintf("s3://%s/%s  (%d bytes)", aws.ToString(b.Name), aws.ToString(o.Key), aws.ToInt64(o.Size)))
-			}
-		}
-	}
+	eachObject(s, st, func(bucket string, o types.Object) {
+		out = append(out, fmt.Sprintf("s3://%s/%s  (%d bytes)", bucket, aws.ToString(o.Key), aws.ToInt64(o.Size)))
+	})
 	sort.Strings(out)
 	return out
 }

@@ -340,19 +340,7 @@ func TestDataAgeIsTheAgeOfTheRestoredDumpOrElseOfTheLastBackup(t *testing.T) {
 			{Labels: `{database_db_name="govuk_chat_production", database_instance="chat-postgres"}`, Value: float64(9 * h)},
 		}}},
 	})
-	dir := t.TempDir()
-	b, err := yaml.Marshal(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "test.yaml"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(promtool, "test", "rules", "test.yaml")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool test rules: %v\n%s\n%s", err, out, b)
-	}
+	runPromQLTest(t, promtool, file)
 }
 
 func TestTheEnvironmentsDeclaredDataSourceIsSelectedByDefault(t *testing.T) {
@@ -424,6 +412,12 @@ func TestDataAgeIsTheAgeOfTheLastPublishWhereAnEnvironmentPublishes(t *testing.T
 			{Labels: `{database_db_name="govuk_chat_production", database_instance="chat-postgres"}`, Value: float64(8 * h)},
 		}}},
 	})
+	runPromQLTest(t, promtool, file)
+}
+
+// runPromQLTest has promtool evaluate file's expression tests.
+func runPromQLTest(t *testing.T, promtool string, file promqlTest) {
+	t.Helper()
 	dir := t.TempDir()
 	b, err := yaml.Marshal(file)
 	if err != nil {
