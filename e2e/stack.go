@@ -48,9 +48,9 @@ type Env struct {
 	ScratchMariaDB  *testenv.MariaDB
 	ScratchMongo    *testenv.FerretDB
 	Pushgateway     *testenv.Pushgateway
-	Prometheus  *testenv.Prometheus
-	secrets     string // path of the secrets file for envsync local
-	dbArgs      []string
+	Prometheus      *testenv.Prometheus
+	secrets         string // path of the secrets file for envsync local
+	dbArgs          []string
 }
 
 // SecretsFile is the secrets file envsync local reads for this environment.
@@ -117,7 +117,7 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 		secretEngine := map[string]string{} // Secret name -> engine of its users
 		owners := map[string]bool{}
 		instances := map[string]string{}
-		repos := map[string]bool{} // a search cluster's repositories: true when it writes them
+		repos := map[string]bool{}     // a search cluster's repositories: true when it writes them
 		publishes := map[string]bool{} // engines of the publishing jobs
 		for _, cj := range m.CronJobs {
 			spec := cj.Spec.JobTemplate.Spec.Template.Spec
