@@ -168,7 +168,7 @@ var Variables = []Variable{
 	{Name: "ENVSYNC_SHRINK_FRACTION", Tuning: true}, {Name: "ENVSYNC_ACCEPT_SHRUNK_DUMP", Tuning: true},
 	{Name: "ENVSYNC_KEEP_DUMPS", Tuning: true},
 	{Name: "SCRATCH_HOST"}, {Name: "SCRATCH_PORT"}, {Name: "SCRATCH_USER"}, {Name: "SCRATCH_PASSWORD_FILE"},
-	{Name: "RAW_BUCKET"}, {Name: "ENVSYNC_SCRATCH_WAIT", Tuning: true},
+	{Name: "RAW_BUCKET"}, {Name: "ENVSYNC_SCRATCH_WAIT", Tuning: true}, {Name: "ENVSYNC_DUMP_FORMAT"},
 }
 
 // Reserved says whether name is a variable of the runner's contract, which

@@ -15,6 +15,7 @@ import (
 
 	"github.com/envsync/envsync/runner/catalog"
 	"github.com/envsync/envsync/runner/compress"
+	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/engine/testpause"
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/runner/metrics"
@@ -22,9 +23,14 @@ import (
 	"github.com/envsync/envsync/runner/storage"
 )
 
-// dumpExt names what a dump holds, before the compression's extension.
-func dumpExt(engineName string) string {
-	switch engineName {
+// dumpExt is the extension of a new dump's key: what it holds and its
+// compression; in the gzip format, "gz" alone, as the scripts envsync
+// replaces named every dump (and laptops look for).
+func (r *Runner) dumpExt() string {
+	if r.cfg.DumpFormat == DumpFormatGzip {
+		return compress.GzipExt
+	}
+	switch r.cfg.Engine {
 	case "postgres":
 		return "pgdump." + compress.Ext
 	case "mysql":
@@ -37,13 +43,29 @@ func dumpExt(engineName string) string {
 // store, with no temporary file. The checksum sidecar follows, and the
 // pointer only once both are stored.
 func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
-	return r.storeDump(ctx, r.store, r.eng.Dump)
+	return r.storeDump(ctx, r.store, r.dumperOf(r.eng))
+}
+
+// dumper writes a dump: compressed already in the stored format when
+// compressed is true, else uncompressed.
+type dumper struct {
+	dump       func(context.Context, io.Writer) error
+	compressed bool
+}
+
+// dumperOf is eng's dump in the run's format: in the gzip format, an
+// engine's own gzip-compressed format where it has one (PostgreSQL).
+func (r *Runner) dumperOf(eng engine.Engine) dumper {
+	if g, ok := eng.(engine.GzipDumper); ok && r.cfg.DumpFormat == DumpFormatGzip {
+		return dumper{g.DumpGzip, true}
+	}
+	return dumper{eng.Dump, false}
 }
 
 // storeDump stores what dump writes as a new dump of the database in store:
 // compressed and hashed on the way, then its checksum sidecar, then (unless
 // it shrank) the pointer, then the retention's clean-up.
-func (r *Runner) storeDump(ctx context.Context, store storage.Store, dump func(context.Context, io.Writer) error) (metrics.Result, error) {
+func (r *Runner) storeDump(ctx context.Context, store storage.Store, dump dumper) (metrics.Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	key, err := r.newDumpKey(ctx, store)
@@ -116,7 +138,7 @@ func (r *Runner) storeDump(ctx context.Context, store storage.Store, dump func(c
 func (r *Runner) newDumpKey(ctx context.Context, store storage.Store) (string, error) {
 	at := r.now().UTC().Truncate(time.Second)
 	for range 60 {
-		key := layout.DumpKey(r.cfg.Instance, r.cfg.DB.Database, at, dumpExt(r.cfg.Engine))
+		key := layout.DumpKey(r.cfg.Instance, r.cfg.DB.Database, at, r.dumpExt())
 		objs, err := store.ListObjects(ctx, key)
 		if err != nil {
 			return "", fmt.Errorf("looking for %s before writing it: %w", key, err)
@@ -129,15 +151,25 @@ func (r *Runner) newDumpKey(ctx context.Context, store storage.Store) (string, e
 	return "", fmt.Errorf("a dump of every second of the last minute is stored for %s/%s", r.cfg.Instance, r.cfg.DB.Database)
 }
 
-func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer, dump func(context.Context, io.Writer) error) error {
+func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer, d dumper) error {
 	// The compressor writes a few KiB per block; handing each to the
 	// upload's goroutine would wake it (and a thread) every time.
 	bw := bufio.NewWriterSize(w, 1<<20)
-	zw, err := compress.NewWriter(bw, r.cfg.CompressThreads)
+	if d.compressed {
+		if err := d.dump(ctx, bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	newWriter := compress.NewWriter
+	if r.cfg.DumpFormat == DumpFormatGzip {
+		newWriter = compress.NewGzipWriter
+	}
+	zw, err := newWriter(bw, r.cfg.CompressThreads)
 	if err != nil {
 		return err
 	}
-	if err := dump(ctx, zw); err != nil {
+	if err := d.dump(ctx, zw); err != nil {
 		zw.Close()
 		return err
 	}

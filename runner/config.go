@@ -69,7 +69,17 @@ type Config struct {
 	// RawBucket (RAW_BUCKET), when set, keeps the raw dump of a publish's
 	// read of the live database: a locked-down bucket no restore reads.
 	RawBucket string
+	// DumpFormat (ENVSYNC_DUMP_FORMAT) is how backups are stored: zstd
+	// (the default), or gzip, the formats the scripts envsync replaces
+	// wrote and laptops read as they are. Restores read both.
+	DumpFormat string
 }
+
+// Dump formats.
+const (
+	DumpFormatZstd = "zstd"
+	DumpFormatGzip = "gzip"
+)
 
 // OpenSearch is the DB_ENGINE of search clusters (OpenSearch and
 // Elasticsearch), which the runner copies through their snapshot
@@ -185,6 +195,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if c.Scratch.Port, err = strconv.Atoi(v); err != nil || c.Scratch.Port <= 0 || c.Scratch.Port > 65535 {
 			bad("SCRATCH_PORT %q is not a TCP port", v)
 		}
+	}
+	c.DumpFormat = DumpFormatZstd
+	switch v := getenv("ENVSYNC_DUMP_FORMAT"); v {
+	case "", DumpFormatZstd:
+	case DumpFormatGzip:
+		c.DumpFormat = v
+	default:
+		bad("ENVSYNC_DUMP_FORMAT %q: want zstd or gzip", v)
 	}
 	if v := getenv("ENVSYNC_SCRATCH_WAIT"); v != "" {
 		if c.ScratchWait, err = time.ParseDuration(v); err != nil || c.ScratchWait <= 0 {

@@ -45,7 +45,7 @@ func (r *Runner) publish(ctx context.Context, script string) (metrics.Result, er
 	}
 	r.log.Info("the scratch holds the sanitised data; publishing its dump", "store", r.store.String())
 	testpause.At("publish-dump")
-	res, err := r.storeDump(ctx, r.store, r.scratch.Dump)
+	res, err := r.storeDump(ctx, r.store, r.dumperOf(r.scratch))
 	res.Gate = report(opts.Gate)
 	return res, err
 }
@@ -61,9 +61,11 @@ func (r *Runner) loadScratch(ctx context.Context, opts engine.RestoreOptions) er
 	go func() {
 		var err error
 		if r.raw != nil {
-			_, err = r.storeDump(ctx, r.raw, func(ctx context.Context, w io.Writer) error {
+			// The scratch loads the uncompressed dump: the raw copy is
+			// compressed by the runner, whatever the engine's own format.
+			_, err = r.storeDump(ctx, r.raw, dumper{dump: func(ctx context.Context, w io.Writer) error {
 				return r.eng.Dump(ctx, io.MultiWriter(w, pw))
-			})
+			}})
 		} else {
 			err = r.eng.Dump(ctx, pw)
 		}

@@ -22,6 +22,21 @@ import (
 	"github.com/envsync/envsync/testenv"
 )
 
+// objectBytes is the content of bucket/key as stored.
+func objectBytes(t *testing.T, srv *testenv.S3Server, bucket, key string) []byte {
+	t.Helper()
+	out, err := srv.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("reading %s/%s: %v", bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // objectText is the decompressed content of bucket/key.
 func objectText(t *testing.T, srv *testenv.S3Server, bucket, key string) []byte {
 	t.Helper()

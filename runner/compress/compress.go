@@ -52,6 +52,28 @@ const (
 	EncoderBytes = 2*window + 1<<20
 )
 
+// GzipExt is the extension of dumps in the gzip format (DumpFormatGzip):
+// what the scripts envsync replaces wrote and developers' laptops read.
+const GzipExt = "gz"
+
+// gzipBlock is the block pgzip compresses at once; it keeps blocks+1 of
+// them in memory.
+const gzipBlock = 256 << 10
+
+// NewGzipWriter compresses into w with gzip's fastest level, for readers
+// that know gzip only (`gunzip | mysql` on a laptop); concurrency as for
+// NewWriter. Close flushes.
+func NewGzipWriter(w io.Writer, concurrency int) (io.WriteCloser, error) {
+	if concurrency <= 0 {
+		concurrency = runtime.GOMAXPROCS(0)
+	}
+	z, err := pgzip.NewWriterLevel(w, pgzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	return z, z.SetConcurrency(gzipBlock, 2*concurrency)
+}
+
 // NewWriter compresses into w with zstd's fastest level: it compresses
 // better than gzip -1 and keeps pace with pg_dump -Z0 on one core.
 // concurrency 1 compresses in the writer's goroutine; more (or 0, all

@@ -85,6 +85,14 @@ type RestoreOptions struct {
 	BeforeSwap func() error
 }
 
+// GzipDumper is an engine whose own dump format compresses with gzip
+// (PostgreSQL's custom format): asked for the gzip format, the runner
+// stores what DumpGzip writes as it is, the form the engine's own restore
+// tool reads from a file (pg_restore).
+type GzipDumper interface {
+	DumpGzip(ctx context.Context, w io.Writer) error
+}
+
 // Engine dumps, restores and transforms one database.
 type Engine interface {
 	// Dump writes a complete, uncompressed dump of the live database to w.

@@ -62,7 +62,13 @@ const magic = "PGDMP"
 // Dump streams `pg_dump -Fc -Z0` of the live database into w: uncompressed,
 // because the runner compresses on the other cores (pg_dump's own zlib runs
 // on one core and is the bottleneck).
-func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
+func (e *Engine) Dump(ctx context.Context, w io.Writer) error { return e.dump(ctx, w, 0) }
+
+// DumpGzip streams `pg_dump -Fc` with pg_dump's own gzip compression: the
+// file `pg_restore` reads as it is, the chart's format.
+func (e *Engine) DumpGzip(ctx context.Context, w io.Writer) error { return e.dump(ctx, w, 6) }
+
+func (e *Engine) dump(ctx context.Context, w io.Writer, level int) error {
 	bin, err := tool("pg_dump")
 	if err != nil {
 		return err
@@ -73,7 +79,7 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) error {
 	if err := e.ping(ctx); err != nil {
 		return err
 	}
-	cmd := e.command(ctx, bin, e.cfg.Database, "--format=custom", "--compress=0", "--no-password")
+	cmd := e.command(ctx, bin, e.cfg.Database, "--format=custom", fmt.Sprintf("--compress=%d", level), "--no-password")
 	// A dump only reads: the server refuses any write in its sessions.
 	cmd.Env = append(cmd.Env, "PGOPTIONS=-c default_transaction_read_only=on")
 	stderr := &tailBuffer{max: 16 << 10}
