@@ -473,6 +473,7 @@ type environmentDecl struct {
 	Publish         string          `json:"publish"`
 	RawBucket       string          `json:"rawBucket"`
 	SanitisedOnly   bool            `json:"sanitisedOnly"`
+	DumpFormat      string          `json:"dumpFormat"`
 	Class           string          `json:"class"`
 	UndeclaredClass string          `json:"undeclaredClass"`
 	TLS             tlsDecl         `json:"tls"`

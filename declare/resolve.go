@@ -120,6 +120,7 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		e.Environments = append(e.Environments, model.Environment{
 			Name: name, Bucket: ed.Bucket, Namespace: ed.Namespace, Sanitise: ed.Sanitise,
 			PublishSanitised: ed.Publish == "sanitised", RawBucket: ed.RawBucket, SanitisedOnly: ed.SanitisedOnly,
+			DumpFormat: ed.DumpFormat,
 			TransformLimit: r.duration(ed.TransformLimit, "environments", name, "transformLimit"),
 			RestoreFrom:    ed.RestoreFrom, Class: ed.Class, UndeclaredClass: ed.UndeclaredClass,
 			TLS: r.tls(model.TLS{}, &ed.TLS, "environments", name, "tls"),

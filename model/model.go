@@ -105,6 +105,8 @@ type Environment struct {
 	// SanitisedOnly: this environment's databases never hold raw data, not
 	// even in a restore's shadow.
 	SanitisedOnly bool
+	// DumpFormat is how its backups are stored: "zstd" or "gzip".
+	DumpFormat string
 	// TransformLimit is the "transform taking a long time" threshold.
 	TransformLimit time.Duration
 	// RestoreFrom is the upstream environment this one restores from by

@@ -100,6 +100,15 @@ func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 		b.ReportMetric(float64(max(envBackup.peak, envRestore.peak, local.peak, sessions.peak))/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(envBackup.wall.Seconds(), "envsync-backup-s")
 		b.ReportMetric(envRestore.wall.Seconds(), "envsync-restore-s")
+
+		// The gzip format (ENVSYNC_DUMP_FORMAT=gzip, what laptops read),
+		// beside envsync's zstd: last, as its pointer is then the newest.
+		gzBackup := measure(b, append(env(pg), "ENVSYNC_DUMP_FORMAT=gzip"), bin, "run", "backup")
+		gzRestore := measure(b, env(dst), bin, "run", "restore")
+		b.ReportMetric(gzBackup.wall.Seconds()/envBackup.wall.Seconds(), "gzip-backup-time/zstd")
+		b.ReportMetric(gzRestore.wall.Seconds()/envRestore.wall.Seconds(), "gzip-restore-time/zstd")
+		gzBackup.report(b, "gzip-backup", size)
+		gzRestore.report(b, "gzip-restore", size)
 	}
 }
 

@@ -318,6 +318,9 @@ func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
 	if c.RawBucket != "" {
 		env = append(env, lit("RAW_BUCKET", c.RawBucket))
 	}
+	if c.DumpFormat != "" {
+		env = append(env, lit("ENVSYNC_DUMP_FORMAT", c.DumpFormat))
+	}
 	if j.AllowProductionRestore && (c.Operation == string(model.Restore) || c.Operation == string(model.Transform)) {
 		env = append(env, lit("REALLY_RESTORE_ONTO_PRODUCTION", "true"))
 	}

@@ -113,3 +113,18 @@ func TestTheExampleIntegrationRestoreOfSignonIsSuspendedAndReadsIntegrationsOwnB
 		t.Errorf("BUCKET %s, want integration's own bucket", b.Value)
 	}
 }
+
+// The example's integration, which laptops replicate, stores its dumps in
+// the gzip format; staging keeps envsync's own.
+func TestTheExampleIntegrationBacksUpInTheFormatLaptopsRead(t *testing.T) {
+	e := exampleEstate(t)
+	for env, want := range map[string]string{"integration": "gzip", "staging": ""} {
+		cs := podContainers(findCronJob(t, cronJobs(t, e, env), "chat-postgres"))
+		for _, c := range cs {
+			v, _ := envOf(c, "ENVSYNC_DUMP_FORMAT")
+			if c.Name == "2-backup" && v.Value != want || c.Name != "2-backup" && v.Value != "" {
+				t.Errorf("%s %s: ENVSYNC_DUMP_FORMAT %q", env, c.Name, v.Value)
+			}
+		}
+	}
+}

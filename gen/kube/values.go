@@ -209,6 +209,9 @@ type Container struct {
 	Classification string `json:"classification,omitempty"`
 	// RawBucket is a publish's RAW_BUCKET: where the raw dump is kept.
 	RawBucket string `json:"rawBucket,omitempty"`
+	// DumpFormat is a backup's or publish's ENVSYNC_DUMP_FORMAT when it
+	// is not the runner's default.
+	DumpFormat string `json:"dumpFormat,omitempty"`
 }
 
 // EnvVar is a literal environment variable.
@@ -558,6 +561,9 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 			}
 			if op == model.Publish {
 				c.RawBucket = environment.RawBucket
+			}
+			if (op == model.Backup || op == model.Publish) && environment.DumpFormat == "gzip" && s.Engine != model.OpenSearch {
+				c.DumpFormat = environment.DumpFormat
 			}
 			if op == model.Backup && environment.KeepsRaw(&s) {
 				// Raw data never goes where the sanitised dumps are published.

@@ -96,6 +96,10 @@ values, and a declared value must reach the runner as written. */ -}}
 - name: RAW_BUCKET
   value: {{ $c.rawBucket | replace "$" "$$" | quote }}
 {{- end }}
+{{- if $c.dumpFormat }}
+- name: ENVSYNC_DUMP_FORMAT
+  value: {{ $c.dumpFormat | replace "$" "$$" | quote }}
+{{- end }}
 {{- if and $j.allowProductionRestore (has $c.operation (list "restore" "transform")) }}
 - name: REALLY_RESTORE_ONTO_PRODUCTION
   value: "true"
