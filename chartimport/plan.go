@@ -585,7 +585,9 @@ func (im *importer) inferEnvironments(plans []*jobPlan) {
 				continue
 			}
 			count[p.class]++
-			if slices.Contains(p.ops, model.Restore) {
+			// A restore of the environment's own backup (a roll-back)
+			// brings nothing new in: it says nothing of sanitising.
+			if slices.Contains(p.ops, model.Restore) && p.restoreFrom != e.name {
 				restores++
 				if len(p.sanitise) > 0 {
 					sanitising++

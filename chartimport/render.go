@@ -1,6 +1,8 @@
 package chartimport
 
 import (
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"fmt"
 	"maps"
 	"path"
@@ -336,11 +338,19 @@ func (im *importer) syncExpr(s *syncPlan) ast.Expr {
 			field{"maxRunTime", maxRunTime},
 		)})
 	}
+	// The chart keyed a job's dumps by its host: a host that is a name is
+	// the sync's instance (a roll-back job beside an app's own job shares
+	// its dumps and Secret); any other host (a DNS name) stays the host.
+	instance, host := "", s.host
+	if s.host != "" && s.host != s.name && len(validation.IsDNS1123Label(s.host)) == 0 {
+		instance, host = s.host, ""
+	}
 	return object(
 		field{"engine", str(s.engine)},
+		field{"instance", str(instance)},
 		field{"database", db},
 		field{"databases", dbs},
-		field{"host", str(s.host)},
+		field{"host", str(host)},
 		field{"owner", str(s.owner)},
 		field{"tier", tier},
 		field{"resources", resourcesExpr(s.resources)},

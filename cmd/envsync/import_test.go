@@ -131,7 +131,6 @@ func TestImportingTheOldChartsValuesGivesTheSameJobsJobForJob(t *testing.T) {
 		t.Fatalf("only %d jobs compared: the test proves little", jobs)
 	}
 	for _, want := range []string{
-		"integration: no restore reads its bucket; s3://govuk-integration-database-backups",
 		"values.yaml:256: cronjobs.staging.shared-documentdb: envsync runs the databases one after another",
 		"environment integration: not declared sanitise: true, since shared-documentdb restores publisher_production without a script",
 		`podSecurityContext {"fsGroup":1001,"runAsGroup":1001,"runAsNonRoot":true,"runAsUser":1001}`,
@@ -207,6 +206,11 @@ func sameJob(t *testing.T, env, name string, j oldJob, cj batchv1.CronJob, scrip
 		host := cmp.Or(j.Host, name)
 		if v["DB_ENGINE"] != engine || v["DB_HOST"] != host {
 			t.Errorf("%s: engine %s host %s, want %s %s", where, v["DB_ENGINE"], v["DB_HOST"], engine, host)
+		}
+		// The chart keyed a job's dumps by its host: a roll-back job on an
+		// app's host reads that app's dumps.
+		if v["DB_INSTANCE"] != host {
+			t.Errorf("%s: DB_INSTANCE %s, want the host %s", where, v["DB_INSTANCE"], host)
 		}
 		owner := ""
 		if len(dbs) == 1 {
