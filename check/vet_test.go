@@ -60,6 +60,16 @@ func writeEstate(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// loadEstate writes files into an estate and loads it, which must succeed.
+func loadEstate(t *testing.T, files map[string]string) *model.Estate {
+	t.Helper()
+	e, err := declare.Load(writeEstate(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // vet loads and checks an estate and returns every error message (CUE and
 // semantic) and every hazard, as envsync vet would show them.
 func vet(t *testing.T, files map[string]string) (errs, hazards []string, e *model.Estate) {
@@ -748,11 +758,7 @@ func TestASanitisingRestoreWithoutAClassificationIsFlagged(t *testing.T) {
 		integration: {at: "05:00", sanitise: "syncs/sanitise/app.sql"}
 	}`)
 	files["syncs/sanitise/app.sql"] = "UPDATE users SET email = NULL;\n"
-	root := writeEstate(t, files)
-	e, err := declare.Load(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := loadEstate(t, files)
 	integration, _ := e.Environment("integration")
 	if !integration.Sanitise {
 		t.Fatal("the test estate's staging does not require sanitising: the test proves nothing")
@@ -844,11 +850,7 @@ func TestTheScriptIsReadAgainstTheClassification(t *testing.T) {
 		integration: {at: "05:00", sanitise: "syncs/sanitise/app.sql"}
 	}`)
 	files["syncs/sanitise/app.sql"] = "-- users\nUPDATE users SET emial = NULL;\nTRUNCATE events;\nDELETE FROM sessions;\n"
-	root := writeEstate(t, files)
-	e, err := declare.Load(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := loadEstate(t, files)
 	var got []string
 	for _, f := range check.Estate(e).Warnings() {
 		got = append(got, f.String())

@@ -200,6 +200,7 @@ func sizes(e *model.Estate, env string) layout {
 func panels(e *model.Estate, env model.Environment) []Panel {
 	t := true
 	l := sizes(e, env.Name)
+	storedOps := stored(e)
 	y2 := l.tableH
 	y3 := y2 + l.barsH
 	y4 := y3 + l.timelineH
@@ -248,7 +249,7 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 			Options: PanelOptions{Orientation: "horizontal", DisplayMode: "basic", ShowUnfilled: &t, ValueMode: "color", NamePlacement: "left",
 				Sizing: "auto", Reduce: &ReduceOption{Calcs: []string{"lastNotNull"}, Fields: "", Values: false}},
 		},
-		dataAge(e, env, GridPos{H: l.barsH, W: 12, X: 12, Y: y2}),
+		dataAge(e, env, storedOps, GridPos{H: l.barsH, W: 12, X: 12, Y: y2}),
 		{
 			Type: "state-timeline", Title: "State timeline",
 			Description: "Failed, running and succeeded over time, per operation.",
@@ -264,7 +265,7 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 		timeseries("Durations over time", "How long each successful operation took.", GridPos{H: 12, W: 12, X: 0, Y: y4}, "s",
 			fmt.Sprintf("max by (%s) (%s)", bySeries, sel(rules.MetricDuration, succeeded())), legendSeries),
 		timeseries("File sizes over time", "The size of each backup's dump.", GridPos{H: 12, W: 12, X: 12, Y: y4}, "bytes",
-			fmt.Sprintf("max by (%s) (%s)", byDatabase, sel(rules.MetricFileSize, stored(e))),
+			fmt.Sprintf("max by (%s) (%s)", byDatabase, sel(rules.MetricFileSize, storedOps)),
 			"{{database_instance}}/{{database_db_name}}"),
 		timeseries("Personal-data gate findings", "Personal-looking values (e-mail addresses outside the allowed domains, UK phone and National Insurance numbers) that the personal-data gate of each sanitising restore found after its script: any fails the restore before the swap.",
 			GridPos{H: 10, W: 24, X: 0, Y: y4 + 12}, "short", fmt.Sprintf("max by (%s) (%s)", bySeries, sel(rules.MetricGateFindings)), legendSeries),
@@ -300,7 +301,7 @@ func timeseries(title, description string, pos GridPos, unit, expr, legend strin
 // restores shows the age of the dump it restored; one that only backs up,
 // the age of its last successful backup. Each environment's column reads
 // that environment's Prometheus.
-func dataAge(e *model.Estate, env model.Environment, pos GridPos) Panel {
+func dataAge(e *model.Estate, env model.Environment, storedOps string, pos GridPos) Panel {
 	var targets []Target
 	organize := OrganizeOptions{
 		ExcludeByName: map[string]bool{"Time": true},
@@ -308,7 +309,6 @@ func dataAge(e *model.Estate, env model.Environment, pos GridPos) Panel {
 		RenameByName:  map[string]string{rules.LabelInstance: "Instance", rules.LabelDatabase: "Database"},
 	}
 	var overrides []Override
-	storedOps := stored(e)
 	for _, other := range e.Environments {
 		instances := declaredInstances(e, other.Name)
 		if len(instances) == 0 {

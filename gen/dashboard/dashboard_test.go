@@ -303,44 +303,20 @@ type expSample struct {
 // environment that only backs up shows the age of its last backup, and an
 // instance declared elsewhere only is left out.
 func TestDataAgeIsTheAgeOfTheRestoredDumpOrElseOfTheLastBackup(t *testing.T) {
-	promtool := testenv.LookPath(t, "promtool", "apt-get install prometheus")
-	e := modeltest.Estate()
-	d := build(t, e, "integration")
-	var expr string
-	for _, tg := range panel(t, d, "Data age per sync and environment").Targets {
-		if tg.Datasource.UID == "${datasource}" {
-			expr = Placeholders(tg.Expr)
-		}
-	}
-	series := func(metric, labels, values string) map[string]string {
-		return map[string]string{"series": metric + "{" + labels + `, database_engine="postgres", job="db-backup"}`, "values": values}
-	}
+	d := build(t, modeltest.Estate(), "integration")
 	// At 10h: chat restored at 3h a dump taken at 1h, then backed up at 4h;
 	// account-api only backs up, last at 2h; shared-documentdb is not in
 	// integration.
-	h := 3600
 	chat := `database_instance="chat-postgres", database_db_name="govuk_chat_production"`
-	var file promqlTest
-	file.RuleFiles = []string{}
-	file.EvaluationInterval = "1m"
-	file.Tests = append(file.Tests, struct {
-		Interval    string              `json:"interval"`
-		InputSeries []map[string]string `json:"input_series"`
-		ExprTests   []exprTest          `json:"promql_expr_test"`
-	}{
-		Interval: "1h",
-		InputSeries: []map[string]string{
-			series("db_backup_restored_dump_timestamp_seconds", chat+`, operation="restore", instance="p1"`, fmt.Sprintf("%d+0x10", 1*h)),
-			series("db_backup_job_status_timestamp_seconds", chat+`, operation="backup", state="succeeded", instance="p1"`, fmt.Sprintf("%d+0x10", 4*h)),
-			series("db_backup_job_status_timestamp_seconds", `database_instance="account-api-postgres", database_db_name="account-api_production", operation="backup", state="succeeded", instance="p2"`, fmt.Sprintf("%d+0x10", 2*h)),
-			series("db_backup_job_status_timestamp_seconds", `database_instance="shared-documentdb", database_db_name="publisher_production", operation="backup", state="succeeded", instance="p3"`, fmt.Sprintf("%d+0x10", 2*h)),
-		},
-		ExprTests: []exprTest{{Expr: expr, EvalTime: "10h", ExpSamples: []expSample{
-			{Labels: `{database_db_name="account-api_production", database_instance="account-api-postgres"}`, Value: float64(8 * h)},
-			{Labels: `{database_db_name="govuk_chat_production", database_instance="chat-postgres"}`, Value: float64(9 * h)},
-		}}},
+	dataAgeAt10h(t, d, []map[string]string{
+		series("db_backup_restored_dump_timestamp_seconds", chat+`, operation="restore", instance="p1"`, 1),
+		series("db_backup_job_status_timestamp_seconds", chat+`, operation="backup", state="succeeded", instance="p1"`, 4),
+		series("db_backup_job_status_timestamp_seconds", `database_instance="account-api-postgres", database_db_name="account-api_production", operation="backup", state="succeeded", instance="p2"`, 2),
+		series("db_backup_job_status_timestamp_seconds", `database_instance="shared-documentdb", database_db_name="publisher_production", operation="backup", state="succeeded", instance="p3"`, 2),
+	}, []expSample{
+		{Labels: `{database_db_name="account-api_production", database_instance="account-api-postgres"}`, Value: 8 * 3600},
+		{Labels: `{database_db_name="govuk_chat_production", database_instance="chat-postgres"}`, Value: 9 * 3600},
 	})
-	runPromQLTest(t, promtool, file)
 }
 
 func TestTheEnvironmentsDeclaredDataSourceIsSelectedByDefault(t *testing.T) {
@@ -382,19 +358,37 @@ func TestTheDashboardConfigMapGoesWhereTheGrafanaSidecarLooksWithTheDeclaredLabe
 // publishes shows the age of its last publish, and the file sizes panel
 // shows the published dumps' sizes.
 func TestDataAgeIsTheAgeOfTheLastPublishWhereAnEnvironmentPublishes(t *testing.T) {
+	d := build(t, estates(t)["syncs"], "production")
+	if sizes := panel(t, d, "File sizes over time").Targets[0].Expr; !strings.Contains(sizes, `operation=~"backup|publish"`) {
+		t.Errorf("the file sizes panel leaves publishes out: %s", sizes)
+	}
+	dataAgeAt10h(t, d, []map[string]string{
+		series("db_backup_job_status_timestamp_seconds", `database_instance="chat-postgres", database_db_name="govuk_chat_production", operation="publish", state="succeeded", instance="p1"`, 2),
+	}, []expSample{
+		{Labels: `{database_db_name="govuk_chat_production", database_instance="chat-postgres"}`, Value: 8 * 3600},
+	})
+}
+
+// series is one input series of a promtool test: metric with labels (a
+// Postgres job's), its value a constant timestamp of hour h.
+func series(metric, labels string, h int) map[string]string {
+	return map[string]string{
+		"series": metric + "{" + labels + `, database_engine="postgres", job="db-backup"}`,
+		"values": fmt.Sprintf("%d+0x10", h*3600),
+	}
+}
+
+// dataAgeAt10h has the real promtool evaluate d's data age query for its
+// own environment, at 10h, on input, and compare it with want.
+func dataAgeAt10h(t *testing.T, d *Dashboard, input []map[string]string, want []expSample) {
+	t.Helper()
 	promtool := testenv.LookPath(t, "promtool", "apt-get install prometheus")
-	e := estates(t)["syncs"]
-	d := build(t, e, "production")
 	var expr string
 	for _, tg := range panel(t, d, "Data age per sync and environment").Targets {
 		if tg.Datasource.UID == "${datasource}" {
 			expr = Placeholders(tg.Expr)
 		}
 	}
-	if sizes := panel(t, d, "File sizes over time").Targets[0].Expr; !strings.Contains(sizes, `operation=~"backup|publish"`) {
-		t.Errorf("the file sizes panel leaves publishes out: %s", sizes)
-	}
-	h := 3600
 	var file promqlTest
 	file.RuleFiles = []string{}
 	file.EvaluationInterval = "1m"
@@ -402,22 +396,7 @@ func TestDataAgeIsTheAgeOfTheLastPublishWhereAnEnvironmentPublishes(t *testing.T
 		Interval    string              `json:"interval"`
 		InputSeries []map[string]string `json:"input_series"`
 		ExprTests   []exprTest          `json:"promql_expr_test"`
-	}{
-		Interval: "1h",
-		InputSeries: []map[string]string{{
-			"series": `db_backup_job_status_timestamp_seconds{database_instance="chat-postgres", database_db_name="govuk_chat_production", operation="publish", state="succeeded", instance="p1", database_engine="postgres", job="db-backup"}`,
-			"values": fmt.Sprintf("%d+0x10", 2*h),
-		}},
-		ExprTests: []exprTest{{Expr: expr, EvalTime: "10h", ExpSamples: []expSample{
-			{Labels: `{database_db_name="govuk_chat_production", database_instance="chat-postgres"}`, Value: float64(8 * h)},
-		}}},
-	})
-	runPromQLTest(t, promtool, file)
-}
-
-// runPromQLTest has promtool evaluate file's expression tests.
-func runPromQLTest(t *testing.T, promtool string, file promqlTest) {
-	t.Helper()
+	}{Interval: "1h", InputSeries: input, ExprTests: []exprTest{{Expr: expr, EvalTime: "10h", ExpSamples: want}}})
 	dir := t.TempDir()
 	b, err := yaml.Marshal(file)
 	if err != nil {
