@@ -68,4 +68,4 @@ schedule-png: gen
 # where to look (bucket keys, metrics, alerts), then stops everything.
 # DEMO_FLAGS=-wait keeps the servers up until Enter, to browse Prometheus.
 demo: tools
-	go run ./e2e/demo $(DEMO_FLAGS)
+	go run ./cmd/envsync-demo $(DEMO_FLAGS)

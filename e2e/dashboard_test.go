@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/envsync/envsync/local"
+	"github.com/envsync/envsync/testenv/stack"
 )
 
 // grafanaDashboard is the part of Grafana's dashboard JSON model the test
@@ -73,7 +74,7 @@ func declaredSyncs(t *testing.T, dir string) []declaredSync {
 		s := declaredSync{Job: cj.Name, Operations: map[string]bool{}}
 		dbs := map[string]bool{}
 		for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
-			env := plainEnv(c)
+			env := stack.PlainEnv(c)
 			s.Engine, s.Instance = env["DB_ENGINE"], env["DB_INSTANCE"]
 			dbs[env["DB_DATABASE"]] = true
 			if len(c.Args) == 2 && c.Args[0] == "run" {
@@ -158,7 +159,7 @@ func flatten(ps []grafanaPanel) []grafanaPanel {
 // query reads (a data source variable per environment: each environment
 // has its own Prometheus), and fails when one returns no series for that
 // sync.
-func checkDashboard(t *testing.T, st *Stack, env string) {
+func checkDashboard(t *testing.T, st *stack.Stack, env string) {
 	t.Helper()
 	path := filepath.Join(st.Out, env, "dashboard.json")
 	b, err := os.ReadFile(path)
@@ -172,7 +173,7 @@ func checkDashboard(t *testing.T, st *Stack, env string) {
 
 // dashboardProblems is checkDashboard's list of failures for the dashboard
 // JSON b.
-func dashboardProblems(t *testing.T, st *Stack, env, path string, b []byte) []string {
+func dashboardProblems(t *testing.T, st *stack.Stack, env, path string, b []byte) []string {
 	t.Helper()
 	var problems []string
 	errorf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }

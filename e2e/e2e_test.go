@@ -25,6 +25,7 @@ import (
 
 	"github.com/envsync/envsync/local"
 	"github.com/envsync/envsync/testenv"
+	"github.com/envsync/envsync/testenv/stack"
 )
 
 // compileTestEstate copies testdata/estate beside the repository's schema
@@ -41,7 +42,7 @@ func compileEstate(t testing.TB, bin, dir string) string {
 	if err := os.CopyFS(root, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.CopyFS(filepath.Join(root, "schema"), os.DirFS(filepath.Join(RepoRoot(), "schema"))); err != nil {
+	if err := os.CopyFS(filepath.Join(root, "schema"), os.DirFS(filepath.Join(stack.RepoRoot(), "schema"))); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "gen", "--root", root)
@@ -56,9 +57,9 @@ func compileEstate(t testing.TB, bin, dir string) string {
 // servers evaluating the generated rules, and reads the result back the way
 // an operator would: databases, buckets, alerts and dashboard queries.
 func TestOneNightFromProductionToIntegration(t *testing.T) {
-	bin := BuildEnvsync(t)
+	bin := stack.BuildEnvsync(t)
 	out := compileTestEstate(t, bin)
-	st := StartStack(t, StackOptions{Binary: bin, Out: out, Envs: []string{"production", "staging", "integration"}})
+	st := stack.Start(t, stack.Options{Binary: bin, Out: out, Envs: []string{"production", "staging", "integration"}})
 	prod, staging, integration := st.Env("production"), st.Env("staging"), st.Env("integration")
 
 	ps := people(150)
@@ -148,7 +149,7 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 	})
 
 	t.Run("the search index reached staging and integration through snapshots, read by its name", func(t *testing.T) {
-		for _, e := range []*Env{staging, integration} {
+		for _, e := range []*stack.Env{staging, integration} {
 			got := e.Search.Indices()
 			if len(got) != 1 || !strings.HasPrefix(got[0], "govuk-envsync-") || !strings.HasSuffix(got[0], " docs=400 aliases=govuk") {
 				t.Errorf("%s's search cluster holds %v, want production's govuk index (400 documents) read through its name", e.Name, got)
@@ -237,7 +238,7 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 // settledAlerts waits until e's Prometheus has scraped everything pushed
 // before since and evaluated its rules after that, then returns the active
 // alerts.
-func settledAlerts(t testing.TB, e *Env, since time.Time) []promv1.Alert {
+func settledAlerts(t testing.TB, e *stack.Env, since time.Time) []promv1.Alert {
 	t.Helper()
 	e.Prometheus.Settled(t, since)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -286,7 +287,7 @@ func equalMaps(a, b map[string]string) bool {
 
 // personalDataIn dumps every database of an environment as SQL text and
 // returns the personal values found in it.
-func personalDataIn(t *testing.T, e *Env, ps []Person) []string {
+func personalDataIn(t *testing.T, e *stack.Env, ps []Person) []string {
 	t.Helper()
 	var text strings.Builder
 	for _, db := range e.Postgres.Databases(t) {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/envsync/envsync/testenv/stack"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +16,9 @@ import (
 // holds any of the seed's personal strings; the raw bucket holds them all;
 // production's database is unchanged; after the night no alert is active.
 func TestTheSanitisedFlowPublishesNoPersonalDataAndRawDataReachesNoLowerEnvironment(t *testing.T) {
-	bin := BuildEnvsync(t)
+	bin := stack.BuildEnvsync(t)
 	out := compileEstate(t, bin, "testdata/published")
-	st := StartStack(t, StackOptions{Binary: bin, Out: out, Envs: []string{"production", "staging", "integration"}})
+	st := stack.Start(t, stack.Options{Binary: bin, Out: out, Envs: []string{"production", "staging", "integration"}})
 	prod, staging, integration := st.Env("production"), st.Env("staging"), st.Env("integration")
 	if prod.ScratchPostgres == nil {
 		t.Fatal("production publishes nothing: the test proves nothing")
@@ -48,7 +49,7 @@ func TestTheSanitisedFlowPublishesNoPersonalDataAndRawDataReachesNoLowerEnvironm
 			t.Errorf("personal data in s3://%s: %s", bucket, strings.Join(found, "; "))
 		}
 	}
-	for _, e := range []*Env{staging, integration} {
+	for _, e := range []*stack.Env{staging, integration} {
 		if found := personalDataIn(t, e, ps); len(found) > 0 {
 			t.Errorf("personal data in %s's databases: %s", e.Name, strings.Join(found, "; "))
 		}

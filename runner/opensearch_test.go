@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/envsync/envsync/testenv"
+	"github.com/envsync/envsync/testenv/standin"
 )
 
 // Search syncs run against the stand-in of OpenSearch's snapshot API
-// (testenv.SearchCluster): no real server can be installed here.
+// (standin.SearchCluster): no real server can be installed here.
 
 func searchEnv(pgw *testenv.Pushgateway, endpoint, repo, env string, extra ...string) []string {
 	return append([]string{
@@ -29,9 +30,9 @@ func searchEnv(pgw *testenv.Pushgateway, endpoint, repo, env string, extra ...st
 func TestASearchSyncBacksUpAndRestoresThroughSnapshotsAndReportsLikeADatabase(t *testing.T) {
 	bin := envsyncBinary(t)
 	pgw := testenv.StartPushgateway(t)
-	prodRepo := testenv.NewSnapshotRepository("govuk-production")
-	prod := testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{prodRepo})
-	staging := testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{testenv.NewSnapshotRepository("govuk-staging"), prodRepo}, "govuk-production")
+	prodRepo := standin.NewSnapshotRepository("govuk-production")
+	prod := standin.StartSearchCluster(t, []*standin.SnapshotRepository{prodRepo})
+	staging := standin.StartSearchCluster(t, []*standin.SnapshotRepository{standin.NewSnapshotRepository("govuk-staging"), prodRepo}, "govuk-production")
 	prod.Seed("govuk", 500)
 	prod.SnapshotTime = 300 * time.Millisecond
 	staging.Seed("govuk", 20)
@@ -76,8 +77,8 @@ func TestASearchSyncBacksUpAndRestoresThroughSnapshotsAndReportsLikeADatabase(t 
 func TestAFailedSnapshotAndAnImpossibleOperationAreReportedAsFailed(t *testing.T) {
 	bin := envsyncBinary(t)
 	pgw := testenv.StartPushgateway(t)
-	repo := testenv.NewSnapshotRepository("govuk-production")
-	prod := testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{repo})
+	repo := standin.NewSnapshotRepository("govuk-production")
+	prod := standin.StartSearchCluster(t, []*standin.SnapshotRepository{repo})
 	prod.Seed("govuk", 5)
 	prod.NextFinalState = "PARTIAL"
 	for _, c := range []struct {

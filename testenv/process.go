@@ -220,7 +220,7 @@ func mustf(t T, err error, format string, args ...any) {
 }
 
 // T is the part of testing.TB the harness uses. Tests pass their *testing.T;
-// the demo (e2e/demo) passes a small session of its own.
+// a program (the demo, cmd/envsync-demo) passes a Session (RunSession).
 type T interface {
 	Helper()
 	Cleanup(func())

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/envsync/envsync/runner/engine/opensearch"
-	"github.com/envsync/envsync/testenv"
+	"github.com/envsync/envsync/testenv/standin"
 )
 
 // clock is real time plus an offset the test moves, so that each backup
@@ -23,7 +23,7 @@ type clock struct{ offset atomic.Int64 }
 func (c *clock) now() time.Time       { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) skip(d time.Duration) { c.offset.Add(int64(d)) }
 
-func cluster(t *testing.T, s *testenv.SearchCluster, repo string, clk *clock) *opensearch.Cluster {
+func cluster(t *testing.T, s *standin.SearchCluster, repo string, clk *clock) *opensearch.Cluster {
 	t.Helper()
 	c, err := opensearch.New(opensearch.Config{
 		Endpoint: s.URL, Indices: "*", Repository: repo, Keep: 2, Instance: "search-opensearch",
@@ -37,8 +37,8 @@ func cluster(t *testing.T, s *testenv.SearchCluster, repo string, clk *clock) *o
 }
 
 func TestABackupWaitsForItsSnapshotAndKeepsTheNewestN(t *testing.T) {
-	repo := testenv.NewSnapshotRepository("govuk-production")
-	prod := testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{repo})
+	repo := standin.NewSnapshotRepository("govuk-production")
+	prod := standin.StartSearchCluster(t, []*standin.SnapshotRepository{repo})
 	prod.Seed("govuk", 120, "govuk-read")
 	prod.Seed(".kibana_1", 3)
 	prod.SnapshotTime = 150 * time.Millisecond
@@ -69,8 +69,8 @@ func TestABackupWaitsForItsSnapshotAndKeepsTheNewestN(t *testing.T) {
 func TestABackupFailsOnEveryStateButSuccessAndOnItsDeadline(t *testing.T) {
 	for _, state := range []string{"FAILED", "PARTIAL", "INCOMPATIBLE"} {
 		t.Run(state, func(t *testing.T) {
-			repo := testenv.NewSnapshotRepository("r")
-			s := testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{repo})
+			repo := standin.NewSnapshotRepository("r")
+			s := standin.StartSearchCluster(t, []*standin.SnapshotRepository{repo})
 			s.Seed("govuk", 10)
 			s.NextFinalState = state
 			_, err := cluster(t, s, "r", &clock{}).Backup(context.Background())
@@ -80,8 +80,8 @@ func TestABackupFailsOnEveryStateButSuccessAndOnItsDeadline(t *testing.T) {
 		})
 	}
 	t.Run("still in progress", func(t *testing.T) {
-		repo := testenv.NewSnapshotRepository("r")
-		s := testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{repo})
+		repo := standin.NewSnapshotRepository("r")
+		s := standin.StartSearchCluster(t, []*standin.SnapshotRepository{repo})
 		s.Seed("govuk", 10)
 		s.SnapshotTime = time.Hour
 		s.Inject504 = 1 // the proxy gives up; the snapshot goes on
@@ -93,8 +93,8 @@ func TestABackupFailsOnEveryStateButSuccessAndOnItsDeadline(t *testing.T) {
 }
 
 func TestABackupAnswered504ByTheProxyIsRetriedAndFindsItsSnapshot(t *testing.T) {
-	repo := testenv.NewSnapshotRepository("r")
-	s := testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{repo})
+	repo := standin.NewSnapshotRepository("r")
+	s := standin.StartSearchCluster(t, []*standin.SnapshotRepository{repo})
 	s.Seed("govuk", 10)
 	s.SnapshotTime = 100 * time.Millisecond
 	s.Inject504 = 1
@@ -173,16 +173,16 @@ func (r *reader) finish() map[string]map[string]int {
 // flow is production, staging and integration, each cluster registering
 // its own repository and the upstream one read-only.
 type flow struct {
-	prodRepo, stagingRepo *testenv.SnapshotRepository
-	prod, staging, integ  *testenv.SearchCluster
+	prodRepo, stagingRepo *standin.SnapshotRepository
+	prod, staging, integ  *standin.SearchCluster
 	clk                   *clock
 }
 
 func newFlow(t *testing.T) *flow {
-	f := &flow{prodRepo: testenv.NewSnapshotRepository("govuk-production"), stagingRepo: testenv.NewSnapshotRepository("govuk-staging"), clk: &clock{}}
-	f.prod = testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{f.prodRepo})
-	f.staging = testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{f.stagingRepo, f.prodRepo}, "govuk-production")
-	f.integ = testenv.StartSearchCluster(t, []*testenv.SnapshotRepository{testenv.NewSnapshotRepository("govuk-integration"), f.stagingRepo}, "govuk-staging")
+	f := &flow{prodRepo: standin.NewSnapshotRepository("govuk-production"), stagingRepo: standin.NewSnapshotRepository("govuk-staging"), clk: &clock{}}
+	f.prod = standin.StartSearchCluster(t, []*standin.SnapshotRepository{f.prodRepo})
+	f.staging = standin.StartSearchCluster(t, []*standin.SnapshotRepository{f.stagingRepo, f.prodRepo}, "govuk-production")
+	f.integ = standin.StartSearchCluster(t, []*standin.SnapshotRepository{standin.NewSnapshotRepository("govuk-integration"), f.stagingRepo}, "govuk-staging")
 	f.prod.Seed("govuk", 300, "govuk-read")
 	f.prod.Seed("detailed", 40)
 	f.prod.Seed(".opendistro-job-scheduler-lock", 2)

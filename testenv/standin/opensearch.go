@@ -1,4 +1,8 @@
-package testenv
+// Package standin holds what the tests use where no real server can be
+// installed on these machines: today one, the search cluster (OpenSearch),
+// whose stand-in implements the documented calls envsync makes. Everything
+// else the tests talk to is a real server, started by package testenv.
+package standin
 
 import (
 	"cmp"
@@ -14,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/envsync/envsync/testenv"
 )
 
 // No OpenSearch or Elasticsearch server can be installed on these machines
@@ -90,7 +96,7 @@ type SearchCluster struct {
 
 // StartSearchCluster starts a stand-in cluster with the repositories given
 // (read-only ones by name in readOnly), closed when the test ends.
-func StartSearchCluster(t T, repos []*SnapshotRepository, readOnly ...string) *SearchCluster {
+func StartSearchCluster(t testenv.T, repos []*SnapshotRepository, readOnly ...string) *SearchCluster {
 	t.Helper()
 	c := &SearchCluster{indices: map[string]*searchIndex{}, repos: map[string]*SnapshotRepository{}, ro: map[string]bool{}, now: time.Now}
 	for _, r := range repos {
@@ -100,7 +106,9 @@ func StartSearchCluster(t T, repos []*SnapshotRepository, readOnly ...string) *S
 		c.ro[r] = true
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	mustf(t, err, "search stand-in: listen")
+	if err != nil {
+		t.Fatalf("testenv: search stand-in: listen: %v", err)
+	}
 	srv := &http.Server{Handler: c}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
@@ -117,7 +125,7 @@ func (c *SearchCluster) Calls() []string {
 
 // AssertOnlyImplementedCalls fails the test if envsync made a call the
 // stand-in does not implement, whose behaviour was therefore never tested.
-func (c *SearchCluster) AssertOnlyImplementedCalls(t T) {
+func (c *SearchCluster) AssertOnlyImplementedCalls(t testenv.T) {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -7,8 +7,8 @@
 // then integration; prints where to look, and which buckets hold personal
 // data (only production's raw one); and stops everything.
 //
-//	make demo                  # or: go run ./e2e/demo
-//	go run ./e2e/demo -wait    # keep the servers up to browse Prometheus
+//	make demo                       # or: go run ./cmd/envsync-demo
+//	go run ./cmd/envsync-demo -wait # keep the servers up to browse Prometheus
 package main
 
 import (
@@ -32,8 +32,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/envsync/envsync/e2e"
 	"github.com/envsync/envsync/runner/compress"
+	"github.com/envsync/envsync/testenv"
+	"github.com/envsync/envsync/testenv/stack"
 )
 
 var envs = []string{"production", "staging", "integration"}
@@ -41,25 +42,28 @@ var envs = []string{"production", "staging", "integration"}
 func main() {
 	wait := flag.Bool("wait", false, "keep the servers running until Enter (or Ctrl-C), to browse Prometheus and the Pushgateway")
 	jobs := flag.String("jobs", "chat-postgres,release-mysql,shared-documentdb,asset-manager-documentdb", "CronJobs of the example estate to run (comma-separated; the seed data fits these four)")
-	outDir := flag.String("out", filepath.Join(e2e.RepoRoot(), "out"), "what make gen wrote")
+	outDir := flag.String("out", filepath.Join(stack.RepoRoot(), "out"), "what make gen wrote")
 	flag.Parse()
 
-	s := newSession()
-	defer s.close()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		fmt.Fprintln(os.Stderr, "\ndemo: interrupted; stopping every server")
-		s.close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := testenv.RunSession(ctx, func(s *testenv.Session) { demo(s, *outDir, strings.Split(*jobs, ","), *wait) })
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "\ndemo: interrupted; stopped every server")
 		os.Exit(130)
-	}()
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "demo: %v; every server is stopped\n", err)
+		os.Exit(1)
+	}
+}
 
-	out := *outDir
+// demo runs one night of the jobs named in only, on servers s stops when
+// it ends.
+func demo(s *testenv.Session, out string, only []string, wait bool) {
 	if _, err := os.Stat(filepath.Join(out, "production", "manifests")); err != nil {
 		s.Fatalf("demo: %s has no generated manifests: run 'make gen' first", out)
 	}
-	only := strings.Split(*jobs, ",")
 
 	// The runner's logs outlive the demo, for reading afterwards.
 	logs, err := os.MkdirTemp("", "envsync-demo-logs-")
@@ -68,10 +72,10 @@ func main() {
 	}
 
 	step("building envsync")
-	bin := e2e.BuildEnvsync(s)
+	bin := stack.BuildEnvsync(s)
 
 	step("starting, per environment, PostgreSQL, MariaDB, FerretDB (for DocumentDB), a Pushgateway and Prometheus; and one S3 server")
-	st := e2e.StartStack(s, e2e.StackOptions{Binary: bin, Out: out, Envs: envs, Only: only})
+	st := stack.Start(s, stack.Options{Binary: bin, Out: out, Envs: envs, Only: only})
 	for _, e := range st.Envs {
 		fmt.Printf("  %-12s pushgateway %s  prometheus %s", e.Name, e.Pushgateway.URL, e.Prometheus.URL)
 		if e.Postgres != nil {
@@ -165,7 +169,7 @@ func main() {
 	showChatUsers(s, st)
 	showUploaders(s, st)
 
-	if *wait {
+	if wait {
 		step("the runbook's commands against these servers: paste this into another shell")
 		for _, kv := range st.S3.Env() {
 			fmt.Printf("  export %s\n", kv)
@@ -177,7 +181,7 @@ func main() {
 		step("servers are up; press Enter to stop them")
 		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
-	if *wait {
+	if wait {
 		step("stopping everything")
 	} else {
 		step("stopping everything: the server URLs printed above are gone now (make demo DEMO_FLAGS=-wait keeps them up to browse)")
@@ -219,7 +223,7 @@ func contains(xs []string, x string) bool {
 }
 
 // eachObject calls fn with every object of every bucket, bucket by bucket.
-func eachObject(s *session, st *e2e.Stack, fn func(bucket string, o types.Object)) {
+func eachObject(s *testenv.Session, st *stack.Stack, fn func(bucket string, o types.Object)) {
 	c := st.S3.Client()
 	lb, err := c.ListBuckets(context.Background(), &s3.ListBucketsInput{})
 	if err != nil {
@@ -241,7 +245,7 @@ func eachObject(s *session, st *e2e.Stack, fn func(bucket string, o types.Object
 
 // personalInBuckets says, per bucket, how many of its objects hold one of
 // the seed's personal strings: only production's raw bucket may.
-func personalInBuckets(s *session, st *e2e.Stack) []string {
+func personalInBuckets(s *testenv.Session, st *stack.Stack) []string {
 	objects, holding := map[string]int{}, map[string]int{}
 	eachObject(s, st, func(bucket string, o types.Object) {
 		objects[bucket]++
@@ -267,7 +271,7 @@ func personalInBuckets(s *session, st *e2e.Stack) []string {
 }
 
 // decompressed is an object's content, decompressed when it is a dump.
-func decompressed(s *session, body io.ReadCloser) string {
+func decompressed(s *testenv.Session, body io.ReadCloser) string {
 	defer body.Close()
 	r, _, err := compress.NewReader(body)
 	if err != nil {
@@ -282,7 +286,7 @@ func decompressed(s *session, body io.ReadCloser) string {
 }
 
 // buckets lists every key of every bucket with its size.
-func buckets(s *session, st *e2e.Stack) []string {
+func buckets(s *testenv.Session, st *stack.Stack) []string {
 	var out []string
 	eachObject(s, st, func(bucket string, o types.Object) {
 		out = append(out, fmt.Sprintf("s3://%s/%s  (%d bytes)", bucket, aws.ToString(o.Key), aws.ToInt64(o.Size)))
@@ -294,7 +298,7 @@ func buckets(s *session, st *e2e.Stack) []string {
 // showUploaders prints the same assets' uploaders in each environment:
 // pseudonymised by syncs/sanitise/asset-manager.js before production
 // publishes them.
-func showUploaders(s *session, st *e2e.Stack) {
+func showUploaders(s *testenv.Session, st *stack.Stack) {
 	for _, e := range st.Envs {
 		if e.Mongo == nil {
 			continue
@@ -314,7 +318,7 @@ func showUploaders(s *session, st *e2e.Stack) {
 }
 
 // showChatUsers prints the same users in each environment.
-func showChatUsers(s *session, st *e2e.Stack) {
+func showChatUsers(s *testenv.Session, st *stack.Stack) {
 	for _, e := range st.Envs {
 		if e.Postgres == nil || !contains(e.Postgres.Databases(s), "govuk_chat_production") {
 			continue

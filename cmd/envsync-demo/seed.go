@@ -8,7 +8,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/envsync/envsync/e2e"
+	"github.com/envsync/envsync/testenv"
+	"github.com/envsync/envsync/testenv/stack"
 )
 
 var names = []string{"Amelia Hughes", "Oliver Patel", "Isla MacLeod", "George Okafor", "Freya Nowak", "Dafydd Evans"}
@@ -22,7 +23,7 @@ func personalStrings() []string {
 // seed fills production's databases of chat-postgres, release-mysql and
 // shared-documentdb's govuk_assets_production in the shape their sanitise
 // scripts expect (syncs/sanitise/chat.sql, asset-manager.js).
-func seed(s *session, prod *e2e.Env) {
+func seed(s *testenv.Session, prod *stack.Env) {
 	if prod.Mongo != nil {
 		db := prod.Mongo.Client().Database("govuk_assets_production")
 		var assets, users []any

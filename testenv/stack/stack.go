@@ -1,8 +1,8 @@
-// Package e2e runs generated CronJobs against real servers on one machine:
+// Package stack runs generated CronJobs against real servers on one machine:
 // per environment a PostgreSQL server, a MariaDB server, a Pushgateway and a
 // Prometheus loading that environment's generated rules, and one S3 server
-// holding every environment's bucket. The end-to-end test and the demo
-// (e2e/demo) both stand on it.
+// holding every environment's bucket. The end-to-end test (e2e) and the
+// demo (cmd/envsync-demo) both stand on it.
 //
 // Every environment has its own Pushgateway and Prometheus because that is
 // how an estate is monitored: each environment is its own cluster, and the
@@ -11,7 +11,7 @@
 // database hide production's. One database server per environment and
 // engine keeps the live database names identical to production's, as the
 // generated jobs expect.
-package e2e
+package stack
 
 import (
 	"bytes"
@@ -30,6 +30,7 @@ import (
 
 	"github.com/envsync/envsync/local"
 	"github.com/envsync/envsync/testenv"
+	"github.com/envsync/envsync/testenv/standin"
 )
 
 // Env is one environment's servers.
@@ -41,7 +42,7 @@ type Env struct {
 	Mongo     *testenv.FerretDB // the stand-in for DocumentDB
 	// Search is the stand-in of the search cluster's snapshot API: no
 	// OpenSearch server can be installed on these machines.
-	Search *testenv.SearchCluster
+	Search *standin.SearchCluster
 	// ScratchPostgres, ScratchMariaDB and ScratchMongo stand in for the
 	// scratch sidecars of the environment's publishing jobs.
 	ScratchPostgres *testenv.Postgres
@@ -65,7 +66,7 @@ type Stack struct {
 	Envs    []*Env
 	// Repositories are the search clusters' snapshot repositories, shared
 	// as the estate registers each upstream one read-only.
-	Repositories map[string]*testenv.SnapshotRepository
+	Repositories map[string]*standin.SnapshotRepository
 }
 
 // Env returns the environment called name.
@@ -79,7 +80,7 @@ func (s *Stack) Env(name string) *Env {
 }
 
 // StackOptions say what to start.
-type StackOptions struct {
+type Options struct {
 	Binary string   // envsync
 	Out    string   // what envsync gen wrote
 	Envs   []string // environments, in the order the night runs them
@@ -92,9 +93,9 @@ type StackOptions struct {
 // order given), creates every bucket the generated jobs name, the owner
 // roles their restores hand databases to, and a secrets file mapping every
 // Secret the jobs reference to the local servers' credentials.
-func StartStack(t testenv.T, o StackOptions) *Stack {
+func Start(t testenv.T, o Options) *Stack {
 	t.Helper()
-	s := &Stack{Binary: o.Binary, Out: o.Out, S3: testenv.StartS3(t), Repositories: map[string]*testenv.SnapshotRepository{}}
+	s := &Stack{Binary: o.Binary, Out: o.Out, S3: testenv.StartS3(t), Repositories: map[string]*standin.SnapshotRepository{}}
 	buckets := map[string]bool{}
 	only := map[string]bool{}
 	for _, j := range o.Only {
@@ -122,7 +123,7 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 		for _, cj := range m.CronJobs {
 			spec := cj.Spec.JobTemplate.Spec.Template.Spec
 			for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
-				env := plainEnv(c)
+				env := PlainEnv(c)
 				engines[env["DB_ENGINE"]] = true
 				instances[env["DB_INSTANCE"]] = env["DB_ENGINE"]
 				for _, v := range []string{"BUCKET", "RAW_BUCKET"} {
@@ -162,18 +163,18 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 			s.mongosh = testenv.Mongosh(t)
 		}
 		if engines["opensearch"] {
-			var rs []*testenv.SnapshotRepository
+			var rs []*standin.SnapshotRepository
 			var readOnly []string
 			for r, writes := range repos {
 				if s.Repositories[r] == nil {
-					s.Repositories[r] = testenv.NewSnapshotRepository(r)
+					s.Repositories[r] = standin.NewSnapshotRepository(r)
 				}
 				rs = append(rs, s.Repositories[r])
 				if !writes {
 					readOnly = append(readOnly, r)
 				}
 			}
-			e.Search = testenv.StartSearchCluster(t, rs, readOnly...)
+			e.Search = standin.StartSearchCluster(t, rs, readOnly...)
 			e.Search.SnapshotTime, e.Search.RecoveryTime = 200*time.Millisecond, 200*time.Millisecond
 		}
 		// Every Secret holds the credentials of the server of its engine.
@@ -256,8 +257,8 @@ func StartStack(t testenv.T, o StackOptions) *Stack {
 	return s
 }
 
-// plainEnv is a container's literal environment.
-func plainEnv(c corev1.Container) map[string]string {
+// PlainEnv is a container's literal environment.
+func PlainEnv(c corev1.Container) map[string]string {
 	m := map[string]string{}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
@@ -301,7 +302,7 @@ func (s *Stack) LocalFrom(env, dir string, args ...string) Result {
 // RepoRoot is the module root, one level up from this file's package.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // BuildEnvsync builds the envsync binary into a temporary directory.
