@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/envsync/envsync/declare/declaretest"
 	"github.com/envsync/envsync/testenv"
 )
 
@@ -35,8 +34,8 @@ func TestDumpsListsAnInstancesDumpsNewestFirstWithTheirChecksumAndThePointer(t *
 	put("chat-postgres/latest-govuk_chat_production.txt", "chat-postgres/2026-11-30T014700Z-govuk_chat_production.pgdump.zst\n")
 	put("chat-postgres/2026-12-01T014700Z-other_production.pgdump.zst", "another database")
 
-	// The bucket comes from the example estate's declaration of staging.
-	out, _, err := envsync(t, "dumps", "--root", declaretest.CopyEstate(t, true), "--verify", "staging", "chat-postgres", "govuk_chat_production")
+	// The bucket comes from the test estate's declaration of staging.
+	out, _, err := envsync(t, "dumps", "--root", testEstate(t), "--verify", "staging", "chat-postgres", "govuk_chat_production")
 	if err != nil {
 		t.Fatalf("dumps: %v\n%s", err, out)
 	}
@@ -58,7 +57,7 @@ func TestDumpsListsAnInstancesDumpsNewestFirstWithTheirChecksumAndThePointer(t *
 		}
 	}
 
-	if _, _, err := envsync(t, "dumps", "--root", declaretest.CopyEstate(t, true), "stagng", "chat-postgres"); err == nil || !strings.Contains(err.Error(), "declared: production, staging, integration") {
+	if _, _, err := envsync(t, "dumps", "--root", testEstate(t), "stagng", "chat-postgres"); err == nil || !strings.Contains(err.Error(), "declared: production, staging, integration") {
 		t.Errorf("a misspelt environment: %v", err)
 	}
 	// The pointer's dump is said to be what integration's restores read
@@ -67,7 +66,7 @@ func TestDumpsListsAnInstancesDumpsNewestFirstWithTheirChecksumAndThePointer(t *
 		t.Errorf("the latest dump does not say whose restores read it:\n%s", out)
 	}
 	// --json: the same list, for a script.
-	js, _, err := envsync(t, "dumps", "--root", declaretest.CopyEstate(t, true), "--json", "staging", "chat-postgres", "govuk_chat_production")
+	js, _, err := envsync(t, "dumps", "--root", testEstate(t), "--json", "staging", "chat-postgres", "govuk_chat_production")
 	var dumps []struct {
 		Key    string
 		Latest bool
@@ -76,7 +75,7 @@ func TestDumpsListsAnInstancesDumpsNewestFirstWithTheirChecksumAndThePointer(t *
 		t.Errorf("dumps --json: %v\n%s", err, js)
 	}
 	// A misspelt instance names the nearest declared ones.
-	if _, _, err := envsync(t, "dumps", "--root", declaretest.CopyEstate(t, true), "staging", "chat-postgresql"); err == nil || !strings.Contains(err.Error(), `no sync declares instance "chat-postgresql" in staging (the nearest: chat-postgres`) {
+	if _, _, err := envsync(t, "dumps", "--root", testEstate(t), "staging", "chat-postgresql"); err == nil || !strings.Contains(err.Error(), `no sync declares instance "chat-postgresql" in staging (the nearest: chat-postgres`) {
 		t.Errorf("a misspelt instance: %v", err)
 	}
 }

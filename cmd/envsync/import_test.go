@@ -281,7 +281,7 @@ func readScript(t *testing.T, name string) string {
 }
 
 func TestImportWritesNothingBesideExistingDeclarationsOrWhenAScriptIsMissing(t *testing.T) {
-	withEstate := declaretest.CopyEstate(t, true)
+	withEstate := testEstate(t)
 	before, _ := os.ReadFile(filepath.Join(withEstate, "syncs", "chat.cue"))
 	_, _, err := envsync(t, "import", "--root", withEstate, "--scripts", chartScripts, chartValues)
 	if err == nil || !strings.Contains(err.Error(), "already holds declarations") || !strings.Contains(err.Error(), "nothing written") {

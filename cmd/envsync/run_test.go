@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/envsync/envsync/declare/declaretest"
 )
 
 func execute(t *testing.T, args ...string) error {
@@ -120,12 +118,12 @@ func TestAStopIsLoggedOnlyWhenASignalArrives(t *testing.T) {
 // instances there (cobra's hidden __complete command is what the shell
 // scripts call).
 func TestCompletionOffersWhatTheEstateDeclares(t *testing.T) {
-	t.Chdir(declaretest.CopyEstate(t, true))
+	t.Chdir(testEstate(t))
 	for args, want := range map[string]string{
 		"__complete local ":           "integration",
 		"__complete local staging ch": "chat-postgres",
 		"__complete dumps staging ":   "whitehall-mysql",
-		"__complete classify ":        "signon-mysql",
+		"__complete classify ":        "whitehall-mysql",
 	} {
 		fields := strings.Fields(args)
 		if strings.HasSuffix(args, " ") {

@@ -19,34 +19,63 @@ import (
 // test to add its own.
 func CopyEstate(tb testing.TB, withSyncs bool) string {
 	tb.Helper()
+	repo := repoRoot(tb)
+	dir := tb.TempDir()
+	copyTree(tb, filepath.Join(repo, "cue.mod"), filepath.Join(dir, "cue.mod"), nil)
+	copyTree(tb, filepath.Join(repo, "schema"), filepath.Join(dir, "schema"), nil)
+	copyTree(tb, filepath.Join(repo, "syncs"), filepath.Join(dir, "syncs"), func(rel string) bool {
+		return withSyncs || filepath.Dir(rel) != "." || rel == "estate.cue"
+	})
+	return dir
+}
+
+// CopyEstateFrom makes an estate of the repository's cue.mod and schema
+// and the syncs directory given (a test's own, under its testdata/), in a
+// temporary directory, and returns it: a test that counts what an estate
+// holds then stays true when the example estate is edited.
+func CopyEstateFrom(tb testing.TB, syncs string) string {
+	tb.Helper()
+	repo := repoRoot(tb)
+	dir := tb.TempDir()
+	copyTree(tb, filepath.Join(repo, "cue.mod"), filepath.Join(dir, "cue.mod"), nil)
+	copyTree(tb, filepath.Join(repo, "schema"), filepath.Join(dir, "schema"), nil)
+	copyTree(tb, syncs, filepath.Join(dir, "syncs"), nil)
+	return dir
+}
+
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
 	repo, err := declare.FindRoot(".")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dir := tb.TempDir()
-	for _, top := range []string{"cue.mod", "schema", "syncs"} {
-		err := filepath.WalkDir(filepath.Join(repo, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(repo, p)
-			if d.IsDir() {
-				return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-			}
-			if !withSyncs && filepath.Dir(rel) == "syncs" && rel != filepath.Join("syncs", "estate.cue") {
-				return nil
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
-		})
+	return repo
+}
+
+// copyTree copies from into to, the files keep accepts (by path relative
+// to from; nil keeps all).
+func copyTree(tb testing.TB, from, to string, keep func(rel string) bool) {
+	tb.Helper()
+	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			tb.Fatal(err)
+			return err
 		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		if keep != nil && !keep(rel) {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), data, 0o644)
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return dir
 }
 
 // Example loads the repository's example estate, failing the test on any
