@@ -522,7 +522,11 @@ func dayList(days []time.Weekday) string {
 }
 
 // classification checks what a sync declares for its personal-data gate,
-// and says where a sanitising restore runs without one.
+// and refuses a sanitising step without one: nothing would prove that its
+// script did its work, nor that no column was added upstream since it was
+// written. A sync over several databases cannot be gated (the gate checks
+// one database), so one that sanitises is refused too: each database with
+// personal data becomes a sync of its own.
 func (c *checker) classification(s *model.Sync) {
 	engine, _ := contract.EngineNamed(string(s.Engine))
 	if s.Classification != nil {
@@ -535,8 +539,8 @@ func (c *checker) classification(s *model.Sync) {
 		}
 		return
 	}
-	if !engine.Gate || len(s.Databases) > 1 {
-		return // nothing to declare (search), or a gate not built for several databases
+	if !engine.Gate {
+		return // nothing to declare (search)
 	}
 	for i := range s.Jobs {
 		j := &s.Jobs[i]
@@ -553,8 +557,11 @@ func (c *checker) classification(s *model.Sync) {
 		default:
 			continue
 		}
-		c.fs = append(c.fs, Finding{Pos: j.Pos, Sync: s.Name, Environment: j.Environment, Warning: true,
-			Msg: fmt.Sprintf("%s without a classification: nothing proves the script left no personal data, nor that no column was added upstream since it was written; declare classification (every table and column, personal or public)", what)})
+		if len(s.Databases) > 1 {
+			c.add(j.Pos, s.Name, j.Environment, "%s over %d databases: the personal-data gate checks one database, so nothing would prove the script's work; declare each database with personal data as a sync of its own, with its classification", what, len(s.Databases))
+			continue
+		}
+		c.add(j.Pos, s.Name, j.Environment, "%s without a classification: nothing would prove the script left no personal data, nor that no column was added upstream since it was written; declare classification (every table and column, personal or public: `envsync classify` drafts one)", what)
 	}
 }
 

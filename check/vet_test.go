@@ -155,6 +155,11 @@ syncs: app: {
 			want:  []string{`syncs/chat.cue:5:2: syncs."chat-postgres".databse: field not allowed`},
 		},
 		{
+			name:  "an unquoted field starting with an underscore in a classification, which CUE hides",
+			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {\n\tengine: \"mongo\"\n\tdatabase: \"app_production\"\n\tenvironments: production: at: \"23:00\"\n\tclassification: users: {_id: \"public\", email: \"personal\"}\n}\n"},
+			want:  []string{`syncs/app.cue:7:26: syncs.app.classification: _id is hidden in CUE, so the classification would not name it: quote it ("_id")`},
+		},
+		{
 			name:  "a misspelt top-level field is an error too",
 			files: map[string]string{"syncs/app.cue": "package syncs\n\nsync: app: engine: \"postgres\"\n"},
 			want:  []string{`syncs/app.cue:3:1: sync: field not allowed`},
@@ -747,36 +752,54 @@ func TestARunbookURLWithTemplateBracesIsRefused(t *testing.T) {
 	}
 }
 
-// A sanitising restore of an engine with a personal-data gate, without a
-// classification, is flagged: nothing would prove its script did its work.
-func TestASanitisingRestoreWithoutAClassificationIsFlagged(t *testing.T) {
-	files := app(`	engine: "postgres"
+// A sanitising restore or a publish of an engine with a personal-data
+// gate, without a classification, is refused: nothing would prove its
+// script did its work. So is one over several databases, which the gate
+// cannot check.
+func TestASanitisingStepWithoutAClassificationIsRefused(t *testing.T) {
+	for name, c := range map[string]struct{ decl, want string }{
+		"a sanitising restore": {`	engine: "postgres"
 	database: "app_production"
 	environments: {
 		production: at: "23:00"
 		staging: at: "01:00"
 		integration: {at: "05:00", sanitise: "syncs/sanitise/app.sql"}
-	}`)
-	files["syncs/sanitise/app.sql"] = "UPDATE users SET email = NULL;\n"
-	e := loadEstate(t, files)
-	integration, _ := e.Environment("integration")
-	if !integration.Sanitise {
-		t.Fatal("the test estate's staging does not require sanitising: the test proves nothing")
-	}
-	warned := func() bool {
-		for _, f := range check.Estate(e).Warnings() {
-			if strings.Contains(f.String(), "sanitises into integration without a classification") {
-				return true
+	}`, `sync "app" in integration: sanitises into integration without a classification`},
+		"a sanitising restore over several databases": {`	engine: "postgres"
+	databases: ["app_production", "other_production"]
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:00"
+		integration: {at: "05:00", sanitise: {app_production: "syncs/sanitise/app.sql", other_production: "syncs/sanitise/app.sql"}}
+	}`, `sync "app" in integration: sanitises into integration over 2 databases: the personal-data gate checks one database`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			files := app(c.decl)
+			files["syncs/sanitise/app.sql"] = "UPDATE users SET email = NULL;\n"
+			e := loadEstate(t, files)
+			integration, _ := e.Environment("integration")
+			if !integration.Sanitise {
+				t.Fatal("the test estate's integration does not require sanitising: the test proves nothing")
 			}
-		}
-		return false
-	}
-	if !warned() {
-		t.Error("no warning for a sanitising restore without a classification")
-	}
-	e.Syncs[0].Classification = map[string]map[string]string{"users": {"email": "personal"}}
-	if warned() {
-		t.Error("still warned once the sync is classified")
+			refused := func() bool {
+				for _, f := range check.Estate(e).Errors() {
+					if strings.Contains(f.String(), c.want) {
+						return true
+					}
+				}
+				return false
+			}
+			if !refused() {
+				t.Errorf("no error %q; findings: %v", c.want, check.Estate(e))
+			}
+			if len(e.Syncs[0].Databases) > 1 {
+				return
+			}
+			e.Syncs[0].Classification = map[string]map[string]string{"users": {"email": "personal"}}
+			if refused() {
+				t.Error("still refused once the sync is classified")
+			}
+		})
 	}
 }
 
@@ -894,6 +917,7 @@ func TestAFlowInWhichRawDataCouldReachASanitisedOnlyEnvironmentIsRefused(t *test
 	withFlow := func(files map[string]string) map[string]string {
 		files["syncs/flow.cue"] = sanitisedFlow
 		files["syncs/sanitise/app.sql"] = "UPDATE users SET email = NULL;\n"
+		files["syncs/classification.cue"] = "package syncs\n\nsyncs: app: classification: users: {id: \"public\", email: \"personal\"}\n"
 		return files
 	}
 	// Publishing upstream: no error, and the job publishes by default.

@@ -96,6 +96,8 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		}
 	}
 
+	r.hiddenClassificationLabels(v)
+
 	// One Decode of the whole estate: much faster than one per field.
 	var d estateDecl
 	if err := v.Decode(&d); err != nil {
@@ -232,6 +234,41 @@ func resources(d resourcesDecl) model.Resources {
 	return model.Resources{
 		RequestsCPU: d.Requests.CPU, RequestsMemory: d.Requests.Memory,
 		LimitsCPU: d.Limits.CPU, LimitsMemory: d.Limits.Memory, Tmp: d.Tmp, Scratch: d.Scratch,
+	}
+}
+
+// hiddenClassificationLabels refuses an unquoted label starting with "_"
+// in a classification: CUE hides it, so it would vanish from the data and
+// the gate would refuse the column it names (Mongo's _id) with no word of
+// why.
+func (r *resolver) hiddenClassificationLabels(v cue.Value) {
+	syncs, err := v.LookupPath(cue.ParsePath("syncs")).Fields()
+	if err != nil {
+		return
+	}
+	for syncs.Next() {
+		name := syncs.Selector().Unquoted()
+		tables, err := syncs.Value().LookupPath(cue.ParsePath("classification")).Fields(cue.Hidden(true))
+		if err != nil {
+			continue
+		}
+		for tables.Next() {
+			labels := []cue.Iterator{*tables}
+			if cols, err := tables.Value().Fields(cue.Hidden(true)); err == nil {
+				for cols.Next() {
+					labels = append(labels, *cols)
+				}
+			}
+			for _, l := range labels {
+				if l.Selector().LabelType().IsHidden() {
+					pos := r.at("syncs", name, "classification")
+					if p := l.Value().Pos(); p.IsValid() {
+						pos = relPos(r.root, p)
+					}
+					r.errorf(pos, cuePath("syncs", name, "classification"), "%s is hidden in CUE, so the classification would not name it: quote it (%q)", l.Selector(), l.Selector().String())
+				}
+			}
+		}
 	}
 }
 

@@ -18,7 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
+	"github.com/envsync/envsync/contract"
 	"github.com/envsync/envsync/runner/engine/mongo/archive"
 	"github.com/envsync/envsync/testenv"
 )
@@ -390,7 +393,13 @@ func TestTheEstatesAssetManagerScriptLeavesNoPersonalDataInARestoredCopy(t *test
 	if len(personal) < 40 {
 		t.Fatalf("only %d personal strings found in the fixture: the test proves little", len(personal))
 	}
-	r.mustRun(t, r.dst, "restore", db, "SANITISE_SCRIPT=../syncs/sanitise/asset-manager.js")
+	// The script and the classification production's publish is given:
+	// the personal-data gate passes the sanitised estate data.
+	out := r.mustRun(t, r.dst, "restore", db, "SANITISE_SCRIPT=../syncs/sanitise/asset-manager.js",
+		"CLASSIFICATION="+generatedClassification(t, "production", "asset-manager-documentdb"))
+	if !strings.Contains(out, "personal-data gate passed") {
+		t.Errorf("the restore did not run the personal-data gate:\n%s", out)
+	}
 	var leaks []string
 	for _, c := range mongoSnapshotText(t, r.dst, db) {
 		for s := range personal {
@@ -405,6 +414,29 @@ func TestTheEstatesAssetManagerScriptLeavesNoPersonalDataInARestoredCopy(t *test
 	if n, _ := r.dst.Client().Database(db).Collection("assets").CountDocuments(context.Background(), bson.D{}); n < 10000 {
 		t.Errorf("only %d assets left: the script removed more than personal data", n)
 	}
+}
+
+// generatedClassification writes the classification make gen put in env's
+// scripts ConfigMap for sync into a file, and returns its path.
+func generatedClassification(t *testing.T, env, sync string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "out", env, "manifests", "configmap-sanitise-scripts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := yaml.Unmarshal(b, &cm); err != nil {
+		t.Fatal(err)
+	}
+	c, ok := cm.Data[contract.ClassificationFile(sync)]
+	if !ok {
+		t.Fatalf("out/%s has no classification of %s: run make gen", env, sync)
+	}
+	p := filepath.Join(t.TempDir(), "classification.json")
+	if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // assetManagerPersonal is the personal data the asset-manager fixture file

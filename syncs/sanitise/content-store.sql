@@ -12,3 +12,10 @@ DELETE FROM publish_intents WHERE publish_time < now() - interval '7 days';
 -- Bypass tokens grant access to draft content on the real site.
 UPDATE content_items SET auth_bypass_ids = '[]'::json
 WHERE auth_bypass_ids::text <> '[]';
+
+-- Signon accounts of publishers: pseudonymised from the id (uid stays
+-- unique: it is indexed so).
+UPDATE users
+SET name  = 'User ' || left(md5(id::text), 8),
+    email = 'user-' || md5(id::text) || '@example.com',
+    uid   = md5(uid);

@@ -13,3 +13,12 @@ UPDATE users SET
   last_sign_in_ip = NULL;
 DELETE FROM oauth_access_tokens;
 DELETE FROM oauth_access_grants;
+
+-- What else names a person: addresses a user is changing to, people
+-- invited in batches, old password hashes and the IP addresses of sign-ins.
+UPDATE users SET unconfirmed_email = NULL, password_salt = NULL, confirmation_token = NULL;
+UPDATE batch_invitation_users
+SET name  = CONCAT('Invitee ', id),
+    email = CONCAT('invitee-', id, '@example.invalid');
+DELETE FROM old_passwords;
+UPDATE event_logs SET ip_address = NULL;
