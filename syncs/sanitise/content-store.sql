@@ -10,8 +10,8 @@ DELETE FROM content_items WHERE access_limited::text NOT IN ('{}', 'null');
 DELETE FROM publish_intents WHERE publish_time < now() - interval '7 days';
 
 -- Bypass tokens grant access to draft content on the real site.
-UPDATE content_items SET auth_bypass_ids = '[]'::json
-WHERE auth_bypass_ids::text <> '[]';
+UPDATE content_items SET auth_bypass_ids = '{}'
+WHERE auth_bypass_ids <> '{}';
 
 -- Signon accounts of publishers: pseudonymised from the id (uid stays
 -- unique: it is indexed so).
