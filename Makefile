@@ -21,7 +21,7 @@ gen:
 	go run ./cmd/envsync gen
 
 vet:
-	go run ./cmd/envsync vet
+	go run ./cmd/envsync vet --strict
 
 # tools installs what the tests use when it is missing: Debian packages for
 # the database servers, Prometheus and the Pushgateway, and go-installed helm

@@ -182,7 +182,7 @@ func TestTheOddRowsOfTheEstateResolveAsDeclared(t *testing.T) {
 	}
 	for _, tc := range []struct{ sync, env, want string }{
 		{"ckan-postgres", "staging", "43 1 * * 0"},
-		{"content-data-api-postgres", "staging", "35 1 * * 6"},
+		{"content-data-api-postgres", "staging", "40 3 * * 6"},
 		{"content-data-api-postgres", "integration", "37 1 * * 0"},
 		{"content-store-postgres", "staging", "6 22 * * 0-4"},
 		{"content-store-postgres", "integration", "6 23 * * 0"},
