@@ -45,7 +45,7 @@ rules-check:
 chart-check:
 	@for v in out/*/values.yaml; do helm lint --strict chart/envsync -f "$$v" || exit 1; done
 
-test: tools gen-check unit rules-check chart-check
+test: tools vet gen-check unit rules-check chart-check
 
 # bench keeps the whole output in bench.out and ends with one table of every
 # ratio and CPU-seconds per GiB the benchmarks reported.

@@ -109,9 +109,10 @@ func Expected(e *model.Estate, env string) []Series {
 func opIndex(op model.Operation) int { return slices.Index(model.Operations, op) }
 
 // selectors returns the label matchers (without braces) that select exactly
-// the series in want among those in universe: one matcher set per operation,
-// naming whole instances by a regex, and instances of which only some
-// databases are wanted by instance and database. The result is sorted.
+// the series in want among those in universe: one matcher set per operation
+// and instance (with its databases when only some are wanted), so that a
+// rule lists one instance a line and adding a sync adds lines to a review
+// instead of changing a long regex. The result is sorted.
 func selectors(want, universe []Series) []string {
 	type instKey struct {
 		op   model.Operation
@@ -132,19 +133,14 @@ func selectors(want, universe []Series) []string {
 			wanted[k] = append(wanted[k], s.Database)
 		}
 	}
-	whole := map[model.Operation][]string{}
 	var out []string
 	for k, dbs := range wanted {
 		if len(dbs) == len(all[k]) {
-			whole[k.op] = append(whole[k.op], k.inst)
+			out = append(out, fmt.Sprintf("%s=%q,%s=%q", LabelOperation, k.op, LabelInstance, k.inst))
 			continue
 		}
 		sort.Strings(dbs)
 		out = append(out, fmt.Sprintf("%s=%q,%s=%q,%s", LabelOperation, k.op, LabelInstance, k.inst, oneOf(LabelDatabase, dbs)))
-	}
-	for op, insts := range whole {
-		sort.Strings(insts)
-		out = append(out, fmt.Sprintf("%s=%q,%s", LabelOperation, op, oneOf(LabelInstance, insts)))
 	}
 	sort.Slice(out, func(a, b int) bool {
 		return opOrder(out[a]) < opOrder(out[b]) || opOrder(out[a]) == opOrder(out[b]) && out[a] < out[b]

@@ -47,15 +47,15 @@ func (b *builder) declaredInstances(op model.Operation) []string {
 	return out
 }
 
-// noneOf matches a label against none of values; "" for no values.
-func noneOf(label string, values []string) string {
-	switch len(values) {
-	case 0:
-		return ""
-	case 1:
-		return label + "!=" + strconv.Quote(values[0])
+// noneOf matches a label against none of values, one != matcher a line
+// (indented by indent), so that declaring an instance adds a line to a
+// review instead of changing a long regex; "" for no values.
+func noneOf(label string, values []string, indent string) string {
+	ms := make([]string, len(values))
+	for i, v := range values {
+		ms[i] = "\n" + indent + label + "!=" + strconv.Quote(v)
 	}
-	return label + "!~" + alternatives(values)
+	return strings.Join(ms, ",")
 }
 
 func matchers(parts ...string) string {
@@ -75,7 +75,7 @@ func (b *builder) undeclaredTakingLong(name string, op model.Operation) (alert, 
 	if threshold <= 0 {
 		return alert{}, false, fmt.Errorf("rules: tier %s (alerting.undeclared) has no long-running threshold for %s", tier.Name, op)
 	}
-	sel := matchers(fmt.Sprintf("%s=%q", LabelOperation, op), noneOf(LabelInstance, b.declaredInstances(op)))
+	sel := matchers(fmt.Sprintf("%s=%q", LabelOperation, op), noneOf(LabelInstance, b.declaredInstances(op), "    "))
 	expr := fmt.Sprintf("(\n  %s{%s}\n) == %d", MetricState, sel, StateRunning)
 	return b.longAlert(name, expr, threshold, []Series{undeclaredExample(op, tier.Name, "")}, LabelTier, tier.Name, LabelUndeclared, "true"), true, nil
 }
@@ -91,7 +91,7 @@ func (b *builder) undeclaredNotCompleted() (alert, bool, error) {
 	if class.Window <= 0 {
 		return alert{}, false, fmt.Errorf("rules: schedule class %q (undeclared series of %s) has no not-completed window", class.Name, b.env.Name)
 	}
-	others := noneOf(LabelInstance, b.declaredInstances(""))
+	others := noneOf(LabelInstance, b.declaredInstances(""), "        ")
 	last := fmt.Sprintf("      %s{%s}", MetricTimestamp, matchers(fmt.Sprintf("%s=%q", LabelState, "succeeded"), others))
 	attempts := fmt.Sprintf("      %s{%s}", MetricTimestamp, matchers(fmt.Sprintf("%s=%q", LabelState, "running"), others))
 	return b.notCompletedAlert(class, last, attempts, []Series{undeclaredExample(model.Backup, "", class.Name)}, LabelUndeclared, "true"), true, nil

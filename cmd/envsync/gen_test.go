@@ -228,3 +228,87 @@ func TestVetJSONListsTheFindings(t *testing.T) {
 // testEstate is the estate of testdata/estate (see its README) in a
 // temporary directory.
 func testEstate(t *testing.T) string { return declaretest.CopyEstateFrom(t, "testdata/estate/syncs") }
+
+// Adding a sync adds lines to a review of out/: outside the new sync's own
+// files (its CronJob, ExternalSecret) and the schedule picture (redrawn
+// below the new row; read rendered), no rule line changes and the
+// dashboards change only the data-age queries' instance lists (one line
+// per environment's panel target), not their layout.
+func TestAddingASyncAddsLinesToOutAndChangesFewExistingOnes(t *testing.T) {
+	dir := testEstate(t)
+	if _, _, err := envsync(t, "gen", "--root", dir); err != nil {
+		t.Fatal(err)
+	}
+	before := readTree(t, filepath.Join(dir, "out"))
+	sync := "package syncs\n\nsyncs: \"parking-postgres\": {\n\tengine: \"postgres\"\n\tdatabase: \"parking_production\"\n\tpersonalData: false\n\tenvironments: {\n\t\tproduction: at: \"23:50\"\n\t\tstaging: at: \"02:50\"\n\t\tintegration: at: \"05:50\"\n\t}\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "syncs", "parking.cue"), []byte(sync), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := envsync(t, "gen", "--root", dir); err != nil {
+		t.Fatal(err)
+	}
+	after := readTree(t, filepath.Join(dir, "out"))
+	added := 0
+	for name, now := range after {
+		was, existed := before[name]
+		if strings.Contains(name, "parking-postgres") {
+			if existed {
+				t.Errorf("%s existed before the sync was added", name)
+			}
+			continue
+		}
+		if strings.HasPrefix(name, "schedule.") {
+			continue
+		}
+		removed, plus := lineChanges(was, now)
+		added += plus
+		limit := 0
+		if strings.HasSuffix(name, "dashboard.json") || strings.HasSuffix(name, "configmap-dashboard.yaml") {
+			limit = 3 // the data-age panel's query per environment of the flow
+		}
+		if len(removed) > limit {
+			t.Errorf("%s: %d existing lines changed, want at most %d:\n%s", name, len(removed), limit, strings.Join(removed, "\n"))
+		}
+	}
+	if added == 0 {
+		t.Error("adding a sync added no line outside its own files: the rules and values do not name it")
+	}
+}
+
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// lineChanges is what a line diff shows: the lines of was that now lacks
+// (changed or removed), and how many lines now adds.
+func lineChanges(was, now string) (removed []string, added int) {
+	count := map[string]int{}
+	for _, l := range strings.Split(now, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(was, "\n") {
+		if count[l] > 0 {
+			count[l]--
+			continue
+		}
+		removed = append(removed, l)
+	}
+	for _, n := range count {
+		added += n
+	}
+	return removed, added
+}

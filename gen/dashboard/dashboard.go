@@ -187,19 +187,17 @@ func stateMapping() []ValueMapping {
 
 const legendSeries = "{{database_instance}}/{{database_db_name}} {{operation}}"
 
-// layout sizes the panels to the estate: one bar or timeline row per
-// series the environment reports, within bounds.
+// layout is the panels' heights: fixed, at what an estate of a few dozen
+// syncs fills (bar gauges and timelines fit their rows to the panel, tables
+// scroll), so that adding a sync never moves a panel and a review of
+// dashboard.json shows only the queries that name it.
 type layout struct{ tableH, barsH, timelineH int }
 
-func sizes(e *model.Estate, env string) layout {
-	n := len(rules.Expected(e, env))
-	clamp := func(v, lo, hi int) int { return min(max(v, lo), hi) }
-	return layout{tableH: clamp(n/3+4, 8, 20), barsH: clamp(n*2/3+2, 10, 45), timelineH: clamp(n/2+3, 8, 40)}
-}
+var fixedLayout = layout{tableH: 20, barsH: 45, timelineH: 40}
 
 func panels(e *model.Estate, env model.Environment) []Panel {
 	t := true
-	l := sizes(e, env.Name)
+	l := fixedLayout
 	storedOps := stored(e)
 	y2 := l.tableH
 	y3 := y2 + l.barsH
