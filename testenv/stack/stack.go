@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -50,8 +51,16 @@ type Env struct {
 	ScratchMongo    *testenv.FerretDB
 	Pushgateway     *testenv.Pushgateway
 	Prometheus      *testenv.Prometheus
-	secrets         string // path of the secrets file for envsync local
-	dbArgs          []string
+	// Live are the live databases the environment's selected jobs read or
+	// write, each once, in the order the manifests give them.
+	Live    []LiveDatabase
+	secrets string // path of the secrets file for envsync local
+	dbArgs  []string
+}
+
+// LiveDatabase is one database a generated job works on.
+type LiveDatabase struct {
+	Sync, Engine, Database, Owner string
 }
 
 // SecretsFile is the secrets file envsync local reads for this environment.
@@ -139,6 +148,9 @@ func Start(t testenv.T, o Options) *Stack {
 				}
 				if env["DB_ENGINE"] == "postgres" && env["DB_OWNER"] != "" {
 					owners[env["DB_OWNER"]] = true
+				}
+				if l := (LiveDatabase{cj.Labels["envsync.io/sync"], env["DB_ENGINE"], env["DB_DATABASE"], env["DB_OWNER"]}); l.Database != "" && !slices.Contains(e.Live, l) {
+					e.Live = append(e.Live, l)
 				}
 				for _, ev := range c.Env {
 					if ev.ValueFrom != nil && ev.ValueFrom.SecretKeyRef != nil {
