@@ -149,27 +149,63 @@ type Variable struct {
 	// set; the others are the contract the generator fills in, which extra
 	// env may not override.
 	Tuning bool
+	// Flag, when set, is the `envsync run` flag that overrides the
+	// variable (Switch: a flag given without a value means true).
+	Flag   string
+	Switch bool
+	// Doc is what `envsync run --help` says of it.
+	Doc string
 }
 
 // Variables are the runner's environment: the generator sets the contract
 // ones on every container, the importer keeps a values file's extra env
-// from overriding them, and `envsync run --help` lists them.
+// from overriding them, and `envsync run` makes its flags and its help of
+// them. The runner parses each once (runner.FromEnv); a flag only stands in
+// for its variable.
 var Variables = []Variable{
-	{Name: "DB_ENGINE"}, {Name: "DB_HOST"}, {Name: "DB_PORT"}, {Name: "DB_USER"}, {Name: "DB_PASSWORD"},
-	{Name: "DB_DATABASE"}, {Name: "DB_OWNER"}, {Name: "DB_INSTANCE"}, {Name: "DB_SSLMODE"}, {Name: "DB_SSLROOTCERT"},
-	{Name: "DB_AUTH_MECHANISM", Tuning: true},
-	{Name: "BUCKET"}, {Name: "ENVIRONMENT"}, {Name: "GOVUK_ENVIRONMENT"}, {Name: "SANITISE_SCRIPT"}, {Name: "FILENAME"},
-	{Name: "REALLY_RESTORE_ONTO_PRODUCTION"}, {Name: "PROMETHEUS_PUSHGATEWAY_URL"}, {Name: "CLASSIFICATION"},
-	{Name: "SNAPSHOT_REPOSITORY"}, {Name: "SNAPSHOTS_KEEP"},
-	{Name: "ENVSYNC_PART_SIZE_MIB", Tuning: true}, {Name: "ENVSYNC_UPLOAD_CONCURRENCY", Tuning: true},
-	{Name: "ENVSYNC_COMPRESS_THREADS", Tuning: true}, {Name: "ENVSYNC_RESTORE_LOCAL_COPY", Tuning: true},
-	{Name: "ENVSYNC_POSTGRES_LOAD_SESSIONS", Tuning: true}, {Name: "ENVSYNC_MYSQL_LOAD_WORKERS", Tuning: true},
-	{Name: "ENVSYNC_STALL_TIMEOUT", Tuning: true},
-	{Name: "ENVSYNC_SHRINK_FRACTION", Tuning: true}, {Name: "ENVSYNC_ACCEPT_SHRUNK_DUMP", Tuning: true},
-	{Name: "ENVSYNC_KEEP_DUMPS", Tuning: true},
-	{Name: "SCRATCH_HOST"}, {Name: "SCRATCH_PORT"}, {Name: "SCRATCH_USER"}, {Name: "SCRATCH_PASSWORD_FILE"},
-	{Name: "RAW_BUCKET"}, {Name: "ENVSYNC_SCRATCH_WAIT", Tuning: true}, {Name: "ENVSYNC_DUMP_FORMAT"},
+	{Name: "DB_ENGINE", Flag: "engine", Doc: "the engine: " + EngineNames()},
+	{Name: "DB_HOST", Flag: "host", Doc: "the database host; a search cluster's URL"},
+	{Name: "DB_PORT", Flag: "port", Doc: "the database port (default the engine's)"},
+	{Name: "DB_USER", Flag: "user", Doc: "the database user"},
+	{Name: "DB_PASSWORD", Doc: "the password: from the environment only, never a flag (arguments are visible to every process)"},
+	{Name: "DB_DATABASE", Flag: "database", Doc: "the live database or schema; a search sync's index pattern"},
+	{Name: "DB_OWNER", Flag: "owner", Doc: "the role that owns a restored database (default from the database name)"},
+	{Name: "DB_INSTANCE", Flag: "instance", Doc: "the instance name in object keys and metrics (default the host)"},
+	{Name: "DB_SSLMODE", Flag: "sslmode", Doc: "how every database session uses TLS, with libpq's meanings: disable, prefer (default: TLS when offered), require, verify-ca, verify-full (these two need DB_SSLROOTCERT)"},
+	{Name: "DB_SSLROOTCERT", Flag: "sslrootcert", Doc: "the PEM CA bundle a server's certificate is checked against"},
+	{Name: "DB_AUTH_MECHANISM", Tuning: true, Doc: "Mongo's authentication mechanism (default the driver's)"},
+	{Name: "BUCKET", Flag: "bucket", Doc: "where dumps are stored: s3://name or file:///path (S3 is configured by the AWS SDK's environment: AWS_REGION, AWS_ENDPOINT_URL_S3, keys or a web identity token)"},
+	{Name: "ENVIRONMENT", Flag: "environment", Doc: "the environment's name"},
+	{Name: "GOVUK_ENVIRONMENT", Doc: "the environment's name, when ENVIRONMENT is not set (the old chart's)"},
+	{Name: "SANITISE_SCRIPT", Flag: "sanitise-script", Doc: "the script run on the restored shadow before the swap, or by a transform on live"},
+	{Name: "FILENAME", Flag: "filename", Doc: "restore this key, file name or timestamp instead of the latest"},
+	{Name: "REALLY_RESTORE_ONTO_PRODUCTION", Flag: "really-restore-onto-production", Switch: true, Doc: "allow a restore or transform in an environment whose name says production"},
+	{Name: "PROMETHEUS_PUSHGATEWAY_URL", Flag: "pushgateway-url", Doc: "the Prometheus Pushgateway every outcome is pushed to"},
+	{Name: "CLASSIFICATION", Doc: "the sync's classification (JSON) for the personal-data gate of a sanitising step"},
+	{Name: "SNAPSHOT_REPOSITORY", Doc: "a search sync's snapshot repository: the one a backup writes or a restore reads"},
+	{Name: "SNAPSHOTS_KEEP", Doc: "the successful snapshots a search backup leaves (1)"},
+	{Name: "ENVSYNC_PART_SIZE_MIB", Tuning: true, Doc: "the upload's part size in MiB (8: dumps up to 78 GiB compressed)"},
+	{Name: "ENVSYNC_UPLOAD_CONCURRENCY", Tuning: true, Doc: "parts uploaded at once (2)"},
+	{Name: "ENVSYNC_COMPRESS_THREADS", Tuning: true, Doc: "compression threads (1; 0: all cores)"},
+	{Name: "ENVSYNC_RESTORE_LOCAL_COPY", Tuning: true, Doc: "false (default): a restore streams the dump in one pass; true: it first checks it into a file under TMPDIR, then restores that with pg_restore --jobs"},
+	{Name: "ENVSYNC_POSTGRES_LOAD_SESSIONS", Tuning: true, Doc: "0 (default): pg_restore loads the shadow on one session; N: each table's rows spread over N sessions"},
+	{Name: "ENVSYNC_MYSQL_LOAD_WORKERS", Tuning: true, Doc: "connections loading rows into the MySQL shadow (0: every row through the mysql client)"},
+	{Name: "ENVSYNC_STALL_TIMEOUT", Tuning: true, Doc: "a restore's download that receives nothing for this long fails instead of hanging (5m)"},
+	{Name: "ENVSYNC_SHRINK_FRACTION", Tuning: true, Doc: "a backup smaller than this fraction of the previous complete dump does not move the pointer (0.5; 0: off)"},
+	{Name: "ENVSYNC_ACCEPT_SHRUNK_DUMP", Tuning: true, Doc: "true on a rerun moves the pointer to a dump that shrank"},
+	{Name: "ENVSYNC_KEEP_DUMPS", Tuning: true, Doc: "0 (default): keep every dump; N >= 2: a successful backup removes the dumps beyond the newest N, never the pointer's"},
+	{Name: "SCRATCH_HOST", Doc: "a publish's scratch server (default 127.0.0.1)"},
+	{Name: "SCRATCH_PORT", Doc: "the scratch server's port (default the engine's)"},
+	{Name: "SCRATCH_USER", Doc: "the scratch server's user"},
+	{Name: "SCRATCH_PASSWORD_FILE", Doc: "the file holding the scratch server's password"},
+	{Name: "RAW_BUCKET", Doc: "where a publish keeps the raw dump of the same read, when set"},
+	{Name: "ENVSYNC_SCRATCH_WAIT", Tuning: true, Doc: "how long a publish waits for its scratch server (5m)"},
+	{Name: "ENVSYNC_DUMP_FORMAT", Doc: "the dumps' format: zstd (default) or gzip (what pg_restore, mysql and mongorestore read on a laptop)"},
 }
+
+// Pod is the variable Kubernetes sets to the pod's name, which the runner
+// reads as the instance label of its metrics; not the generator's to set.
+var Pod = Variable{Name: "HOSTNAME", Flag: "pod", Doc: "the pod's name: the instance label of metrics (set by Kubernetes)"}
 
 // Reserved says whether name is a variable of the runner's contract, which
 // a sync's extra env may not set.

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/envsync/envsync/contract"
 )
 
 func execute(t *testing.T, args ...string) error {
@@ -132,6 +134,29 @@ func TestCompletionOffersWhatTheEstateDeclares(t *testing.T) {
 		out, _, err := envsync(t, fields...)
 		if err != nil || !strings.Contains(out, want+"\n") {
 			t.Errorf("envsync %s: %v, want %s among\n%s", args, err, want, out)
+		}
+	}
+}
+
+// The flags come from the contract's table of variables, and a value
+// given by flag is parsed as the variable's would be: every bad one is
+// named at once, by its variable.
+func TestRunFlagsAreTheContractsAndBadValuesAreNamedAtOnce(t *testing.T) {
+	run, _, _ := root.Find([]string{"run"})
+	for _, v := range append(contract.Variables, contract.Pod) {
+		if v.Flag != "" && run.Flags().Lookup(v.Flag) == nil {
+			t.Errorf("%s declares flag --%s, which envsync run lacks", v.Name, v.Flag)
+		}
+	}
+	t.Setenv("ENVIRONMENT", "staging")
+	t.Setenv("DB_ENGINE", "postgres")
+	t.Setenv("DB_HOST", "127.0.0.1")
+	t.Setenv("DB_DATABASE", "chat")
+	t.Setenv("BUCKET", "file://"+t.TempDir())
+	err := execute(t, "run", "backup", "--port=fivefourthreetwo", "--sslmode=sometimes", "--really-restore-onto-production=perhaps")
+	for _, want := range []string{"DB_PORT", "DB_SSLMODE", "REALLY_RESTORE_ONTO_PRODUCTION"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad values by flag: %v, want %s named", err, want)
 		}
 	}
 }
