@@ -112,6 +112,7 @@ func Estate(e *model.Estate) Findings {
 	c.classes()
 	c.syncs()
 	c.hazards()
+	c.bucketExpiries()
 	if u := e.Alerting.RunbookURL; strings.Contains(u, "{{") || strings.Contains(u, "}}") {
 		c.fs = append(c.fs, Finding{Msg: fmt.Sprintf("alerting.runbookURL %q holds {{ or }}: Prometheus would read it as a template and refuse every rule", u)})
 	}

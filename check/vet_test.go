@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -1013,5 +1014,36 @@ func TestAFlowInWhichRawDataCouldReachASanitisedOnlyEnvironmentIsRefused(t *test
 	errs, _, _ = vet(t, files)
 	if want := "rawBucket s3://staging-backups is the bucket of environment staging"; !slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, want) }) {
 		t.Errorf("errors %q, want one containing %q", errs, want)
+	}
+}
+
+// A bucket whose lifecycle expiry is shorter than the gap between the
+// backups stored in it, plus the day a restore may wait, is flagged on the
+// restore that reads it; a long enough expiry is not.
+func TestABucketExpiryShorterThanARestoresNeedIsFlagged(t *testing.T) {
+	for days, flagged := range map[int]bool{3: true, 4: false} {
+		files := app(`	engine: "postgres"
+	database: "app_production"
+	personalData: false
+	environments: {
+		production: at: "23:00"
+		staging: at: "01:00"
+		integration: at: "05:00"
+	}`)
+		files["syncs/expiry.cue"] = "package syncs\n\nenvironments: staging: {bucketExpiryDays: " + strconv.Itoa(days) + ", retention: {keep: 3, days: 2}}\n"
+		e := loadEstate(t, files)
+		found := false
+		for _, f := range check.Estate(e).Warnings() {
+			if w := f.String(); strings.Contains(w, `sync "app" in integration: restores from staging, whose bucket's lifecycle deletes objects after 3 days (bucketExpiryDays), but staging's backups of app run up to 3d apart`) &&
+				strings.Contains(w, "set bucketExpiryDays to at least 4") {
+				found = true
+			}
+		}
+		if found != flagged {
+			t.Errorf("expiry %d days: flagged %v, want %v; findings: %v", days, found, flagged, check.Estate(e))
+		}
+		if env, _ := e.Environment("staging"); env.KeepDumps != 3 || env.KeepDays != 2 {
+			t.Errorf("staging's retention: keep %d, days %d; want 3 and 2", env.KeepDumps, env.KeepDays)
+		}
 	}
 }

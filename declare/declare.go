@@ -474,6 +474,11 @@ type environmentDecl struct {
 	RawBucket       string          `json:"rawBucket"`
 	SanitisedOnly   bool            `json:"sanitisedOnly"`
 	DumpFormat      string          `json:"dumpFormat"`
+	Retention       struct {
+		Keep int `json:"keep"`
+		Days int `json:"days"`
+	} `json:"retention"`
+	BucketExpiryDays int `json:"bucketExpiryDays"`
 	Class           string          `json:"class"`
 	UndeclaredClass string          `json:"undeclaredClass"`
 	TLS             tlsDecl         `json:"tls"`

@@ -122,7 +122,8 @@ func (r *resolver) estate(v cue.Value) *model.Estate {
 		e.Environments = append(e.Environments, model.Environment{
 			Name: name, Bucket: ed.Bucket, Namespace: ed.Namespace, Sanitise: ed.Sanitise,
 			PublishSanitised: ed.Publish == "sanitised", RawBucket: ed.RawBucket, SanitisedOnly: ed.SanitisedOnly,
-			DumpFormat: ed.DumpFormat,
+			DumpFormat: ed.DumpFormat, KeepDumps: ed.Retention.Keep, KeepDays: ed.Retention.Days,
+			BucketExpiryDays: ed.BucketExpiryDays,
 			TransformLimit: r.duration(ed.TransformLimit, "environments", name, "transformLimit"),
 			RestoreFrom:    ed.RestoreFrom, Class: ed.Class, UndeclaredClass: ed.UndeclaredClass,
 			TLS: r.tls(model.TLS{}, &ed.TLS, "environments", name, "tls"),

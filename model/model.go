@@ -107,6 +107,12 @@ type Environment struct {
 	SanitisedOnly bool
 	// DumpFormat is how its backups are stored: "zstd" or "gzip".
 	DumpFormat string
+	// KeepDumps and KeepDays are its retention: the newest KeepDumps and
+	// those younger than KeepDays days stay (0: that rule is off; both 0:
+	// every dump stays).
+	KeepDumps, KeepDays int
+	// BucketExpiryDays is the bucket's lifecycle expiry; 0: none declared.
+	BucketExpiryDays int
 	// TransformLimit is the "transform taking a long time" threshold.
 	TransformLimit time.Duration
 	// RestoreFrom is the upstream environment this one restores from by

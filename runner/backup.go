@@ -118,14 +118,14 @@ func (r *Runner) storeDump(ctx context.Context, store storage.Store, dump dumper
 		return metrics.Result{}, fmt.Errorf("updating %s: %w", pointer, err)
 	}
 	r.log.Info("backup stored", "key", key, "bytes", size, "sha256", sum, "pointer", pointer, "store", store.String())
-	if r.cfg.KeepDumps > 0 {
+	if keep := (catalog.Retention{Keep: r.cfg.KeepDumps, Days: r.cfg.KeepDays, Now: r.now()}); keep.Check() == nil {
 		// The backup has succeeded: a failed clean-up is a warning, and the
 		// next backup tries again.
-		gone, err := catalog.Prune(ctx, store, r.cfg.Instance, r.cfg.DB.Database, r.cfg.KeepDumps, false)
+		gone, err := catalog.Prune(ctx, store, r.cfg.Instance, r.cfg.DB.Database, keep, false)
 		if err != nil {
-			r.log.Warn("could not remove old dumps; the next backup tries again", "keep", r.cfg.KeepDumps, "error", err)
+			r.log.Warn("could not remove old dumps; the next backup tries again", "keeping", keep.String(), "error", err)
 		} else if len(gone) > 0 {
-			r.log.Info("removed old dumps", "keep", r.cfg.KeepDumps, "keys", gone)
+			r.log.Info("removed old dumps", "keeping", keep.String(), "keys", gone)
 		}
 	}
 	return metrics.Result{Size: size}, nil

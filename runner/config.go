@@ -45,6 +45,9 @@ type Config struct {
 	// database's newest dumps a successful backup leaves; never the one the
 	// pointer names nor a held one.
 	KeepDumps int
+	// KeepDays (ENVSYNC_KEEP_DAYS, 0: off) keeps, besides, every dump
+	// younger than that many days.
+	KeepDays int
 	// StallTimeout (ENVSYNC_STALL_TIMEOUT, default 5m) fails a restore's
 	// download that receives nothing for that long, instead of letting it
 	// hang until the job's deadline.
@@ -218,6 +221,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if v := getenv("ENVSYNC_KEEP_DUMPS"); v != "" {
 		if c.KeepDumps, err = strconv.Atoi(v); err != nil || c.KeepDumps == 1 || c.KeepDumps < 0 {
 			bad("ENVSYNC_KEEP_DUMPS %q: want 0 (keep every dump) or at least 2", v)
+		}
+	}
+	if v := getenv("ENVSYNC_KEEP_DAYS"); v != "" {
+		if c.KeepDays, err = strconv.Atoi(v); err != nil || c.KeepDays < 0 {
+			bad("ENVSYNC_KEEP_DAYS %q: want 0 (off) or a number of days", v)
 		}
 	}
 	if v := getenv("ENVSYNC_ACCEPT_SHRUNK_DUMP"); v != "" {

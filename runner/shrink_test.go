@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +67,36 @@ func TestABackupKeepsTheNewestDumps(t *testing.T) {
 	keys, _ := r.store(t).List(t.Context(), pgInstance+"/")
 	if len(keys) != 5 { // 2 dumps, 2 sidecars, the pointer
 		t.Errorf("objects left: %v", keys)
+	}
+}
+
+// A backup keeping dumps by age removes one older than the days given,
+// with its sidecar, and leaves a pinned one however old.
+func TestABackupKeepsDumpsByAgeAndLeavesAPinnedOne(t *testing.T) {
+	r := newPGRig(t)
+	st := r.store(t)
+	var old []string
+	for _, ago := range []int{9, 5} {
+		k := pgInstance + "/" + time.Now().UTC().AddDate(0, 0, -ago).Format(layout.TimeFormat) + "-" + pgDatabase + ".pgdump.zst"
+		old = append(old, k)
+		r.put(t, k, []byte("an old dump"))
+		r.put(t, layout.ChecksumKey(k), []byte("0  x\n"))
+	}
+	if err := catalog.Pin(t.Context(), st, old[0], "kept for the audit"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		r.mustRun(t, r.src, "backup", "ENVSYNC_KEEP_DAYS=3")
+		time.Sleep(1100 * time.Millisecond) // keys are to the second
+	}
+	keys, _ := st.List(t.Context(), pgInstance+"/")
+	if slices.Contains(keys, old[1]) || slices.Contains(keys, layout.ChecksumKey(old[1])) {
+		t.Errorf("the 5-day-old dump or its sidecar survived a backup keeping 3 days: %v", keys)
+	}
+	if !slices.Contains(keys, old[0]) {
+		t.Errorf("the pinned dump was removed: %v", keys)
+	}
+	if entries, _ := catalog.List(t.Context(), st, pgInstance, pgDatabase, false); len(entries) != 3 {
+		t.Errorf("dumps left: %+v, want the two new ones and the pinned one", entries)
 	}
 }

@@ -45,6 +45,18 @@ func Starts(sched cron.Schedule, from, to time.Time) []time.Time {
 	return out
 }
 
+// MaxGap is the longest time between two consecutive starts of sched, over
+// a week and its wrap into the next: how old the dump a backup on sched
+// stored may be, at worst, when something reads it.
+func MaxGap(sched cron.Schedule) time.Duration {
+	starts := Starts(sched, WeekStart, WeekStart.Add(2*Week))
+	var gap time.Duration
+	for i := 1; i < len(starts); i++ {
+		gap = max(gap, starts[i].Sub(starts[i-1]))
+	}
+	return gap
+}
+
 // RunDays lists, in order, the days of the week sched fires on.
 func RunDays(sched cron.Schedule) []time.Weekday {
 	var days []time.Weekday

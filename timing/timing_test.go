@@ -99,3 +99,20 @@ func TestShort(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxGapIsTheLongestWaitBetweenTwoStarts(t *testing.T) {
+	for spec, want := range map[string]time.Duration{
+		"30 2 * * *":   24 * time.Hour,
+		"30 2 * * 1-5": 72 * time.Hour, // Friday to Monday
+		"30 2 * * 1":   7 * 24 * time.Hour,
+		"0 */6 * * *":  6 * time.Hour,
+	} {
+		sched, err := timing.Parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := timing.MaxGap(sched); got != want {
+			t.Errorf("%s: %s, want %s", spec, got, want)
+		}
+	}
+}

@@ -19,7 +19,8 @@ import (
 func init() {
 	var rootDir, bucketFlag string
 	var verify, asJSON, prune, dryRun bool
-	var keep int
+	var keep, days int
+	var pin, unpin, reason string
 	cmd := &cobra.Command{
 		Use:   "dumps ENVIRONMENT INSTANCE [DATABASE]",
 		Short: "List the dumps of an instance in an environment's bucket, newest first, and which one a restore would read",
@@ -58,11 +59,32 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 			if err != nil {
 				return err
 			}
+			switch {
+			case pin != "":
+				if reason == "" {
+					return fmt.Errorf("--pin needs a --reason, kept beside the dump for whoever finds it")
+				}
+				if err := catalog.Pin(cmd.Context(), st, pin, reason); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "pinned %s: retention leaves it until --unpin\n", pin)
+				return nil
+			case unpin != "":
+				if err := catalog.Unpin(cmd.Context(), st, unpin); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "unpinned %s\n", unpin)
+				return nil
+			}
 			if prune {
 				if database == "" {
 					return fmt.Errorf("--prune needs the DATABASE whose dumps it removes")
 				}
-				gone, err := catalog.Prune(cmd.Context(), st, instance, database, keep, dryRun)
+				if days > 0 && !cmd.Flags().Changed("keep") {
+					keep = 0
+				}
+				policy := catalog.Retention{Keep: keep, Days: days, Now: time.Now()}
+				gone, err := catalog.Prune(cmd.Context(), st, instance, database, policy, dryRun)
 				if err != nil {
 					return err
 				}
@@ -73,7 +95,7 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 				for _, k := range gone {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", verb, k)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %d dump(s), keeping the newest %d, the latest and any held\n", verb, len(gone), keep)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %d dump(s), keeping %s\n", verb, len(gone), policy)
 				return nil
 			}
 			entries, err := catalog.List(cmd.Context(), st, instance, database, verify)
@@ -92,10 +114,11 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 					Key      string    `json:"key"`
 					Latest   bool      `json:"latest"`
 					Held     bool      `json:"held"`
+					Pinned   bool      `json:"pinned"`
 				}
 				out := []dump{}
 				for _, e := range entries {
-					out = append(out, dump{e.Time, e.Database, e.Size, e.Checksum, e.Key, e.Latest, e.Held})
+					out = append(out, dump{e.Time, e.Database, e.Size, e.Checksum, e.Key, e.Latest, e.Held, e.Pinned})
 				}
 				return writeJSON(cmd.OutOrStdout(), out)
 			}
@@ -109,6 +132,9 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 				if e.Held {
 					mark = "held: newer than the latest but not pointed to (a dump that shrank, or a backup cut short); accept it with ENVSYNC_ACCEPT_SHRUNK_DUMP=true"
 				}
+				if e.Pinned {
+					mark = strings.TrimPrefix(mark+"; pinned: retention leaves it", "; ")
+				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Format(layout.TimeFormat), e.Database, size(e.Size), e.Checksum, e.Key, mark)
 			}
 			return w.Flush()
@@ -118,8 +144,12 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 	f.StringVar(&rootDir, "root", "", "repository root holding cue.mod (default: found upward from the current directory)")
 	f.StringVar(&bucketFlag, "bucket", "", "s3://name or file:///path to list instead of the environment's declared bucket")
 	f.BoolVar(&asJSON, "json", false, "print the dumps as JSON")
-	f.BoolVar(&prune, "prune", false, "remove the DATABASE's dumps beyond the newest --keep (never the latest nor a held one)")
-	f.IntVar(&keep, "keep", 7, "with --prune: how many of the newest dumps to keep (at least 2)")
+	f.BoolVar(&prune, "prune", false, "remove the DATABASE's dumps that --keep and --days do not keep (never the latest, a held or a pinned one)")
+	f.IntVar(&keep, "keep", 7, "with --prune: how many of the newest dumps to keep (at least 2; 0 with --days)")
+	f.IntVar(&days, "days", 0, "with --prune: also keep every dump younger than this many days")
+	f.StringVar(&pin, "pin", "", "pin the dump at this key: retention leaves it (with --reason)")
+	f.StringVar(&unpin, "unpin", "", "remove the pin of the dump at this key")
+	f.StringVar(&reason, "reason", "", "with --pin: why, kept beside the dump")
 	f.BoolVar(&dryRun, "dry-run", false, "with --prune: list what would be removed, remove nothing")
 	f.BoolVar(&verify, "verify", false, "download every dump with a checksum sidecar and check its SHA-256")
 	root.AddCommand(cmd)

@@ -6,12 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/testenv"
 )
 
@@ -77,5 +81,48 @@ func TestDumpsListsAnInstancesDumpsNewestFirstWithTheirChecksumAndThePointer(t *
 	// A misspelt instance names the nearest declared ones.
 	if _, _, err := envsync(t, "dumps", "--root", testEstate(t), "staging", "chat-postgresql"); err == nil || !strings.Contains(err.Error(), `no sync declares instance "chat-postgresql" in staging (the nearest: chat-postgres`) {
 		t.Errorf("a misspelt instance: %v", err)
+	}
+}
+
+// An operator pins a dump (a roll-back target, the copy before a
+// migration): prune leaves it, dumps marks it, and unpin lets it go.
+func TestAPinnedDumpOutlivesPruning(t *testing.T) {
+	dir := t.TempDir()
+	bucket := "file://" + dir
+	now := time.Now().UTC()
+	var keys []string
+	for _, ago := range []int{30, 20, 10, 2, 1} {
+		k := "chat-postgres/" + now.AddDate(0, 0, -ago).Format(layout.TimeFormat) + "-govuk_chat_production.pgdump.zst"
+		keys = append(keys, k)
+		for _, name := range []string{k, layout.ChecksumKey(k)} {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	os.WriteFile(filepath.Join(dir, layout.PointerKey("chat-postgres", "govuk_chat_production")), []byte(keys[4]), 0o644)
+	args := func(more ...string) []string {
+		return append([]string{"dumps", "--bucket", bucket, "staging", "chat-postgres", "govuk_chat_production"}, more...)
+	}
+	if _, _, err := envsync(t, args("--pin", keys[0])...); err == nil || !strings.Contains(err.Error(), "--reason") {
+		t.Errorf("a pin without a reason: %v", err)
+	}
+	if out, _, err := envsync(t, args("--pin", keys[0], "--reason", "before the 2026 migration")...); err != nil || !strings.Contains(out, "pinned") {
+		t.Fatalf("pin: %v\n%s", err, out)
+	}
+	out, _, err := envsync(t, args("--prune", "--days", "15")...)
+	if err != nil || !strings.Contains(out, "removed "+keys[1]) || strings.Contains(out, keys[0]) || strings.Contains(out, keys[2]) {
+		t.Fatalf("prune --days 15: %v\n%s", err, out)
+	}
+	list, _, _ := envsync(t, args()...)
+	if !strings.Contains(list, "pinned: retention leaves it") {
+		t.Errorf("the pinned dump is not marked:\n%s", list)
+	}
+	envsync(t, args("--unpin", keys[0])...)
+	if out, _, _ := envsync(t, args("--prune", "--days", "15", "--dry-run")...); !strings.Contains(out, "would remove "+keys[0]) {
+		t.Errorf("after unpinning, prune leaves it:\n%s", out)
 	}
 }

@@ -321,6 +321,12 @@ func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
 	if c.DumpFormat != "" {
 		env = append(env, lit("ENVSYNC_DUMP_FORMAT", c.DumpFormat))
 	}
+	if c.KeepDumps > 0 {
+		env = append(env, lit("ENVSYNC_KEEP_DUMPS", strconv.Itoa(c.KeepDumps)))
+	}
+	if c.KeepDays > 0 {
+		env = append(env, lit("ENVSYNC_KEEP_DAYS", strconv.Itoa(c.KeepDays)))
+	}
 	if j.AllowProductionRestore && (c.Operation == string(model.Restore) || c.Operation == string(model.Transform)) {
 		env = append(env, lit("REALLY_RESTORE_ONTO_PRODUCTION", "true"))
 	}

@@ -212,6 +212,10 @@ type Container struct {
 	// DumpFormat is a backup's or publish's ENVSYNC_DUMP_FORMAT when it
 	// is not the runner's default.
 	DumpFormat string `json:"dumpFormat,omitempty"`
+	// KeepDumps and KeepDays are a backup's or publish's retention
+	// (ENVSYNC_KEEP_DUMPS, ENVSYNC_KEEP_DAYS) when declared.
+	KeepDumps int `json:"keepDumps,omitempty"`
+	KeepDays  int `json:"keepDays,omitempty"`
 }
 
 // EnvVar is a literal environment variable.
@@ -564,6 +568,9 @@ func planContainers(e *model.Estate, environment model.Environment, s model.Sync
 			}
 			if (op == model.Backup || op == model.Publish) && environment.DumpFormat == "gzip" && s.Engine != model.OpenSearch {
 				c.DumpFormat = environment.DumpFormat
+			}
+			if (op == model.Backup || op == model.Publish) && s.Engine != model.OpenSearch {
+				c.KeepDumps, c.KeepDays = environment.KeepDumps, environment.KeepDays
 			}
 			if op == model.Backup && environment.KeepsRaw(&s) {
 				// Raw data never goes where the sanitised dumps are published.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/runner/storage"
@@ -35,6 +36,8 @@ type Entry struct {
 	// complete), yet not named: a dump that shrank too much, held back
 	// until an operator accepts it, or a backup whose last step failed.
 	Held bool
+	// Pinned: an operator pinned it (Pin); retention leaves it.
+	Pinned bool
 }
 
 // List returns the dumps under instance/ (of database only, when given),
@@ -63,7 +66,7 @@ func List(ctx context.Context, st storage.Store, instance, database string, veri
 				return nil, err
 			}
 		}
-		e := Entry{Dump: d, Size: o.Size, Latest: latest[d.Database] == k}
+		e := Entry{Dump: d, Size: o.Size, Latest: latest[d.Database] == k, Pinned: listed[layout.PinKey(k)]}
 		switch {
 		case !listed[layout.ChecksumKey(k)]:
 			e.Checksum = NoSidecar
@@ -120,24 +123,57 @@ func verifySum(ctx context.Context, st storage.Store, key string) (string, error
 	return Verified, nil
 }
 
-// Prune deletes the dumps of database (and their sidecars) beyond the
-// newest keep, never the one the pointer names nor a held one (newer than
-// it), and returns their keys oldest first; dryRun deletes nothing. keep
-// is at least 2, so that a restore reading the previous dump while a
-// backup moves the pointer still finds it.
-func Prune(ctx context.Context, st storage.Store, instance, database string, keep int, dryRun bool) ([]string, error) {
-	if keep < 2 {
-		return nil, fmt.Errorf("keeping %d dumps: keep at least 2, so that a restore reading the previous one while a backup moves the pointer still finds it", keep)
+// Retention is what a backup keeps of a database's dumps: the newest Keep,
+// and every one younger than Days days (either keeps a dump; 0: that rule
+// is off). Whatever the rules, the dump the pointer names, a held one
+// (newer than it) and a pinned one stay, and so do the newest two, so that
+// a restore reading the previous dump while a backup moves the pointer
+// still finds it.
+type Retention struct {
+	Keep, Days int
+	Now        time.Time // when Days are counted back from
+}
+
+// Check refuses a retention that keeps too little.
+func (r Retention) Check() error {
+	switch {
+	case r.Keep == 0 && r.Days == 0:
+		return fmt.Errorf("a retention keeps either the newest N dumps or those younger than D days")
+	case r.Keep == 1 || r.Keep < 0:
+		return fmt.Errorf("keeping %d dumps: keep at least 2, so that a restore reading the previous one while a backup moves the pointer still finds it", r.Keep)
+	case r.Days < 0:
+		return fmt.Errorf("keeping dumps for %d days: want at least 1", r.Days)
+	}
+	return nil
+}
+
+func (r Retention) String() string {
+	var parts []string
+	if r.Keep > 0 {
+		parts = append(parts, fmt.Sprintf("the newest %d", r.Keep))
+	}
+	if r.Days > 0 {
+		parts = append(parts, fmt.Sprintf("those younger than %d days", r.Days))
+	}
+	return strings.Join(parts, " and ") + ", the latest, any held and any pinned"
+}
+
+// Prune deletes the dumps of database (and their sidecars) that r does not
+// keep, and returns their keys oldest first; dryRun deletes nothing.
+func Prune(ctx context.Context, st storage.Store, instance, database string, r Retention, dryRun bool) ([]string, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
 	}
 	entries, err := List(ctx, st, instance, database, false)
 	if err != nil {
 		return nil, err
 	}
+	newest := max(r.Keep, 2)
+	cutoff := r.Now.AddDate(0, 0, -r.Days)
 	var gone []string
-	kept := 0
-	for _, e := range entries { // newest first
-		if e.Latest || e.Held || kept < keep {
-			kept++
+	for i, e := range entries { // newest first
+		young := r.Days > 0 && e.Time.After(cutoff)
+		if e.Latest || e.Held || e.Pinned || i < newest || young {
 			continue
 		}
 		gone = append(gone, e.Key)
@@ -155,4 +191,24 @@ func Prune(ctx context.Context, st storage.Store, instance, database string, kee
 		}
 	}
 	return gone, nil
+}
+
+// Pin keeps the dump at key from retention, recording why; Unpin lets it
+// go again.
+func Pin(ctx context.Context, st storage.Store, key, reason string) error {
+	if _, err := layout.Parse(key); err != nil {
+		return err
+	}
+	rc, err := st.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("pinning %s: %w", key, err)
+	}
+	rc.Close()
+	_, err = st.Put(ctx, layout.PinKey(key), strings.NewReader(reason+"\n"))
+	return err
+}
+
+// Unpin removes the pin of the dump at key.
+func Unpin(ctx context.Context, st storage.Store, key string) error {
+	return st.Delete(ctx, layout.PinKey(key))
 }

@@ -41,6 +41,13 @@ func PointerKey(instance, database string) string {
 // ChecksumKey names the sidecar holding the SHA-256 of the dump at key.
 func ChecksumKey(key string) string { return key + ChecksumSuffix }
 
+// PinSuffix ends the key of a pin: an object beside a dump, holding the
+// reason an operator gave, that keeps retention from removing the dump.
+const PinSuffix = ".pin"
+
+// PinKey names the pin of the dump at key.
+func PinKey(key string) string { return key + PinSuffix }
+
 // RecordedSum reads the SHA-256 in the checksum sidecar of key (sha256sum's
 // format); "" when there is no sidecar, as for the old scripts' dumps.
 func RecordedSum(ctx context.Context, st storage.Store, key string) (string, error) {
@@ -80,6 +87,9 @@ func Parse(key string) (Dump, error) {
 	}
 	if strings.HasSuffix(base, ChecksumSuffix) {
 		return bad("it is a checksum sidecar")
+	}
+	if strings.HasSuffix(base, PinSuffix) {
+		return bad("it is a pin")
 	}
 	if len(base) < len(TimeFormat)+3 || base[len(TimeFormat)] != '-' {
 		return bad("no timestamp prefix")

@@ -100,6 +100,14 @@ values, and a declared value must reach the runner as written. */ -}}
 - name: ENVSYNC_DUMP_FORMAT
   value: {{ $c.dumpFormat | replace "$" "$$" | quote }}
 {{- end }}
+{{- if $c.keepDumps }}
+- name: ENVSYNC_KEEP_DUMPS
+  value: {{ $c.keepDumps | toString | quote }}
+{{- end }}
+{{- if $c.keepDays }}
+- name: ENVSYNC_KEEP_DAYS
+  value: {{ $c.keepDays | toString | quote }}
+{{- end }}
 {{- if and $j.allowProductionRestore (has $c.operation (list "restore" "transform")) }}
 - name: REALLY_RESTORE_ONTO_PRODUCTION
   value: "true"
