@@ -156,6 +156,15 @@ syncs: app: {
 			want:  []string{`syncs/chat.cue:5:2: syncs."chat-postgres".databse: field not allowed`},
 		},
 		{
+			name: "three mistakes in a sync of its own file are each reported there, a misspelt field among them",
+			files: map[string]string{"syncs/parking.cue": "package syncs\n\nsyncs: \"parking-postgres\": {\n\tengine: \"postgresql\"\n\tdatabse: \"parking_production\"\n\tenvironments: production: at: \"1:20\"\n}\n"},
+			want: []string{
+				`syncs/parking.cue:4:10: syncs."parking-postgres".engine: invalid value "postgresql" (want one of "mongo", "mysql", "opensearch", "postgres")`,
+				`syncs/parking.cue:5:2: syncs."parking-postgres".databse: field not allowed (did you mean database?)`,
+				`syncs/parking.cue:6:32: syncs."parking-postgres".environments.production.at: invalid value "1:20" (want a time of day HH:MM, from 00:00 to 23:59)`,
+			},
+		},
+		{
 			name:  "an unquoted field starting with an underscore in a classification, which CUE hides",
 			files: map[string]string{"syncs/app.cue": "package syncs\n\nsyncs: app: {\n\tengine: \"mongo\"\n\tdatabase: \"app_production\"\n\tenvironments: production: at: \"23:00\"\n\tclassification: users: {_id: \"public\", email: \"personal\"}\n}\n"},
 			want:  []string{`syncs/app.cue:7:26: syncs.app.classification: _id is hidden in CUE, so the classification would not name it: quote it ("_id")`},

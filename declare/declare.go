@@ -99,7 +99,10 @@ func Load(root string) (*model.Estate, error) {
 	v := cuecontext.New().BuildInstance(inst)
 	// Validate, not Err: it collects every error, not the first.
 	if err := v.Validate(cue.Concrete(true)); err != nil {
-		return nil, r.cueErrors(err)
+		es := r.cueErrors(err)
+		es = append(es, r.unknownFields(v, es)...)
+		sortErrors(es)
+		return nil, es
 	}
 	e := r.estate(v)
 	if len(r.errs) > 0 {
@@ -216,9 +219,14 @@ func (r *resolver) cueErrors(err error) Errors {
 		ce.Pos = pickPosition(root, cueerrors.Positions(e))
 		ce.also = userPositions(root, cueerrors.Positions(e), ce.Pos)
 		// An error raised by a constraint in another file (say the key of a
-		// sync checked in estate.cue) belongs where the field is declared.
-		if decl, depth := r.declared(p...); depth >= 2 && ce.Pos.File != "" && !inFile(root, cueerrors.Positions(e), decl.File) {
-			ce.Pos = decl
+		// sync checked in estate.cue) belongs where the field is declared:
+		// at the value there when CUE knows it, else at the declaration.
+		if decl, depth := r.declared(p...); depth >= 2 && ce.Pos.File != "" {
+			if at, ok := positionIn(root, cueerrors.Positions(e), decl.File); ok {
+				ce.Pos = at
+			} else {
+				ce.Pos = decl
+			}
 		}
 		if k := ce.Error(); !seen[k] {
 			seen[k] = true
@@ -357,13 +365,17 @@ func collapseEnums(es Errors) Errors {
 	return out
 }
 
-func inFile(root string, ps []token.Pos, file string) bool {
+// positionIn is the last of ps in file: CUE lists a constraint's
+// position before the value's.
+func positionIn(root string, ps []token.Pos, file string) (model.Position, bool) {
+	var at model.Position
+	found := false
 	for _, p := range ps {
 		if p.IsValid() && relPos(root, p).File == file {
-			return true
+			at, found = relPos(root, p), true
 		}
 	}
-	return false
+	return at, found
 }
 
 // pathString renders a CUE error path the way CUE prints field paths.
@@ -650,6 +662,48 @@ func dropOtherBranches(es Errors) Errors {
 		}
 		return slices.ContainsFunc(es, func(o Error) bool { return strings.HasPrefix(o.Path, e.Path+".") })
 	})
+}
+
+// unknownFields reports the fields of syncs, their jobs and environments
+// that no declaration has, which CUE leaves out when something else in
+// the same struct is wrong: every mistake is reported at once. reported
+// are the errors CUE gave, so that none is said twice.
+func (r *resolver) unknownFields(v cue.Value, reported Errors) Errors {
+	var out Errors
+	check := func(s cue.Value, allowed []string, path ...string) {
+		it, err := s.Fields()
+		if err != nil {
+			return
+		}
+		for it.Next() {
+			name := it.Selector().Unquoted()
+			if slices.Contains(allowed, name) {
+				continue
+			}
+			p := append(slices.Clone(path), name)
+			e := Error{Path: pathString(p), Msg: "field not allowed" + didYouMean(p), Pos: r.at(p...)}
+			if !slices.ContainsFunc(reported, func(o Error) bool { return o.Path == e.Path }) {
+				out = append(out, e)
+			}
+		}
+	}
+	each := func(s cue.Value, f func(name string, v cue.Value)) {
+		if it, err := s.Fields(); err == nil {
+			for it.Next() {
+				f(it.Selector().Unquoted(), it.Value())
+			}
+		}
+	}
+	each(v.LookupPath(cue.ParsePath("syncs")), func(sync string, s cue.Value) {
+		check(s, jsonFields(reflect.TypeFor[syncDecl]()), "syncs", sync)
+		each(s.LookupPath(cue.ParsePath("environments")), func(env string, j cue.Value) {
+			check(j, jsonFields(reflect.TypeFor[jobDecl]()), "syncs", sync, "environments", env)
+		})
+	})
+	each(v.LookupPath(cue.ParsePath("environments")), func(env string, ev cue.Value) {
+		check(ev, jsonFields(reflect.TypeFor[environmentDecl]()), "environments", env)
+	})
+	return out
 }
 
 // didYouMean suggests, for a field not allowed at path p, the allowed
