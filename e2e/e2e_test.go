@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -231,6 +232,59 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 		}
 		if !equal(got, want) {
 			t.Errorf("alerts after the failed restore:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+
+	t.Run("the runbook's commands work against this night: status, dumps, a roll-back of staging alone, a pin", func(t *testing.T) {
+		root := filepath.Dir(out)
+		cli := func(args ...string) string {
+			t.Helper()
+			cmd := exec.Command(bin, append(args, "--root", root)...)
+			cmd.Env = append(os.Environ(), st.S3.Env()...)
+			b, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("envsync %v: %v\n%s", args, err, b)
+			}
+			return string(b)
+		}
+		status := cli("status", "--prometheus", staging.Prometheus.URL, "--environment", "staging")
+		for _, want := range []string{"people-postgres", "people_production", "restore", "succeeded"} {
+			if !strings.Contains(status, want) {
+				t.Errorf("status lacks %q:\n%s", want, status)
+			}
+		}
+		if listed := cli("dumps", "staging", "people-postgres", "people_production", "--verify"); !strings.Contains(listed, " verified ") || !strings.Contains(listed, "<- latest") {
+			t.Errorf("dumps --verify of staging:\n%s", listed)
+		}
+		// Two more nights of production's backup: three dumps to choose from.
+		for range 2 {
+			time.Sleep(1100 * time.Millisecond) // keys are to the second
+			mustRun("production", "people-postgres")
+		}
+		var dumps []struct {
+			Key    string
+			Latest bool
+		}
+		if err := json.Unmarshal([]byte(cli("dumps", "production", "people-postgres", "people_production", "--json")), &dumps); err != nil || len(dumps) != 3 || !dumps[0].Latest {
+			t.Fatalf("production's dumps after three nights: %+v (%v)", dumps, err)
+		}
+		oldest := dumps[2].Key
+		pointer := "people-postgres/latest-people_production.txt"
+		before := readObject(t, st.S3, "e2e-staging-database-backups", pointer)
+		r := st.Local("staging", "people-postgres", "--filename", path.Base(oldest), "--only", "restore")
+		if r.Err != nil || !strings.Contains(r.Output, oldest) {
+			t.Fatalf("the roll-back of staging to %s: %v\n%s", oldest, r.Err, r.Output)
+		}
+		if after := readObject(t, st.S3, "e2e-staging-database-backups", pointer); after != before {
+			t.Errorf("rolling staging back alone moved its pointer from %q to %q: integration would read the old data", before, after)
+		}
+		cli("dumps", "production", "people-postgres", "people_production", "--pin", oldest, "--reason", "staging's roll-back target")
+		if dry := cli("dumps", "production", "people-postgres", "people_production", "--prune", "--keep", "2", "--dry-run"); strings.Contains(dry, oldest) {
+			t.Errorf("prune would remove the pinned dump:\n%s", dry)
+		}
+		cli("dumps", "production", "people-postgres", "people_production", "--unpin", oldest)
+		if dry := cli("dumps", "production", "people-postgres", "people_production", "--prune", "--keep", "2", "--dry-run"); !strings.Contains(dry, "would remove "+oldest) {
+			t.Errorf("once unpinned, prune leaves the oldest dump:\n%s", dry)
 		}
 	})
 }
