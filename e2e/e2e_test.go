@@ -253,7 +253,7 @@ func TestOneNightFromProductionToIntegration(t *testing.T) {
 				t.Errorf("status lacks %q:\n%s", want, status)
 			}
 		}
-		if listed := cli("dumps", "staging", "people-postgres", "people_production", "--verify"); !strings.Contains(listed, " verified ") || !strings.Contains(listed, "<- latest") {
+		if listed := cli("dumps", "staging", "people-postgres", "people_production", "--verify"); !strings.Contains(listed, " verified ") || !strings.Contains(listed, " rows)") || !strings.Contains(listed, "<- latest") {
 			t.Errorf("dumps --verify of staging:\n%s", listed)
 		}
 		// Two more nights of production's backup: three dumps to choose from.

@@ -2,9 +2,11 @@ package runner
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,19 +49,25 @@ func (r *Runner) backup(ctx context.Context) (metrics.Result, error) {
 }
 
 // dumper writes a dump: compressed already in the stored format when
-// compressed is true, else uncompressed.
+// compressed is true, else uncompressed; count, when set, counts the rows
+// of an uncompressed dump as it streams by.
 type dumper struct {
 	dump       func(context.Context, io.Writer) error
 	compressed bool
+	count      func(io.Reader) (map[string]int64, error)
 }
 
 // dumperOf is eng's dump in the run's format: in the gzip format, an
 // engine's own gzip-compressed format where it has one (PostgreSQL).
 func (r *Runner) dumperOf(eng engine.Engine) dumper {
 	if g, ok := eng.(engine.GzipDumper); ok && r.cfg.DumpFormat == DumpFormatGzip {
-		return dumper{g.DumpGzip, true}
+		return dumper{dump: g.DumpGzip, compressed: true}
 	}
-	return dumper{eng.Dump, false}
+	d := dumper{dump: eng.Dump}
+	if c, ok := eng.(engine.RowCounter); ok {
+		d.count = c.CountRows
+	}
+	return d
 }
 
 // storeDump stores what dump writes as a new dump of the database in store:
@@ -76,8 +84,10 @@ func (r *Runner) storeDump(ctx context.Context, store storage.Store, dump dumper
 
 	pr, pw := io.Pipe()
 	dumped := make(chan error, 1)
+	var rows map[string]int64
 	go func() {
-		err := r.dumpCompressed(ctx, pw, dump)
+		var err error
+		rows, err = r.dumpCompressed(ctx, pw, dump)
 		// nil closes with EOF: only a complete dump ends the upload cleanly.
 		pw.CloseWithError(err)
 		dumped <- err
@@ -105,6 +115,14 @@ func (r *Runner) storeDump(ctx context.Context, store storage.Store, dump dumper
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 
+	if rows != nil {
+		// Beside the dump, before its checksum: a dump with a checksum has
+		// its counts, when its engine counts.
+		b, _ := json.Marshal(rows)
+		if _, err := store.Put(ctx, layout.RowsKey(key), bytes.NewReader(b)); err != nil {
+			return metrics.Result{}, fmt.Errorf("storing the row counts of %s: %w", key, err)
+		}
+	}
 	// sha256sum's format, so that `sha256sum -c` checks a downloaded dump.
 	line := sum + "  " + path.Base(key) + "\n"
 	if _, err := store.Put(ctx, layout.ChecksumKey(key), strings.NewReader(line)); err != nil {
@@ -151,15 +169,18 @@ func (r *Runner) newDumpKey(ctx context.Context, store storage.Store) (string, e
 	return "", fmt.Errorf("a dump of every second of the last minute is stored for %s/%s", r.cfg.Instance, r.cfg.DB.Database)
 }
 
-func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer, d dumper) error {
+// dumpCompressed writes d's dump to w in the run's compressed format, and
+// returns its rows per table when d counts them (nil otherwise, or when
+// they could not be counted: a warning, not a failed backup).
+func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer, d dumper) (map[string]int64, error) {
 	// The compressor writes a few KiB per block; handing each to the
 	// upload's goroutine would wake it (and a thread) every time.
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if d.compressed {
 		if err := d.dump(ctx, bw); err != nil {
-			return err
+			return nil, err
 		}
-		return bw.Flush()
+		return nil, bw.Flush()
 	}
 	newWriter := compress.NewWriter
 	if r.cfg.DumpFormat == DumpFormatGzip {
@@ -167,16 +188,50 @@ func (r *Runner) dumpCompressed(ctx context.Context, w io.Writer, d dumper) erro
 	}
 	zw, err := newWriter(bw, r.cfg.CompressThreads)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := d.dump(ctx, zw); err != nil {
+	out := io.Writer(zw)
+	var counted chan countResult
+	var cw *io.PipeWriter
+	if d.count != nil {
+		// The counter reads the same bytes as they go by, in step: a
+		// buffer apiece, no second read.
+		var cr *io.PipeReader
+		cr, cw = io.Pipe()
+		counted = make(chan countResult, 1)
+		go func() {
+			rows, err := d.count(cr)
+			io.Copy(io.Discard, cr) // a counter that gave up must not stall the dump
+			counted <- countResult{rows, err}
+		}()
+		out = io.MultiWriter(zw, cw)
+	}
+	dumpErr := d.dump(ctx, out)
+	var rows map[string]int64
+	if cw != nil {
+		cw.CloseWithError(dumpErr)
+		c := <-counted
+		if c.err != nil && dumpErr == nil {
+			r.log.Warn("could not count the dump's rows; a restore of it checks none", "error", c.err)
+		}
+		rows = c.rows
+	}
+	if dumpErr != nil {
 		zw.Close()
-		return err
+		return nil, dumpErr
 	}
 	if err := zw.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	return bw.Flush()
+	if c := rows; c != nil {
+		r.log.Info("counted the dump's rows", "tables", len(c))
+	}
+	return rows, bw.Flush()
+}
+
+type countResult struct {
+	rows map[string]int64
+	err  error
 }
 
 // refuseShrunk keeps the pointer on the previous complete dump when the new

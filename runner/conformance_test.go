@@ -1,12 +1,16 @@
 package runner_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +18,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/envsync/envsync/runner/engines"
+	"github.com/envsync/envsync/runner/layout"
+	"github.com/envsync/envsync/runner/storage"
 	"github.com/envsync/envsync/testenv"
 )
 
@@ -29,6 +35,7 @@ type conformer struct {
 	sanitise, failing          string                              // a script that changes the data, one that fails after changing it
 	scriptExt                  string
 	pushgateway                *testenv.Pushgateway
+	store                      storage.Store // the bucket the dumps go to
 }
 
 // conformers are the rigs of every streaming engine, by the name the
@@ -40,7 +47,7 @@ var conformers = map[string]func(t *testing.T) *conformer{
 		r.dst.Exec(t, pgDatabase, "CREATE TABLE legacy (note text); INSERT INTO legacy VALUES ('staging only')")
 		pick := func(dst bool) *testenv.Postgres { return map[bool]*testenv.Postgres{false: r.src, true: r.dst}[dst] }
 		return &conformer{
-			engine: "postgres", instance: pgInstance, database: pgDatabase, pushgateway: r.pgw,
+			engine: "postgres", instance: pgInstance, database: pgDatabase, pushgateway: r.pgw, store: r.store(t),
 			env:  func(dst bool, extra ...string) []string { return r.env(pick(dst), extra...) },
 			live: func(t *testing.T, dst bool) string { return fmt.Sprintf("%#v", pick(dst).Snapshot(t, pgDatabase)) },
 			personalLeft: func(t *testing.T) (n int) {
@@ -55,6 +62,7 @@ var conformers = map[string]func(t *testing.T) *conformer{
 		pick := func(dst bool) *testenv.MariaDB { return map[bool]*testenv.MariaDB{false: e.src, true: e.dst}[dst] }
 		return &conformer{
 			engine: "mysql", instance: myInstance, database: myDatabase, pushgateway: e.pg,
+			store: storage.NewS3(e.s3.Config(), e.bucket, storage.S3Options{}),
 			env:  func(dst bool, extra ...string) []string { return e.env(t, pick(dst), extra...) },
 			live: func(t *testing.T, dst bool) string { return fmt.Sprintf("%#v", mySnap(t, pick(dst))) },
 			personalLeft: func(t *testing.T) (n int) {
@@ -81,6 +89,7 @@ var conformers = map[string]func(t *testing.T) *conformer{
 		}
 		return &conformer{
 			engine: "mongo", instance: mongoInstance, database: db, pushgateway: r.pgw,
+			store: storage.NewS3(r.s3.Config(), "dumps", storage.S3Options{}),
 			env:  func(dst bool, extra ...string) []string { return r.env(pick(dst), db, extra...) },
 			live: func(t *testing.T, dst bool) string { return fmt.Sprint(mongoSnapshot(t, pick(dst), db)) },
 			personalLeft: func(t *testing.T) int {
@@ -189,6 +198,40 @@ func (c *conformer) conform(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("the backup recorded each table's rows, and a restore whose copy holds others fails before anything goes live", func(t *testing.T) {
+		key, err := layout.ReadPointer(t.Context(), c.store, c.instance, c.database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := layout.RecordedRows(t.Context(), c.store, key)
+		if err != nil || len(rows) == 0 {
+			t.Fatalf("no row counts beside %s (%v)", key, err)
+		}
+		// As if the dump had lost a row on the way: the counts say one more.
+		table := slices.Sorted(maps.Keys(rows))[0]
+		claimed := maps.Clone(rows)
+		claimed[table]++
+		put := func(m map[string]int64) {
+			b, _ := json.Marshal(m)
+			if _, err := c.store.Put(t.Context(), layout.RowsKey(key), bytes.NewReader(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put(claimed)
+		defer put(rows)
+		before := c.live(t, true)
+		out, err := run(t, true, "restore")
+		if want := fmt.Sprintf("%s holds %d, the backup dumped %d", table, rows[table], claimed[table]); err == nil || !strings.Contains(out, want) {
+			t.Fatalf("the restore (%v) does not say %q:\n%s", err, want, out)
+		}
+		if after := c.live(t, true); after != before {
+			t.Errorf("live changed:\n got %s\nwant %s", after, before)
+		}
+		if state(t, "restore") != 0 {
+			t.Error("the refused restore did not push state 0")
+		}
+	})
 
 	t.Run("a restore without a script is what was backed up", func(t *testing.T) {
 		if out, err := run(t, true, "restore"); err != nil {

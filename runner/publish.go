@@ -63,9 +63,13 @@ func (r *Runner) loadScratch(ctx context.Context, opts engine.RestoreOptions) er
 		if r.raw != nil {
 			// The scratch loads the uncompressed dump: the raw copy is
 			// compressed by the runner, whatever the engine's own format.
-			_, err = r.storeDump(ctx, r.raw, dumper{dump: func(ctx context.Context, w io.Writer) error {
+			raw := dumper{dump: func(ctx context.Context, w io.Writer) error {
 				return r.eng.Dump(ctx, io.MultiWriter(w, pw))
-			}})
+			}}
+			if c, ok := r.eng.(engine.RowCounter); ok {
+				raw.count = c.CountRows
+			}
+			_, err = r.storeDump(ctx, r.raw, raw)
 		} else {
 			err = r.eng.Dump(ctx, pw)
 		}

@@ -56,7 +56,14 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 	if err != nil {
 		return metrics.Result{}, withCause(small, err)
 	}
+	rows, err := layout.RecordedRows(small, r.store, d.Key)
+	if err != nil {
+		return metrics.Result{}, withCause(small, err)
+	}
 	cancel()
+	if rows == nil {
+		r.log.Info("no row counts beside the dump (an older dump, or an engine that counts none): the loaded copy's rows are not checked", "key", d.Key)
+	}
 	if want == "" {
 		r.log.Warn("no checksum sidecar (a dump from the old scripts?): relying on the compression's checksums and the engine's completeness check", "key", d.Key)
 	}
@@ -64,6 +71,7 @@ func (r *Runner) restore(ctx context.Context, script string) (metrics.Result, er
 	if err != nil {
 		return metrics.Result{}, err
 	}
+	opts.Rows = rows
 	gateReport := func() *metrics.GateReport { return report(opts.Gate) }
 
 	if fr, ok := r.eng.(fileRestorer); ok && r.cfg.LocalCopy {

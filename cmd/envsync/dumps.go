@@ -28,7 +28,9 @@ func init() {
 that syncs/estate.cue declares for ENVIRONMENT (or --bucket), newest first:
 when each was taken, its size, its checksum (none: no sidecar, as the old
 scripts wrote; recorded; verified or MISMATCH with --verify, which
-downloads each dump) and which one the pointer names — the dump a restore
+downloads each dump and shows the rows the backup counted in it, which a
+restore holds the loaded copy to; --json lists them per table) and which
+one the pointer names — the dump a restore
 reads unless FILENAME says otherwise. S3 is configured as for envsync run
 (AWS_REGION, AWS_ENDPOINT_URL_S3, keys or a web identity).`,
 		Args:              namedArgs(2, "ENVIRONMENT", "INSTANCE", "DATABASE"),
@@ -107,24 +109,28 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 			}
 			if asJSON {
 				type dump struct {
-					Taken    time.Time `json:"taken"`
-					Database string    `json:"database"`
-					Size     int64     `json:"size"`
-					Checksum string    `json:"checksum"`
-					Key      string    `json:"key"`
-					Latest   bool      `json:"latest"`
-					Held     bool      `json:"held"`
-					Pinned   bool      `json:"pinned"`
+					Taken    time.Time        `json:"taken"`
+					Database string           `json:"database"`
+					Size     int64            `json:"size"`
+					Checksum string           `json:"checksum"`
+					Key      string           `json:"key"`
+					Latest   bool             `json:"latest"`
+					Held     bool             `json:"held"`
+					Pinned   bool             `json:"pinned"`
+					Rows     map[string]int64 `json:"rows,omitempty"`
 				}
 				out := []dump{}
 				for _, e := range entries {
-					out = append(out, dump{e.Time, e.Database, e.Size, e.Checksum, e.Key, e.Latest, e.Held, e.Pinned})
+					out = append(out, dump{e.Time, e.Database, e.Size, e.Checksum, e.Key, e.Latest, e.Held, e.Pinned, e.Rows})
 				}
 				return writeJSON(cmd.OutOrStdout(), out)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "TAKEN (UTC)\tDATABASE\tSIZE\tCHECKSUM\tKEY\t")
 			for _, e := range entries {
+				if verify {
+					e.Checksum += " " + rowsSummary(e.Rows)
+				}
 				mark := ""
 				if e.Latest {
 					mark = "<- latest: what " + readers + " read"
@@ -153,6 +159,18 @@ reads unless FILENAME says otherwise. S3 is configured as for envsync run
 	f.BoolVar(&dryRun, "dry-run", false, "with --prune: list what would be removed, remove nothing")
 	f.BoolVar(&verify, "verify", false, "download every dump with a checksum sidecar and check its SHA-256")
 	root.AddCommand(cmd)
+}
+
+// rowsSummary is what the backup counted of a dump: its tables and rows.
+func rowsSummary(rows map[string]int64) string {
+	if rows == nil {
+		return "(no row counts)"
+	}
+	var n int64
+	for _, r := range rows {
+		n += r
+	}
+	return fmt.Sprintf("(%d tables, %d rows)", len(rows), n)
 }
 
 func size(n int64) string {

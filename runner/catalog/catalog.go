@@ -38,6 +38,9 @@ type Entry struct {
 	Held bool
 	// Pinned: an operator pinned it (Pin); retention leaves it.
 	Pinned bool
+	// Rows are its rows per table as the backup counted them (read with
+	// verify only; nil when none were recorded).
+	Rows map[string]int64
 }
 
 // List returns the dumps under instance/ (of database only, when given),
@@ -74,6 +77,11 @@ func List(ctx context.Context, st storage.Store, instance, database string, veri
 			e.Checksum = Recorded
 		default:
 			if e.Checksum, err = verifySum(ctx, st, k); err != nil {
+				return nil, err
+			}
+		}
+		if verify && listed[layout.RowsKey(k)] {
+			if e.Rows, err = layout.RecordedRows(ctx, st, k); err != nil {
 				return nil, err
 			}
 		}
@@ -183,8 +191,10 @@ func Prune(ctx context.Context, st storage.Store, instance, database string, r R
 		return gone, nil
 	}
 	for _, k := range gone {
-		if err := st.Delete(ctx, layout.ChecksumKey(k)); err != nil {
-			return nil, err
+		for _, side := range []string{layout.ChecksumKey(k), layout.RowsKey(k)} {
+			if err := st.Delete(ctx, side); err != nil {
+				return nil, err
+			}
 		}
 		if err := st.Delete(ctx, k); err != nil {
 			return nil, err

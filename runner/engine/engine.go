@@ -9,8 +9,11 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,6 +86,39 @@ type RestoreOptions struct {
 	// before the swap; an error aborts the restore and leaves live untouched.
 	// The runner uses it to check the dump's checksum.
 	BeforeSwap func() error
+	// Rows, when set, are the rows (documents) of each table (collection)
+	// the backup dumped: the loaded copy must hold exactly these, checked
+	// before the script runs (which may delete rows), or live is left as
+	// it was.
+	Rows map[string]int64
+}
+
+// RowCounter is an engine that counts the rows of each table in its own
+// dump as it streams by: the backup records them beside the dump, from
+// what was dumped, with no second read of the database or the dump.
+type RowCounter interface {
+	// CountRows reads a whole uncompressed dump and returns its rows per
+	// table, named as the engine's restore counts them.
+	CountRows(r io.Reader) (map[string]int64, error)
+}
+
+// CheckRows compares what count finds in the loaded copy with want, and
+// names every table that differs.
+func CheckRows(ctx context.Context, want map[string]int64, count func(ctx context.Context, table string) (int64, error)) error {
+	var wrong []string
+	for _, table := range slices.Sorted(maps.Keys(want)) {
+		got, err := count(ctx, table)
+		if err != nil {
+			return fmt.Errorf("counting the rows of %s in the loaded copy: %w", table, err)
+		}
+		if got != want[table] {
+			wrong = append(wrong, fmt.Sprintf("%s holds %d, the backup dumped %d", table, got, want[table]))
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("the loaded copy does not hold the rows the backup dumped (%s): the dump lost or gained rows on the way", strings.Join(wrong, "; "))
+	}
+	return nil
 }
 
 // GzipDumper is an engine whose own dump format compresses with gzip

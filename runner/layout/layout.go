@@ -10,6 +10,7 @@ package layout
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,32 @@ func PointerKey(instance, database string) string {
 
 // ChecksumKey names the sidecar holding the SHA-256 of the dump at key.
 func ChecksumKey(key string) string { return key + ChecksumSuffix }
+
+// RowsSuffix ends the key of the JSON beside a dump holding its rows per
+// table, counted as the backup streamed it.
+const RowsSuffix = ".rows.json"
+
+// RowsKey names the row counts of the dump at key.
+func RowsKey(key string) string { return key + RowsSuffix }
+
+// RecordedRows reads the row counts beside the dump at key; nil when there
+// are none (a dump of the old scripts, of an engine that counts none, or
+// one whose rows could not be counted).
+func RecordedRows(ctx context.Context, st storage.Store, key string) (map[string]int64, error) {
+	rc, err := st.Get(ctx, RowsKey(key))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var rows map[string]int64
+	if err := json.NewDecoder(rc).Decode(&rows); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", RowsKey(key), err)
+	}
+	return rows, nil
+}
 
 // PinSuffix ends the key of a pin: an object beside a dump, holding the
 // reason an operator gave, that keeps retention from removing the dump.
@@ -90,6 +117,9 @@ func Parse(key string) (Dump, error) {
 	}
 	if strings.HasSuffix(base, PinSuffix) {
 		return bad("it is a pin")
+	}
+	if strings.HasSuffix(base, RowsSuffix) {
+		return bad("it is a dump's row counts")
 	}
 	if len(base) < len(TimeFormat)+3 || base[len(TimeFormat)] != '-' {
 		return bad("no timestamp prefix")

@@ -106,6 +106,9 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	if err := e.load(ctx, ar, target, prefix); err != nil {
 		return err
 	}
+	if err := e.checkRows(ctx, opts.Rows, target, prefix); err != nil {
+		return err
+	}
 	if opts.SanitiseScript != "" {
 		if g := opts.Gate; g != nil {
 			if err := g.Before(ctx, gateDB{shadow}); err != nil {

@@ -100,6 +100,13 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, opts engine.RestoreOp
 	}
 	e.log.Info("loaded the dump into the shadow schema", "shadow", shadow, "seconds", time.Since(started).Seconds())
 
+	if len(opts.Rows) > 0 {
+		count := func(ctx context.Context, table string) (int64, error) { return countRows(ctx, db, shadow, table) }
+		if err := engine.CheckRows(ctx, opts.Rows, count); err != nil {
+			return fmt.Errorf("mysql: %s (live untouched): %w", live, err)
+		}
+		e.log.Info("the loaded shadow holds every row the backup dumped", "tables", len(opts.Rows))
+	}
 	if opts.Gate != nil {
 		if err := opts.Gate.Before(ctx, gateDB{db, shadow}); err != nil {
 			return fmt.Errorf("mysql: %s (live untouched): %w", live, err)

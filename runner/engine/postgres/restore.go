@@ -21,7 +21,6 @@ import (
 	"github.com/envsync/envsync/runner/engine"
 	"github.com/envsync/envsync/runner/engine/postgres/pgscript"
 	"github.com/envsync/envsync/runner/engine/testpause"
-	"github.com/envsync/envsync/runner/gate"
 )
 
 // Suffixes of the databases a restore works with beside the live one.
@@ -262,7 +261,7 @@ func (e *Engine) restore(ctx context.Context, opts engine.RestoreOptions, load f
 	}
 	e.log().Info("restored into the shadow database", "shadow", shadow, "seconds", time.Since(started).Seconds())
 
-	if err := e.prepareShadow(ctx, shadow, owner, opts.SanitiseScript, opts.Gate); err != nil {
+	if err := e.prepareShadow(ctx, shadow, owner, opts); err != nil {
 		return err
 	}
 	// Last, as they may refuse connections to the shadow (ours included).
@@ -286,14 +285,23 @@ func (e *Engine) restore(ctx context.Context, opts engine.RestoreOptions, load f
 	return nil
 }
 
-// prepareShadow runs the sanitise script on the shadow and hands what the
-// restore created to the owner role.
-func (e *Engine) prepareShadow(ctx context.Context, shadow, owner, sanitise string, g *gate.Check) error {
+// prepareShadow checks the loaded shadow's rows against the backup's, runs
+// the sanitise script and its gate there, and hands what the restore
+// created to the owner role.
+func (e *Engine) prepareShadow(ctx context.Context, shadow, owner string, opts engine.RestoreOptions) error {
+	sanitise, g := opts.SanitiseScript, opts.Gate
 	conn, err := e.connect(ctx, shadow)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
+	if len(opts.Rows) > 0 {
+		count := func(ctx context.Context, table string) (int64, error) { return countRows(ctx, conn, table) }
+		if err := engine.CheckRows(ctx, opts.Rows, count); err != nil {
+			return fmt.Errorf("postgres: live %q is unchanged: %w", e.cfg.Database, err)
+		}
+		e.log().Info("the loaded shadow holds every row the backup dumped", "tables", len(opts.Rows))
+	}
 	if g != nil {
 		if err := g.Before(ctx, gateDB{conn}); err != nil {
 			return fmt.Errorf("postgres: live %q is unchanged: %w", e.cfg.Database, err)
