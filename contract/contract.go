@@ -200,6 +200,7 @@ var Variables = []Variable{
 	{Name: "SCRATCH_USER", Doc: "the scratch server's user"},
 	{Name: "SCRATCH_PASSWORD_FILE", Doc: "the file holding the scratch server's password"},
 	{Name: "RAW_BUCKET", Doc: "where a publish keeps the raw dump of the same read, when set"},
+	{Name: "ENVSYNC_COUNT_ROWS", Tuning: true, Doc: "true (default): a backup counts each table's rows in its dump as it streams by and stores them beside it, and a restore holds the loaded copy to them; false: no counts"},
 	{Name: "ENVSYNC_SCRATCH_WAIT", Tuning: true, Doc: "how long a publish waits for its scratch server (5m)"},
 	{Name: "ENVSYNC_DUMP_FORMAT", Doc: "the dumps' format: zstd (default) or gzip (what pg_restore, mysql and mongorestore read on a laptop)"},
 }

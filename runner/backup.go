@@ -64,7 +64,7 @@ func (r *Runner) dumperOf(eng engine.Engine) dumper {
 		return dumper{dump: g.DumpGzip, compressed: true}
 	}
 	d := dumper{dump: eng.Dump}
-	if c, ok := eng.(engine.RowCounter); ok {
+	if c, ok := eng.(engine.RowCounter); ok && !r.cfg.NoRowCounts {
 		d.count = c.CountRows
 	}
 	return d

@@ -48,6 +48,9 @@ type Config struct {
 	// KeepDays (ENVSYNC_KEEP_DAYS, 0: off) keeps, besides, every dump
 	// younger than that many days.
 	KeepDays int
+	// NoRowCounts (ENVSYNC_COUNT_ROWS=false) records no row counts beside
+	// a backup's dump.
+	NoRowCounts bool
 	// StallTimeout (ENVSYNC_STALL_TIMEOUT, default 5m) fails a restore's
 	// download that receives nothing for that long, instead of letting it
 	// hang until the job's deadline.
@@ -222,6 +225,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if c.KeepDumps, err = strconv.Atoi(v); err != nil || c.KeepDumps == 1 || c.KeepDumps < 0 {
 			bad("ENVSYNC_KEEP_DUMPS %q: want 0 (keep every dump) or at least 2", v)
 		}
+	}
+	if v := getenv("ENVSYNC_COUNT_ROWS"); v != "" {
+		count, err := parseBool(v)
+		if err != nil {
+			bad("ENVSYNC_COUNT_ROWS %q: want true or false", v)
+		}
+		c.NoRowCounts = !count
 	}
 	if v := getenv("ENVSYNC_KEEP_DAYS"); v != "" {
 		if c.KeepDays, err = strconv.Atoi(v); err != nil || c.KeepDays < 0 {

@@ -101,6 +101,15 @@ func BenchmarkPostgreSQLAgainstTheShellPipelines(b *testing.B) {
 		b.ReportMetric(envBackup.wall.Seconds(), "envsync-backup-s")
 		b.ReportMetric(envRestore.wall.Seconds(), "envsync-restore-s")
 
+		// The same backup and restore without row counts: what counting
+		// the dump as it streams by, and checking the loaded shadow
+		// against the counts, cost.
+		uncounted := measure(b, append(env(pg), "ENVSYNC_COUNT_ROWS=false"), bin, "run", "backup")
+		unchecked := measure(b, env(dst), bin, "run", "restore")
+		b.ReportMetric(envBackup.wall.Seconds()/uncounted.wall.Seconds(), "backup-counting-rows-time/without")
+		b.ReportMetric(envBackup.cpu.Seconds()/uncounted.cpu.Seconds(), "backup-counting-rows-cpu/without")
+		b.ReportMetric(envRestore.wall.Seconds()/unchecked.wall.Seconds(), "restore-checking-rows-time/without")
+
 		// The gzip format (ENVSYNC_DUMP_FORMAT=gzip, what laptops read),
 		// beside envsync's zstd: last, as its pointer is then the newest.
 		gzBackup := measure(b, append(env(pg), "ENVSYNC_DUMP_FORMAT=gzip"), bin, "run", "backup")

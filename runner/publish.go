@@ -66,7 +66,7 @@ func (r *Runner) loadScratch(ctx context.Context, opts engine.RestoreOptions) er
 			raw := dumper{dump: func(ctx context.Context, w io.Writer) error {
 				return r.eng.Dump(ctx, io.MultiWriter(w, pw))
 			}}
-			if c, ok := r.eng.(engine.RowCounter); ok {
+			if c, ok := r.eng.(engine.RowCounter); ok && !r.cfg.NoRowCounts {
 				raw.count = c.CountRows
 			}
 			_, err = r.storeDump(ctx, r.raw, raw)
