@@ -19,14 +19,9 @@ import (
 // test to add its own.
 func CopyEstate(tb testing.TB, withSyncs bool) string {
 	tb.Helper()
-	repo := repoRoot(tb)
-	dir := tb.TempDir()
-	copyTree(tb, filepath.Join(repo, "cue.mod"), filepath.Join(dir, "cue.mod"), nil)
-	copyTree(tb, filepath.Join(repo, "schema"), filepath.Join(dir, "schema"), nil)
-	copyTree(tb, filepath.Join(repo, "syncs"), filepath.Join(dir, "syncs"), func(rel string) bool {
+	return copyEstate(tb, filepath.Join(repoRoot(tb), "syncs"), func(rel string) bool {
 		return withSyncs || filepath.Dir(rel) != "." || rel == "estate.cue"
 	})
-	return dir
 }
 
 // CopyEstateFrom makes an estate of the repository's cue.mod and schema
@@ -35,11 +30,18 @@ func CopyEstate(tb testing.TB, withSyncs bool) string {
 // holds then stays true when the example estate is edited.
 func CopyEstateFrom(tb testing.TB, syncs string) string {
 	tb.Helper()
+	return copyEstate(tb, syncs, nil)
+}
+
+// copyEstate copies the repository's cue.mod and schema, and the files of
+// syncs that keep accepts, into a new temporary directory.
+func copyEstate(tb testing.TB, syncs string, keep func(rel string) bool) string {
+	tb.Helper()
 	repo := repoRoot(tb)
 	dir := tb.TempDir()
 	copyTree(tb, filepath.Join(repo, "cue.mod"), filepath.Join(dir, "cue.mod"), nil)
 	copyTree(tb, filepath.Join(repo, "schema"), filepath.Join(dir, "schema"), nil)
-	copyTree(tb, syncs, filepath.Join(dir, "syncs"), nil)
+	copyTree(tb, syncs, filepath.Join(dir, "syncs"), keep)
 	return dir
 }
 
