@@ -7,6 +7,7 @@ package estatediff
 
 import (
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"regexp"
 	"slices"
@@ -136,11 +137,9 @@ func jobs(e *model.Estate, env string) (map[string]string, error) {
 // digest is a short fingerprint of a script, so that a changed script
 // shows as a changed job.
 func digest(content string) string {
-	var h uint32 = 2166136261
-	for i := 0; i < len(content); i++ {
-		h = (h ^ uint32(content[i])) * 16777619
-	}
-	return fmt.Sprintf("%d lines, %08x", strings.Count(content, "\n"), h)
+	h := fnv.New32a()
+	h.Write([]byte(content))
+	return fmt.Sprintf("%d lines, %08x", strings.Count(content, "\n"), h.Sum32())
 }
 
 func columns(c map[string]map[string]string, kind string) int {
