@@ -362,8 +362,8 @@ func TestAMongoPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T
 			published = append(published, k)
 		}
 	}
-	if len(published) != 3 { // the dump, its checksum, the pointer
-		t.Fatalf("the publish stored %q, want a dump, its checksum and the pointer", published)
+	if len(published) != 4 { // the dump, its row counts, its checksum, the pointer
+		t.Fatalf("the publish stored %q, want a dump, its row counts, its checksum and the pointer", published)
 	}
 	for _, k := range published {
 		b := objectText(t, r.s3, "dumps", k)
@@ -382,7 +382,7 @@ func TestAMongoPublishSanitisesInAScratchServerAndPublishesOnlyThat(t *testing.T
 	if err == nil || !strings.Contains(out, "boom") {
 		t.Fatalf("a failing script: %v\n%s", err, out)
 	}
-	if after := r.s3.Keys(t, "dumps"); len(after) != len(keys)+3 {
+	if after := r.s3.Keys(t, "dumps"); len(after) != len(keys)+4 { // the good publish's four objects
 		t.Errorf("a failing script changed the published bucket: %q", after)
 	}
 

@@ -202,12 +202,12 @@ func TestTheRunnerOverS3AndPostgreSQL(t *testing.T) {
 	key1 := layout.DumpKey(instance, database, day1, "pgdump.zst")
 	pointer := layout.PointerKey(instance, database)
 
-	t.Run("a backup stores the dump, then its checksum, then the pointer", func(t *testing.T) {
+	t.Run("a backup stores the dump, then its row counts and its checksum, then the pointer", func(t *testing.T) {
 		rec := &recorder{Store: r.s3store}
 		if err := r.runner(t, r.config(r.src), rec, day1).Run(ctx, "backup", nil); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"put " + key1, "put " + key1 + ".sha256", "put " + pointer}
+		want := []string{"put " + key1, "put " + key1 + ".rows.json", "put " + key1 + ".sha256", "put " + pointer}
 		if got := rec.Calls(); !slices.Equal(got, want) {
 			t.Fatalf("store calls %q, want %q", got, want)
 		}
@@ -239,9 +239,9 @@ func TestTheRunnerOverS3AndPostgreSQL(t *testing.T) {
 			if err := r.runner(t, cfg, rec, day1.Add(time.Hour)).Run(ctx, "restore", nil); err != nil {
 				t.Fatal(err)
 			}
-			// pointer, sidecar, then the dump once: streamed into the
+			// pointer, sidecars, then the dump once: streamed into the
 			// shadow, or checked into a local copy that the restore reads.
-			want := []string{"get " + pointer, "get " + key1 + ".sha256", "get " + key1}
+			want := []string{"get " + pointer, "get " + key1 + ".sha256", "get " + key1 + ".rows.json", "get " + key1}
 			if got := rec.Calls(); !slices.Equal(got, want) {
 				t.Errorf("with a local copy %v: store calls %q, want %q", localCopy, got, want)
 			}

@@ -65,7 +65,7 @@ func TestABackupKeepsTheNewestDumps(t *testing.T) {
 		t.Fatalf("after three backups keeping 2: %+v (%v)", entries, err)
 	}
 	keys, _ := r.store(t).List(t.Context(), pgInstance+"/")
-	if len(keys) != 5 { // 2 dumps, 2 sidecars, the pointer
+	if len(keys) != 7 { // 2 dumps, each with its checksum and row counts, the pointer
 		t.Errorf("objects left: %v", keys)
 	}
 }
