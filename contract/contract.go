@@ -182,6 +182,7 @@ var Variables = []Variable{
 	{Name: "REALLY_RESTORE_ONTO_PRODUCTION", Flag: "really-restore-onto-production", Switch: true, Doc: "allow a restore or transform in an environment whose name says production"},
 	{Name: "PROMETHEUS_PUSHGATEWAY_URL", Flag: "pushgateway-url", Doc: "the Prometheus Pushgateway every outcome is pushed to"},
 	{Name: "CLASSIFICATION", Doc: "the sync's classification (JSON) for the personal-data gate of a sanitising step"},
+	{Name: "SEARCH_AUTH", Doc: "aws: a search cluster's requests are signed with AWS Signature Version 4 and the pod's credentials (the AWS SDK's: a web identity, AWS_REGION); unset: basic auth from DB_USER and DB_PASSWORD when set, else none"},
 	{Name: "SNAPSHOT_REPOSITORY", Doc: "a search sync's snapshot repository: the one a backup writes or a restore reads"},
 	{Name: "SNAPSHOTS_KEEP", Doc: "the successful snapshots a search backup leaves (1)"},
 	{Name: "ENVSYNC_PART_SIZE_MIB", Tuning: true, Doc: "the upload's part size in MiB (8: dumps up to 78 GiB compressed)"},

@@ -61,6 +61,9 @@ type Config struct {
 	// reads) and SNAPSHOTS_KEEP (successful snapshots kept, default 1).
 	SnapshotRepository string
 	SnapshotsKeep      int
+	// SearchAuth (SEARCH_AUTH) is "aws" when a search cluster's requests
+	// are signed with AWS Signature Version 4.
+	SearchAuth string
 
 	// A publish's scratch server (a sidecar of the job's pod): where the
 	// live dump is loaded and sanitised before its dump is published.
@@ -176,6 +179,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if c.StallTimeout, err = time.ParseDuration(v); err != nil || c.StallTimeout <= 0 {
 			bad("ENVSYNC_STALL_TIMEOUT %q: want a duration such as 5m", v)
 		}
+	}
+	switch c.SearchAuth = getenv("SEARCH_AUTH"); c.SearchAuth {
+	case "", "aws":
+	default:
+		bad("SEARCH_AUTH %q: want aws, or nothing (basic auth from DB_USER and DB_PASSWORD when set)", c.SearchAuth)
 	}
 	if v := getenv("SNAPSHOTS_KEEP"); v != "" {
 		if c.SnapshotsKeep, err = strconv.Atoi(v); err != nil || c.SnapshotsKeep < 1 {

@@ -63,8 +63,8 @@ var conformers = map[string]func(t *testing.T) *conformer{
 		return &conformer{
 			engine: "mysql", instance: myInstance, database: myDatabase, pushgateway: e.pg,
 			store: storage.NewS3(e.s3.Config(), e.bucket, storage.S3Options{}),
-			env:  func(dst bool, extra ...string) []string { return e.env(t, pick(dst), extra...) },
-			live: func(t *testing.T, dst bool) string { return fmt.Sprintf("%#v", mySnap(t, pick(dst))) },
+			env:   func(dst bool, extra ...string) []string { return e.env(t, pick(dst), extra...) },
+			live:  func(t *testing.T, dst bool) string { return fmt.Sprintf("%#v", mySnap(t, pick(dst))) },
 			personalLeft: func(t *testing.T) (n int) {
 				e.dst.Root().QueryRow("SELECT count(*) FROM " + myDatabase + ".users WHERE email NOT LIKE '%@example.invalid' OR name IS NOT NULL").Scan(&n)
 				return n
@@ -90,8 +90,8 @@ var conformers = map[string]func(t *testing.T) *conformer{
 		return &conformer{
 			engine: "mongo", instance: mongoInstance, database: db, pushgateway: r.pgw,
 			store: storage.NewS3(r.s3.Config(), "dumps", storage.S3Options{}),
-			env:  func(dst bool, extra ...string) []string { return r.env(pick(dst), db, extra...) },
-			live: func(t *testing.T, dst bool) string { return fmt.Sprint(mongoSnapshot(t, pick(dst), db)) },
+			env:   func(dst bool, extra ...string) []string { return r.env(pick(dst), db, extra...) },
+			live:  func(t *testing.T, dst bool) string { return fmt.Sprint(mongoSnapshot(t, pick(dst), db)) },
 			personalLeft: func(t *testing.T) int {
 				n, _ := r.dst.Client().Database(db).Collection("users").CountDocuments(t.Context(), bson.D{{Key: "email", Value: bson.D{{Key: "$not", Value: bson.Regex{Pattern: "@example\\.invalid$"}}}}})
 				return int(n)

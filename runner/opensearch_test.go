@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/envsync/envsync/testenv"
 	"github.com/envsync/envsync/testenv/standin"
 )
@@ -101,4 +103,47 @@ func TestAFailedSnapshotAndAnImpossibleOperationAreReportedAsFailed(t *testing.T
 			t.Errorf("%s (%s): state %+v, want one series at 0", c.op, c.instance, s)
 		}
 	}
+}
+
+// SEARCH_AUTH=aws signs every request with AWS Signature Version 4 and the
+// pod's credentials (here the SDK's environment variables, in a pod its
+// web identity): Amazon OpenSearch Service's stand-in accepts a backup so
+// signed and refuses, 403, one signed by other credentials or not at all;
+// each refusal is a failed operation.
+func TestASearchSyncSignsItsRequestsWithTheAWSCredentialsOfThePod(t *testing.T) {
+	bin := envsyncBinary(t)
+	pgw := testenv.StartPushgateway(t)
+	cluster := standin.StartSearchCluster(t, []*standin.SnapshotRepository{standin.NewSnapshotRepository("govuk-production")})
+	cluster.Seed("govuk", 10)
+	cluster.RequireSigV4(aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "the-role-s-secret"}, "eu-west-2")
+	creds := func(secret string) []string {
+		return []string{"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_REGION=eu-west-2",
+			"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME=" + t.TempDir()}
+	}
+	run := func(env ...string) (string, error) {
+		cmd := exec.Command(bin, "run", "backup")
+		cmd.Env = searchEnv(pgw, cluster.URL, "govuk-production", "production", env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(append(creds("the-role-s-secret"), "SEARCH_AUTH=aws")...); err != nil {
+		t.Fatalf("a signed backup: %v\n%s", err, out)
+	}
+	for name, env := range map[string][]string{
+		"signed by other credentials": append(creds("another-secret"), "SEARCH_AUTH=aws"),
+		"not signed":                  creds("the-role-s-secret"),
+	} {
+		out, err := run(env...)
+		if err == nil || !strings.Contains(out, "403") {
+			t.Errorf("a backup %s: %v, want refused 403:\n%s", name, err, out)
+		}
+		if strings.Contains(out, "the-role-s-secret") || strings.Contains(out, "another-secret") {
+			t.Errorf("a secret key is in the output of a backup %s", name)
+		}
+		state := pgw.Series(t, "db_backup_job_state", map[string]string{"database_engine": "opensearch", "operation": "backup"})
+		if len(state) != 1 || state[0].Value != 0 {
+			t.Errorf("a backup %s pushed state %+v, want 0", name, state)
+		}
+	}
+	cluster.AssertOnlyImplementedCalls(t)
 }

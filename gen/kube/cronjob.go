@@ -305,6 +305,9 @@ func containerEnv(v *HelmValues, j Job, c Container) []corev1.EnvVar {
 	if c.SnapshotRepository != "" {
 		env = append(env, lit("SNAPSHOT_REPOSITORY", c.SnapshotRepository), lit("SNAPSHOTS_KEEP", strconv.Itoa(j.KeepSnapshots)))
 	}
+	if j.SearchAuth != "" {
+		env = append(env, lit("SEARCH_AUTH", j.SearchAuth))
+	}
 	env = append(env, lit("ENVIRONMENT", v.Environment))
 	if c.SanitiseScript != "" {
 		env = append(env, lit("SANITISE_SCRIPT", fmt.Sprintf("%s/%s", v.Scripts.MountPath, c.SanitiseScript)))

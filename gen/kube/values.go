@@ -146,6 +146,8 @@ type Job struct {
 	CA      *CA    `json:"ca,omitempty"`
 	// KeepSnapshots is a search job's SNAPSHOTS_KEEP.
 	KeepSnapshots int `json:"keepSnapshots,omitempty"`
+	// SearchAuth is a search job's SEARCH_AUTH: "aws" signs its requests.
+	SearchAuth string `json:"searchAuth,omitempty"`
 	// Scratch is a publishing job's scratch server, run beside the runner
 	// as a native sidecar; nil for any other job.
 	Scratch *Scratch `json:"scratch,omitempty"`
@@ -432,6 +434,9 @@ func planJob(e *model.Estate, environment model.Environment, s model.Sync, j mod
 		// A search cluster is reached at its URL over HTTP(S): no port,
 		// owner or database TLS mode of its own.
 		job.Host, job.Port, job.SSLMode, job.KeepSnapshots = j.Endpoint, 0, "", s.KeepSnapshots
+		if s.SearchAuth == "aws" {
+			job.SearchAuth = s.SearchAuth
+		}
 	}
 	for _, ev := range s.Env {
 		job.Env = append(job.Env, EnvVar(ev))

@@ -5,8 +5,12 @@
 package standin
 
 import (
+	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +22,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/envsync/envsync/testenv"
 )
@@ -91,7 +98,61 @@ type SearchCluster struct {
 	// as a proxy that gave up while the cluster went on taking them.
 	Inject504 int
 
+	sigv4                *sigV4Check
 	calls, unimplemented []string
+}
+
+// sigV4Check is what Amazon OpenSearch Service with IAM authentication
+// checks of every request: an AWS Signature Version 4 by credentials it
+// knows, for service "es" in its region, over the request as received.
+type sigV4Check struct {
+	creds  aws.Credentials
+	region string
+}
+
+// RequireSigV4 makes the cluster refuse, 403 as Amazon OpenSearch Service
+// does, every request not signed by creds for service "es" in region.
+func (c *SearchCluster) RequireSigV4(creds aws.Credentials, region string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sigv4 = &sigV4Check{creds, region}
+}
+
+// verify signs a copy of r, with the signed headers and the time r was
+// signed with, and compares the signatures.
+func (s *sigV4Check) verify(r *http.Request, body []byte) error {
+	auth := r.Header.Get("Authorization")
+	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") {
+		return errors.New("the request is not signed with AWS Signature Version 4")
+	}
+	at, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return fmt.Errorf("X-Amz-Date: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	if r.Header.Get("X-Amz-Content-Sha256") != hash {
+		return errors.New("the payload's hash does not match the body received")
+	}
+	_, signed, _ := strings.Cut(auth, "SignedHeaders=")
+	signed, _, _ = strings.Cut(signed, ",")
+	again, err := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	again.Host = r.Host
+	for _, h := range strings.Split(signed, ";") {
+		if h != "host" && h != "content-length" {
+			again.Header.Set(h, r.Header.Get(h))
+		}
+	}
+	if err := v4.NewSigner().SignHTTP(r.Context(), s.creds, again, hash, "es", s.region, at); err != nil {
+		return err
+	}
+	if again.Header.Get("Authorization") != auth {
+		return errors.New("the request signature we calculated does not match the signature you provided")
+	}
+	return nil
 }
 
 // StartSearchCluster starts a stand-in cluster with the repositories given
@@ -183,6 +244,16 @@ func (c *SearchCluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(v)
+	}
+	c.mu.Lock()
+	check := c.sigv4
+	c.mu.Unlock()
+	if check != nil {
+		if err := check.verify(r, body); err != nil {
+			// Amazon OpenSearch Service's answer to a bad signature.
+			reply(http.StatusForbidden, map[string]any{"message": err.Error()})
+			return
+		}
 	}
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/":

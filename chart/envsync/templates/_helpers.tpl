@@ -76,6 +76,10 @@ values, and a declared value must reach the runner as written. */ -}}
 - name: SNAPSHOTS_KEEP
   value: {{ $j.keepSnapshots | int64 | toString | quote }}
 {{- end }}
+{{- if $j.searchAuth }}
+- name: SEARCH_AUTH
+  value: {{ $j.searchAuth | quote }}
+{{- end }}
 - name: ENVIRONMENT
   value: {{ $v.environment | replace "$" "$$" | quote }}
 {{- if $c.sanitiseScript }}

@@ -38,6 +38,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchtransport"
+	"github.com/opensearch-project/opensearch-go/v4/signer"
 
 	"github.com/envsync/envsync/runner/engine"
 )
@@ -51,6 +52,9 @@ type Config struct {
 	Instance   string // DB_INSTANCE: the suffix of this sync's snapshot names
 	User       string // DB_USER and DB_PASSWORD: basic auth, when set
 	Password   string
+	// Signer, when set, signs every request (AWS Signature Version 4 for
+	// Amazon OpenSearch Service).
+	Signer signer.Signer
 	// Snapshot is how long a snapshot may stay IN_PROGRESS (15m).
 	SnapshotDeadline time.Duration
 	// Poll is the wait between two looks at a snapshot or a recovery.
@@ -112,6 +116,7 @@ func New(cfg Config) (*Cluster, error) {
 		MaxRetries:           cfg.Retries,
 		RetryBackoff:         func(attempt int) time.Duration { return backoff << min(attempt-1, 6) },
 		NodeStatsInterval:    -1,
+		Signer:               cfg.Signer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opensearch client for %s: %w", cfg.Endpoint, err)
