@@ -104,7 +104,7 @@ func variables(e *model.Estate, env model.Environment) []Variable {
 	vs := []Variable{{
 		Name: VarDatasource, Label: "Prometheus", Type: "datasource", Query: "prometheus",
 		Description: "The Prometheus of " + env.Name + ", which scrapes the Pushgateway the jobs push to.",
-		Refresh:     1, Options: []any{},
+		Refresh:     1, Options: []any{}, Current: Current{Text: "", Value: ""},
 	}}
 	if ds := env.GrafanaDatasource; ds != "" {
 		vs[0].Current = Current{Text: ds, Value: ds}
@@ -117,6 +117,7 @@ func variables(e *model.Estate, env model.Environment) []Variable {
 			Name: dsVar(other.Name), Label: "Prometheus (" + other.Name + ")", Type: "datasource", Query: "prometheus",
 			Description: "The Prometheus of " + other.Name + ", for the data age view: the first data source whose name contains \"" + other.Name + "\".",
 			Regex:       "/" + regexp.QuoteMeta(other.Name) + "/", Refresh: 1, Options: []any{},
+			Current: Current{Text: "", Value: ""}, // the first match, chosen by Grafana
 		}
 		vs = append(vs, v)
 	}
@@ -168,6 +169,13 @@ func stored(e *model.Estate) string {
 
 func f(v float64) *float64 { return &v }
 
+// Grafana's defaults, written out: its types require them.
+var (
+	no                       = false
+	zero                     = 0
+	minViz, minVizH, maxVizH = 8, 16, 300
+)
+
 // staleSteps: green, then red past StaleAfter.
 func staleSteps() *Thresholds {
 	return &Thresholds{Mode: "absolute", Steps: []ThresholdStep{
@@ -214,7 +222,7 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 				table("D", fmt.Sprintf("time() - max by (%s) (%s)", byOperation, sel(rules.MetricTimestamp, succeeded()))),
 			},
 			FieldConfig: FieldConfig{
-				Defaults: FieldDefaults{Mappings: []ValueMapping{}, Custom: &FieldCustom{Align: "auto", CellOptions: &CellOptions{Type: "auto"}}},
+				Defaults: FieldDefaults{Mappings: []ValueMapping{}, Custom: &FieldCustom{Align: "auto", CellOptions: &CellOptions{Type: "auto"}, Inspect: &no}},
 				Overrides: []Override{
 					byName("State", Property{"mappings", stateMapping()}, Property{"custom.cellOptions", CellOptions{Type: "color-background"}}),
 					byName("Last duration", Property{"unit", "s"}),
@@ -223,7 +231,7 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 						Property{"custom.cellOptions", CellOptions{Type: "color-background"}}),
 				},
 			},
-			Options: PanelOptions{ShowHeader: &t, CellHeight: "sm", Footer: &TableFooter{Show: false, Reducer: []string{"sum"}},
+			Options: PanelOptions{FrameIndex: &zero, ShowHeader: &t, CellHeight: "sm", Footer: &TableFooter{Show: false, Reducer: []string{"sum"}},
 				SortBy: []SortBy{{DisplayName: "Since last success", Desc: true}}},
 			Transformations: []Transformation{
 				{ID: "merge", Options: map[string]any{}},
@@ -245,7 +253,9 @@ func panels(e *model.Estate, env model.Environment) []Panel {
 			FieldConfig: FieldConfig{Defaults: FieldDefaults{Unit: "s", Min: f(0), Mappings: []ValueMapping{}, Thresholds: staleSteps(),
 				Color: &FieldColor{Mode: "thresholds"}}, Overrides: []Override{}},
 			Options: PanelOptions{Orientation: "horizontal", DisplayMode: "basic", ShowUnfilled: &t, ValueMode: "color", NamePlacement: "left",
-				Sizing: "auto", Reduce: &ReduceOption{Calcs: []string{"lastNotNull"}, Fields: "", Values: false}},
+				Sizing: "auto", MinVizWidth: &minViz, MinVizHeight: &minVizH, MaxVizHeight: &maxVizH,
+				Legend: &Legend{DisplayMode: "list", Placement: "bottom", ShowLegend: false, Calcs: []string{}},
+				Reduce: &ReduceOption{Calcs: []string{"lastNotNull"}, Fields: "", Values: false}},
 		},
 		dataAge(e, env, storedOps, GridPos{H: l.barsH, W: 12, X: 12, Y: y2}),
 		{
@@ -334,10 +344,10 @@ func dataAge(e *model.Estate, env model.Environment, storedOps string, pos GridP
 		Targets: targets,
 		FieldConfig: FieldConfig{
 			Defaults: FieldDefaults{Unit: "s", Mappings: []ValueMapping{}, Thresholds: staleSteps(), Color: &FieldColor{Mode: "thresholds"},
-				Custom: &FieldCustom{Align: "auto", CellOptions: &CellOptions{Type: "auto"}}},
+				Custom: &FieldCustom{Align: "auto", CellOptions: &CellOptions{Type: "auto"}, Inspect: &no}},
 			Overrides: overrides,
 		},
-		Options:         PanelOptions{ShowHeader: &t, CellHeight: "sm", Footer: &TableFooter{Show: false, Reducer: []string{"sum"}}},
+		Options:         PanelOptions{FrameIndex: &zero, ShowHeader: &t, CellHeight: "sm", Footer: &TableFooter{Show: false, Reducer: []string{"sum"}}},
 		Transformations: []Transformation{{ID: "merge", Options: map[string]any{}}, {ID: "organize", Options: organize}},
 	}
 }

@@ -326,7 +326,7 @@ func TestTheEnvironmentsDeclaredDataSourceIsSelectedByDefault(t *testing.T) {
 			e.Environments[i].GrafanaDatasource = "Prometheus (staging)"
 		}
 	}
-	for env, want := range map[string]any{"staging": "Prometheus (staging)", "integration": nil} {
+	for env, want := range map[string]any{"staging": "Prometheus (staging)", "integration": ""} { // "": none chosen, Grafana picks
 		for _, v := range build(t, e, env).Templating.List {
 			if v.Name == VarDatasource && v.Current.Value != want {
 				t.Errorf("%s: datasource variable defaults to %v, want %v", env, v.Current.Value, want)

@@ -1,9 +1,10 @@
 package dashboard
 
 // Typed Go structs for the part of Grafana's dashboard JSON model that the
-// generated dashboard uses (the grafana-foundation-sdk is not available from
-// the module proxy here). Field names and values follow the JSON model of
-// Grafana 11/12 (schemaVersion 41).
+// generated dashboard uses. Field names and values follow the JSON model of
+// Grafana 11/12 (schemaVersion 41); a test decodes every generated
+// dashboard strictly into grafana-foundation-sdk's types, so a misspelt or
+// missing field fails.
 
 // Dashboard is a Grafana dashboard.
 type Dashboard struct {
@@ -197,6 +198,7 @@ type MappingValue struct {
 type FieldCustom struct {
 	CellOptions *CellOptions `json:"cellOptions,omitempty"` // table
 	Align       string       `json:"align,omitempty"`       // table
+	Inspect     *bool        `json:"inspect,omitempty"`     // table
 	DrawStyle   string       `json:"drawStyle,omitempty"`   // timeseries
 	LineWidth   int          `json:"lineWidth,omitempty"`
 	FillOpacity int          `json:"fillOpacity,omitempty"`
@@ -232,6 +234,7 @@ type Property struct {
 // PanelOptions holds the options of the panel types used here.
 type PanelOptions struct {
 	// table
+	FrameIndex *int          `json:"frameIndex,omitempty"`
 	ShowHeader *bool         `json:"showHeader,omitempty"`
 	SortBy     []SortBy      `json:"sortBy,omitempty"`
 	CellHeight string        `json:"cellHeight,omitempty"`
@@ -244,7 +247,9 @@ type PanelOptions struct {
 	ValueMode     string `json:"valueMode,omitempty"`
 	NamePlacement string `json:"namePlacement,omitempty"`
 	Sizing        string `json:"sizing,omitempty"`
-	MinVizHeight  int    `json:"minVizHeight,omitempty"`
+	MinVizWidth   *int   `json:"minVizWidth,omitempty"`
+	MinVizHeight  *int   `json:"minVizHeight,omitempty"`
+	MaxVizHeight  *int   `json:"maxVizHeight,omitempty"`
 	// timeseries, state-timeline
 	Legend      *Legend  `json:"legend,omitempty"`
 	Tooltip     *Tooltip `json:"tooltip,omitempty"`
