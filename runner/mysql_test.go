@@ -3,10 +3,13 @@ package runner_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/envsync/envsync/runner/compress"
 	"github.com/envsync/envsync/runner/engine/mysql"
+	"github.com/envsync/envsync/runner/layout"
 	"github.com/envsync/envsync/testenv"
 )
 
@@ -433,5 +437,39 @@ func TestMySQLTransformStopsAtTheFirstErrorAndReports(t *testing.T) {
 	}
 	if got := jobState(t, e.pg, "transform"); got != 2 {
 		t.Errorf("transform job state %v, want 2 (succeeded)", got)
+	}
+}
+
+// A dump edited after its backup to drop a row, recompressed and given a
+// matching checksum (what no checksum can catch), fails its restore before
+// the swap: the loaded shadow lacks a row the backup counted.
+func TestMySQLADumpEditedToDropARowFailsBeforeTheSwap(t *testing.T) {
+	e := newMyEstate(t)
+	mustRun(t, e, e.src, "backup")
+	key := strings.TrimSpace(string(myS3Read(t, e, layout.PointerKey(myInstance, myDatabase))))
+	dump := myDecompress(t, myS3Read(t, e, key))
+	edited := bytes.Replace(dump, []byte("(1,'Ada','ada@example.gov.uk'),"), nil, 1)
+	if bytes.Equal(edited, dump) {
+		t.Fatalf("no row of Ada to drop in the dump:\n%s", dump)
+	}
+	var z bytes.Buffer
+	zw, err := compress.NewWriter(&z, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(edited)
+	zw.Close()
+	sum := sha256.Sum256(z.Bytes())
+	myS3Write(t, e, key, z.Bytes())
+	myS3Write(t, e, layout.ChecksumKey(key), []byte(hex.EncodeToString(sum[:])+"  "+path.Base(key)+"\n"))
+
+	before := mySnap(t, e.dst)
+	out, err := e.run(t, e.dst, "restore")
+	if err == nil || !strings.Contains(out, "users holds 1, the backup dumped 2") {
+		t.Fatalf("the restore of the edited dump (%v):\n%s", err, out)
+	}
+	assertMySame(t, "live after the refused restore", mySnap(t, e.dst), before)
+	if got := jobState(t, e.pg, "restore"); got != 0 {
+		t.Errorf("state %v, want 0", got)
 	}
 }
