@@ -24,23 +24,24 @@ import (
 // into a pull request; "" when nothing a reviewer would see changed.
 func Summary(before, after *model.Estate) (string, error) {
 	envs := environments(before, after)
+	old, now := newEstate(before), newEstate(after)
 	var b strings.Builder
 	for _, env := range envs {
 		var sections []string
 		for _, part := range []struct {
 			title string
-			lines func(*model.Estate, string) (map[string]string, error)
+			lines func(estate, string) (map[string]string, error)
 		}{
 			{"Jobs", jobs},
 			{"Hazards", hazards},
 			{"Data ages", ages},
 			{"Alerts", alerts},
 		} {
-			was, err := part.lines(before, env)
+			was, err := part.lines(old, env)
 			if err != nil {
 				return "", err
 			}
-			is, err := part.lines(after, env)
+			is, err := part.lines(now, env)
 			if err != nil {
 				return "", err
 			}
@@ -53,6 +54,18 @@ func Summary(before, after *model.Estate) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// estate is one side of the comparison, with what every environment's
+// lines read of it computed once.
+type estate struct {
+	*model.Estate
+	findings check.Findings
+	flow     *timing.Flow
+}
+
+func newEstate(e *model.Estate) estate {
+	return estate{e, check.Estate(e), timing.NewFlow(e)}
 }
 
 // environments are both estates' environments, in the order declared
@@ -103,7 +116,7 @@ func sep(s string) string {
 }
 
 // jobs describes each job of env in one line, keyed by its sync.
-func jobs(e *model.Estate, env string) (map[string]string, error) {
+func jobs(e estate, env string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, d := range e.JobsIn(env) {
 		s, j := d.Sync, d.Job
@@ -155,9 +168,9 @@ func columns(c map[string]map[string]string, kind string) int {
 }
 
 // hazards are the ordering hazards of env's jobs, by sync.
-func hazards(e *model.Estate, env string) (map[string]string, error) {
+func hazards(e estate, env string) (map[string]string, error) {
 	out := map[string]string{}
-	for _, f := range check.Estate(e).Hazards() {
+	for _, f := range e.findings.Hazards() {
 		if f.Environment != env {
 			continue
 		}
@@ -171,11 +184,10 @@ func hazards(e *model.Estate, env string) (map[string]string, error) {
 }
 
 // ages are how old the data of env's restores is when it lands.
-func ages(e *model.Estate, env string) (map[string]string, error) {
-	flow := timing.NewFlow(e)
+func ages(e estate, env string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, d := range e.JobsIn(env) {
-		if a, ok := flow.Age(d.Sync, d.Job); ok {
+		if a, ok := e.flow.Age(d.Sync, d.Job); ok {
 			out[d.Sync.Name] = fmt.Sprintf("from %s, %s at best, %s at worst", a.From, timing.Short(a.Best), timing.Short(a.Worst))
 		}
 	}
@@ -187,11 +199,11 @@ var instanceMatcher = regexp.MustCompile(rules.LabelInstance + `(!?=)"([^"]*)"`)
 // alerts are, one line each, the instances each alert rule of env selects
 // (or, for the rules of undeclared series, leaves out), the alert named by
 // its tier or class.
-func alerts(e *model.Estate, env string) (map[string]string, error) {
+func alerts(e estate, env string) (map[string]string, error) {
 	if _, ok := e.Environment(env); !ok {
 		return map[string]string{}, nil
 	}
-	o, err := rules.Build(e, env)
+	o, err := rules.Build(e.Estate, env)
 	if err != nil {
 		return nil, err
 	}

@@ -181,17 +181,16 @@ func (c *conformer) conform(t *testing.T) {
 			dir := t.TempDir()
 			cmd := exec.Command(envsyncBinary(t), "run", "restore")
 			cmd.Env = c.env(true, script(t, c.sanitise), "ENVSYNC_TEST_PAUSE="+point+":"+dir)
-			logs := &syncedBuffer{}
-			cmd.Stdout, cmd.Stderr = logs, logs
+			run := &envsyncRun{cmd: cmd, logs: &syncedBuffer{}, done: make(chan error, 1)}
+			cmd.Stdout, cmd.Stderr = run.logs, run.logs
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
+			go func() { run.done <- cmd.Wait() }()
 			t.Cleanup(func() { cmd.Process.Kill() })
-			waitForPause(t, filepath.Join(dir, point), done, logs)
+			waitForFile(t, filepath.Join(dir, point), run)
 			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
+			<-run.done
 			time.Sleep(200 * time.Millisecond) // children see their parent die
 			if after := c.live(t, true); after != before {
 				t.Errorf("live changed:\n got %s\nwant %s", after, before)
@@ -256,21 +255,4 @@ func (c *conformer) conform(t *testing.T) {
 			t.Errorf("%d rows the script changes are unchanged in live", n)
 		}
 	})
-}
-
-// waitForPause waits until the run reaches the pause point's file.
-func waitForPause(t *testing.T, path string, done chan error, logs *syncedBuffer) {
-	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("envsync ended (%v) before reaching %s:\n%s", err, filepath.Base(path), logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("envsync never reached %s:\n%s", filepath.Base(path), logs.String())
 }
